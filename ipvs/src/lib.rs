@@ -1,0 +1,11 @@
+//! Linux IPVS (the kernel's layer-4 load balancer, LVS) over generic netlink.
+//!
+//! - [`model`]: services, destinations, schedulers, forwarding methods,
+//!   stats, timeouts, sync daemons; validated before anything is sent.
+//! - [`codec`]: a sans-IO codec between the model and generic-netlink bytes,
+//!   for every IPVS command, usable on its own to decode captured traffic.
+#![forbid(unsafe_op_in_unsafe_fn)]
+
+pub mod model;
+
+pub use model::*;
