@@ -6,6 +6,7 @@
 //!   for every IPVS command, usable on its own to decode captured traffic.
 #![forbid(unsafe_op_in_unsafe_fn)]
 
+pub mod codec;
 pub mod model;
 
 pub use model::*;

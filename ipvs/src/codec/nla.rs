@@ -1,0 +1,80 @@
+//! Small helpers for reading and writing attribute payloads.
+
+use netlink_packet_core::{DecodeError, DefaultNla, NlaBuffer, NlasIterator, Parseable};
+
+/// The payload as exactly `N` bytes.
+pub(crate) fn exact<const N: usize>(what: &str, value: &[u8]) -> Result<[u8; N], DecodeError> {
+    value.try_into().map_err(|_| {
+        DecodeError::from(format!(
+            "{what}: expected {N} bytes, got {}",
+            value.len()
+        ))
+    })
+}
+
+pub(crate) fn u8_of(what: &str, v: &[u8]) -> Result<u8, DecodeError> {
+    Ok(exact::<1>(what, v)?[0])
+}
+
+pub(crate) fn u16_of(what: &str, v: &[u8]) -> Result<u16, DecodeError> {
+    Ok(u16::from_ne_bytes(exact(what, v)?))
+}
+
+pub(crate) fn be16_of(what: &str, v: &[u8]) -> Result<u16, DecodeError> {
+    Ok(u16::from_be_bytes(exact(what, v)?))
+}
+
+pub(crate) fn u32_of(what: &str, v: &[u8]) -> Result<u32, DecodeError> {
+    Ok(u32::from_ne_bytes(exact(what, v)?))
+}
+
+/// A counter that is 32 or 64 bits wide depending on where it stands.
+pub(crate) fn counter_of(what: &str, v: &[u8]) -> Result<u64, DecodeError> {
+    match v.len() {
+        4 => Ok(u32_of(what, v)?.into()),
+        _ => Ok(u64::from_ne_bytes(exact(what, v)?)),
+    }
+}
+
+/// A NUL-terminated (or unterminated) string, up to its first NUL.
+pub(crate) fn string_of(what: &str, v: &[u8]) -> Result<String, DecodeError> {
+    let end = v.iter().position(|&b| b == 0).unwrap_or(v.len());
+    String::from_utf8(v[..end].to_vec())
+        .map_err(|e| DecodeError::from(format!("{what}: not UTF-8: {e}")))
+}
+
+/// Write `s` followed by a NUL.
+pub(crate) fn emit_string(buf: &mut [u8], s: &str) {
+    buf[..s.len()].copy_from_slice(s.as_bytes());
+    buf[s.len()] = 0;
+}
+
+/// Parse every attribute of a nested payload with `parse`.
+pub(crate) fn parse_nested<T>(
+    payload: &[u8],
+    parse: impl Fn(&NlaBuffer<&[u8]>) -> Result<T, DecodeError>,
+) -> Result<Vec<T>, DecodeError> {
+    NlasIterator::new(payload)
+        .map(|nla| nla.and_then(|nla| parse(&nla)))
+        .collect()
+}
+
+/// Keep an attribute this crate does not know, flags and all.
+pub(crate) fn other(nla: &NlaBuffer<&[u8]>) -> Result<DefaultNla, DecodeError> {
+    DefaultNla::parse(nla)
+}
+
+/// The emitted length of a list of attributes.
+pub(crate) fn nested_len<T: netlink_packet_core::Emitable>(attrs: &[T]) -> usize {
+    attrs.iter().map(|a| a.buffer_len()).sum()
+}
+
+/// Emit a list of attributes back to back.
+pub(crate) fn emit_nested<T: netlink_packet_core::Emitable>(attrs: &[T], buf: &mut [u8]) {
+    let mut at = 0;
+    for a in attrs {
+        let len = a.buffer_len();
+        a.emit(&mut buf[at..at + len]);
+        at += len;
+    }
+}
