@@ -6,6 +6,9 @@
 //!   for every IPVS command, usable on its own to decode captured traffic.
 #![forbid(unsafe_op_in_unsafe_fn)]
 
+pub mod client;
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod codec;
 pub mod model;
 

@@ -33,6 +33,8 @@ pub enum RequestKind {
     Ack,
     /// A dump: answered by any number of messages, then `NLMSG_DONE`.
     Dump,
+    /// One operation of a batch: answered only if it fails.
+    ErrorsOnly,
 }
 
 /// Append the netlink bytes of `msg` to `buf` and return their length.
@@ -56,6 +58,7 @@ pub fn encode_request(
         | match kind {
             RequestKind::Ack => NLM_F_ACK,
             RequestKind::Dump => NLM_F_DUMP,
+            RequestKind::ErrorsOnly => 0,
         };
     let len = NLMSG_HDRLEN + GENL_HDRLEN + msg.buffer_len();
     let start = buf.len();

@@ -1,0 +1,14 @@
+//! Clients that drive the kernel: [`Client`] (blocking, netlink-sys) and,
+//! with the `tokio` feature, [`AsyncClient`] (netlink-proto). Both share
+//! the codec, the validation and the error mapping of [`Operation`].
+
+mod blocking;
+mod error;
+mod netns;
+mod operation;
+mod sys;
+
+pub use blocking::{Builder, Client};
+pub use error::{Error, Result};
+pub use netns::{Netns, within, within_netns};
+pub use operation::{BatchResult, Operation, ServiceEntry};

@@ -1,0 +1,315 @@
+//! What a client can ask, independent of how it is sent: shared by the
+//! blocking and async clients, so each operation's validation, request and
+//! error mapping is written once.
+
+use std::net::SocketAddr;
+
+use crate::codec::{Command, IpvsMessage, KernelError, RequestKind};
+use crate::model::{
+    AddressFamily, DaemonState, Destination, Info, Service, ServiceKey, SyncDaemon, Timeouts,
+};
+
+use super::{Error, Result};
+
+/// A change to the kernel's IPVS table: what batches are made of, and what
+/// every single-change method of the clients sends.
+///
+/// ```
+/// use ipvs::client::Operation;
+/// use ipvs::{Destination, Scheduler, Service, ServiceKey};
+/// let key = ServiceKey::tcp("192.0.2.10:80".parse().unwrap());
+/// let ops = vec![
+///     Operation::AddService(Service::new(key, Scheduler::RoundRobin)),
+///     Operation::AddDestination(key, Destination::new("192.0.2.21:80".parse().unwrap())),
+/// ];
+/// assert_eq!(ops[1].to_string(), "add destination 192.0.2.21:80 to TCP 192.0.2.10:80");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
+pub enum Operation {
+    /// Add a service.
+    AddService(Service),
+    /// Change a service's settings in place.
+    UpdateService(Service),
+    /// Delete a service and its destinations.
+    DeleteService(ServiceKey),
+    /// Add a destination to a service.
+    AddDestination(ServiceKey, Destination),
+    /// Change a destination's settings in place.
+    UpdateDestination(ServiceKey, Destination),
+    /// Remove a destination from a service.
+    DeleteDestination(ServiceKey, SocketAddr),
+    /// Set the timeouts that are non-zero.
+    SetTimeouts(Timeouts),
+    /// Zero the counters of one service, or of every service.
+    Zero(Option<ServiceKey>),
+    /// Delete every service.
+    Flush,
+    /// Start a sync daemon.
+    StartDaemon(SyncDaemon),
+    /// Stop a sync daemon.
+    StopDaemon(DaemonState),
+}
+
+impl std::fmt::Display for Operation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Operation::AddService(s) => write!(f, "add service {}", s.key),
+            Operation::UpdateService(s) => write!(f, "update service {}", s.key),
+            Operation::DeleteService(k) => write!(f, "delete service {k}"),
+            Operation::AddDestination(k, d) => {
+                write!(f, "add destination {} to {k}", d.socket_addr())
+            }
+            Operation::UpdateDestination(k, d) => {
+                write!(f, "update destination {} of {k}", d.socket_addr())
+            }
+            Operation::DeleteDestination(k, a) => write!(f, "delete destination {a} of {k}"),
+            Operation::SetTimeouts(t) => {
+                write!(f, "set timeouts tcp {} tcpfin {} udp {}", t.tcp, t.tcp_fin, t.udp)
+            }
+            Operation::Zero(Some(k)) => write!(f, "zero counters of {k}"),
+            Operation::Zero(None) => f.write_str("zero all counters"),
+            Operation::Flush => f.write_str("flush"),
+            Operation::StartDaemon(d) => write!(f, "start {:?} sync daemon on {}", d.state, d.interface),
+            Operation::StopDaemon(s) => write!(f, "stop {s:?} sync daemon"),
+        }
+    }
+}
+
+impl Operation {
+    /// Validate, then build the request.
+    pub(crate) fn request(&self) -> Result<Request> {
+        let msg = match self {
+            Operation::AddService(s) => {
+                s.validate()?;
+                IpvsMessage::new_service(s)
+            }
+            Operation::UpdateService(s) => {
+                s.validate()?;
+                IpvsMessage::set_service(s)
+            }
+            Operation::DeleteService(k) => {
+                k.validate()?;
+                IpvsMessage::del_service(k)
+            }
+            Operation::AddDestination(k, d) => {
+                k.validate()?;
+                d.validate(k)?;
+                IpvsMessage::new_dest(k, d)
+            }
+            Operation::UpdateDestination(k, d) => {
+                k.validate()?;
+                d.validate(k)?;
+                IpvsMessage::set_dest(k, d)
+            }
+            Operation::DeleteDestination(k, a) => {
+                k.validate()?;
+                IpvsMessage::del_dest(k, a.ip(), a.port())
+            }
+            Operation::SetTimeouts(t) => IpvsMessage::set_config(t),
+            Operation::Zero(k) => {
+                if let Some(k) = k {
+                    k.validate()?;
+                }
+                IpvsMessage::zero(k.as_ref())
+            }
+            Operation::Flush => IpvsMessage::flush(),
+            Operation::StartDaemon(d) => {
+                d.validate()?;
+                IpvsMessage::new_daemon(d)
+            }
+            Operation::StopDaemon(s) => IpvsMessage::del_daemon(*s),
+        };
+        Ok(Request::ack(msg))
+    }
+
+    /// The typed error for the kernel refusing this operation.
+    pub(crate) fn error(&self, e: KernelError) -> Error {
+        use libc::{EEXIST, ENODEV, ENOENT, ESRCH};
+        let command = self.command();
+        match (self, e.errno) {
+            (Operation::AddService(s), EEXIST) => Error::ServiceExists { service: s.key },
+            (Operation::AddService(s) | Operation::UpdateService(s), ENOENT) => {
+                not_found_module(s)
+            }
+            (
+                Operation::UpdateService(Service { key, .. })
+                | Operation::DeleteService(key)
+                | Operation::AddDestination(key, _)
+                | Operation::UpdateDestination(key, _)
+                | Operation::DeleteDestination(key, _)
+                | Operation::Zero(Some(key)),
+                ESRCH,
+            ) => Error::ServiceNotFound { service: *key },
+            (Operation::AddDestination(key, d), EEXIST) => Error::DestinationExists {
+                service: *key,
+                destination: d.socket_addr(),
+            },
+            (Operation::UpdateDestination(key, d), ENOENT) => Error::DestinationNotFound {
+                service: *key,
+                destination: d.socket_addr(),
+            },
+            (Operation::DeleteDestination(key, a), ENOENT) => Error::DestinationNotFound {
+                service: *key,
+                destination: *a,
+            },
+            (Operation::StartDaemon(d), EEXIST) => Error::DaemonExists { state: d.state },
+            (Operation::StartDaemon(d), ENODEV) => Error::InterfaceNotFound {
+                name: d.interface.clone(),
+            },
+            (Operation::StopDaemon(s), ESRCH) => Error::DaemonNotFound { state: *s },
+            _ => Error::kernel(command, e),
+        }
+    }
+
+    fn command(&self) -> Command {
+        match self {
+            Operation::AddService(_) => Command::NEW_SERVICE,
+            Operation::UpdateService(_) => Command::SET_SERVICE,
+            Operation::DeleteService(_) => Command::DEL_SERVICE,
+            Operation::AddDestination(..) => Command::NEW_DEST,
+            Operation::UpdateDestination(..) => Command::SET_DEST,
+            Operation::DeleteDestination(..) => Command::DEL_DEST,
+            Operation::SetTimeouts(_) => Command::SET_CONFIG,
+            Operation::Zero(_) => Command::ZERO,
+            Operation::Flush => Command::FLUSH,
+            Operation::StartDaemon(_) => Command::NEW_DAEMON,
+            Operation::StopDaemon(_) => Command::DEL_DAEMON,
+        }
+    }
+}
+
+/// ENOENT on adding or updating a service: the scheduler module is missing,
+/// or the persistence engine's. The kernel does not say which; a missing
+/// engine is blamed when the scheduler is one the kernel ships.
+fn not_found_module(s: &Service) -> Error {
+    use crate::model::Scheduler;
+    match &s.persistence_engine {
+        Some(pe) if !matches!(s.scheduler, Scheduler::Other(_)) => {
+            Error::PersistenceEngineNotFound { name: pe.clone() }
+        }
+        _ => Error::SchedulerNotFound {
+            name: s.scheduler.name().to_owned(),
+        },
+    }
+}
+
+/// A message and how to send it.
+#[derive(Debug, Clone)]
+pub(crate) struct Request {
+    pub msg: IpvsMessage,
+    pub kind: RequestKind,
+}
+
+impl Request {
+    pub fn ack(msg: IpvsMessage) -> Self {
+        Request {
+            msg,
+            kind: RequestKind::Ack,
+        }
+    }
+    pub fn dump(msg: IpvsMessage) -> Self {
+        Request {
+            msg,
+            kind: RequestKind::Dump,
+        }
+    }
+}
+
+/// The typed error for a refused read of `key` (`GET_SERVICE`, `GET_DEST`).
+pub(crate) fn read_error(command: Command, key: Option<&ServiceKey>, e: KernelError) -> Error {
+    match (key, e.errno) {
+        (Some(key), libc::ESRCH) => Error::ServiceNotFound { service: *key },
+        _ => Error::kernel(command, e),
+    }
+}
+
+/// Services out of `GET_SERVICE` replies.
+pub(crate) fn services(replies: &[IpvsMessage]) -> Result<Vec<Service>> {
+    replies
+        .iter()
+        .filter_map(|m| m.service().transpose())
+        .collect::<Result<_, _>>()
+        .map_err(Error::from)
+}
+
+/// Destinations out of `GET_DEST` replies.
+pub(crate) fn destinations(
+    replies: &[IpvsMessage],
+    family: AddressFamily,
+) -> Result<Vec<Destination>> {
+    replies
+        .iter()
+        .filter_map(|m| m.destination(family).transpose())
+        .collect::<Result<_, _>>()
+        .map_err(Error::from)
+}
+
+/// Daemons out of `GET_DAEMON` replies.
+pub(crate) fn daemons(replies: &[IpvsMessage]) -> Result<Vec<SyncDaemon>> {
+    replies
+        .iter()
+        .filter_map(|m| m.daemon().transpose())
+        .collect::<Result<_, _>>()
+        .map_err(Error::from)
+}
+
+/// The timeouts out of the `GET_CONFIG` reply.
+pub(crate) fn timeouts(replies: &[IpvsMessage]) -> Result<Timeouts> {
+    replies
+        .first()
+        .map(IpvsMessage::timeouts)
+        .ok_or_else(|| Error::Decode("GET_CONFIG without a reply".into()))
+}
+
+/// The info out of the `GET_INFO` reply.
+pub(crate) fn info(replies: &[IpvsMessage]) -> Result<Info> {
+    let msg = replies
+        .first()
+        .ok_or_else(|| Error::Decode("GET_INFO without a reply".into()))?;
+    Ok(msg.info()?)
+}
+
+/// A service and its destinations, as a snapshot reads them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ServiceEntry {
+    /// The service.
+    pub service: Service,
+    /// Its destinations.
+    pub destinations: Vec<Destination>,
+}
+
+/// What each operation of a batch did.
+///
+/// Every operation is attempted, in order, whatever happened to the ones
+/// before it (the kernel processes each message on its own).
+#[derive(Debug)]
+pub struct BatchResult {
+    /// One result per operation, in the order given.
+    pub results: Vec<Result<()>>,
+}
+
+impl BatchResult {
+    /// Whether every operation succeeded.
+    pub fn is_ok(&self) -> bool {
+        self.results.iter().all(Result::is_ok)
+    }
+    /// How many operations succeeded.
+    pub fn succeeded(&self) -> usize {
+        self.results.iter().filter(|r| r.is_ok()).count()
+    }
+    /// The failures: index into the batch and error.
+    pub fn failures(&self) -> impl Iterator<Item = (usize, &Error)> {
+        self.results
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.as_ref().err().map(|e| (i, e)))
+    }
+    /// The first failure as an error, or `Ok` if all succeeded.
+    pub fn into_result(self) -> Result<()> {
+        self.results.into_iter().find(Result::is_err).unwrap_or(Ok(()))
+    }
+}
