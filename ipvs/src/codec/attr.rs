@@ -126,10 +126,25 @@ impl Nla for Sized<'_> {
 
 impl StatsNest {
     fn parse(wide: bool, payload: &[u8]) -> Result<Self, DecodeError> {
-        Ok(StatsNest {
-            wide,
-            attrs: parse_nested(payload, StatsAttr::parse)?,
-        })
+        let mut attrs = parse_nested(payload, StatsAttr::parse)?;
+        if !wide {
+            // A legacy nest holds 32-bit counts and rates: an 8-byte one
+            // keeps only what the nest can carry (as it is written back).
+            for a in &mut attrs {
+                match a {
+                    StatsAttr::InBytes(_) | StatsAttr::OutBytes(_) | StatsAttr::Other(_) => {}
+                    StatsAttr::Conns(v)
+                    | StatsAttr::InPkts(v)
+                    | StatsAttr::OutPkts(v)
+                    | StatsAttr::Cps(v)
+                    | StatsAttr::InPps(v)
+                    | StatsAttr::OutPps(v)
+                    | StatsAttr::InBps(v)
+                    | StatsAttr::OutBps(v) => *v &= u64::from(u32::MAX),
+                }
+            }
+        }
+        Ok(StatsNest { wide, attrs })
     }
     fn sized(&self) -> impl Iterator<Item = Sized<'_>> {
         self.attrs.iter().map(|a| Sized(a, self.wide))
@@ -141,7 +156,7 @@ impl StatsNest {
         let mut at = 0;
         for a in self.sized() {
             let len = a.buffer_len();
-            a.emit(&mut buf[at..at + len]);
+            emit_one(&a, &mut buf[at..at + len]);
             at += len;
         }
     }

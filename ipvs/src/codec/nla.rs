@@ -1,6 +1,6 @@
 //! Small helpers for reading and writing attribute payloads.
 
-use netlink_packet_core::{DecodeError, DefaultNla, NlaBuffer, NlasIterator, Parseable};
+use netlink_packet_core::{DecodeError, DefaultNla, Emitable, NlaBuffer, NlasIterator, Parseable};
 
 /// The payload as exactly `N` bytes.
 pub(crate) fn exact<const N: usize>(what: &str, value: &[u8]) -> Result<[u8; N], DecodeError> {
@@ -70,11 +70,20 @@ pub(crate) fn nested_len<T: netlink_packet_core::Emitable>(attrs: &[T]) -> usize
 }
 
 /// Emit a list of attributes back to back.
-pub(crate) fn emit_nested<T: netlink_packet_core::Emitable>(attrs: &[T], buf: &mut [u8]) {
+pub(crate) fn emit_nested<T: netlink_packet_core::Nla>(attrs: &[T], buf: &mut [u8]) {
     let mut at = 0;
     for a in attrs {
         let len = a.buffer_len();
-        a.emit(&mut buf[at..at + len]);
+        emit_one(a, &mut buf[at..at + len]);
         at += len;
     }
+}
+
+/// Emit one attribute with its type field exactly as `kind()` says:
+/// netlink-packet-core's `emit` drops `NLA_F_NET_BYTEORDER` when
+/// `NLA_F_NESTED` is also set, which would change unknown attributes kept
+/// as `DefaultNla` with both flags.
+pub(crate) fn emit_one<T: netlink_packet_core::Nla>(a: &T, buf: &mut [u8]) {
+    a.emit(buf);
+    buf[2..4].copy_from_slice(&a.kind().to_ne_bytes());
 }
