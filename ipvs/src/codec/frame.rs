@@ -199,7 +199,7 @@ fn decode_one(buf: &[u8], family: Option<u16>) -> Result<(Frame, usize), DecodeE
             Some(code) if i32::from_ne_bytes(code.try_into().unwrap()) != 0 => {
                 let code = i32::from_ne_bytes(code.try_into().unwrap());
                 let mut e = parse_ext_ack(&payload[4..]);
-                e.errno = code.abs();
+                e.errno = code.saturating_abs();
                 Reply::Error(e)
             }
             _ => Reply::Done,
@@ -235,7 +235,7 @@ fn parse_error(flags: u16, payload: &[u8]) -> Result<Option<KernelError>, Decode
         return Ok(None);
     }
     let mut err = KernelError {
-        errno: code.abs(),
+        errno: code.saturating_abs(),
         message: None,
         offset: None,
         missing_type: None,
