@@ -5,7 +5,9 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use netlink_packet_core::{NLM_F_ACK, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload};
+use netlink_packet_core::{
+    NLM_F_ACK, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+};
 use netlink_packet_generic::GenlMessage;
 use netlink_packet_generic::ctrl::nlas::GenlCtrlAttrs;
 use netlink_packet_generic::ctrl::{GenlCtrl, GenlCtrlCmd};
@@ -14,9 +16,7 @@ use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_GENERIC};
 use crate::codec::{
     Command, FAMILY_NAME, IpvsMessage, KernelError, Reply, RequestKind, decode, encode_request,
 };
-use crate::model::{
-    DaemonState, Destination, Info, Service, ServiceKey, SyncDaemon, Timeouts,
-};
+use crate::model::{DaemonState, Destination, Info, Service, ServiceKey, SyncDaemon, Timeouts};
 
 use super::netns::{Netns, within, within_netns};
 use super::operation::{self, Request};
@@ -283,16 +283,7 @@ impl Client {
     /// attempted in order and the result says, per operation, whether it
     /// succeeded.
     pub fn apply(&self, ops: &[Operation]) -> Result<BatchResult> {
-        let requests = ops
-            .iter()
-            .enumerate()
-            .map(|(index, op)| {
-                op.request().map_err(|e| match e {
-                    Error::Validation(source) => Error::InvalidOperation { index, source },
-                    other => other,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let requests = operation::batch_requests(ops)?;
         let mut results: Vec<Result<()>> = Vec::with_capacity(ops.len());
         let mut inner = self.lock();
         let mut start = 0;
@@ -345,6 +336,37 @@ impl Client {
     }
 }
 
+/// Ask for extended ACKs, capped error messages and large buffers; returns
+/// the receive and send buffer sizes obtained.
+pub(crate) fn configure(sock: &Socket) -> io::Result<(usize, usize)> {
+    sock.set_ext_ack(true)?;
+    sock.set_cap_ack(true)?;
+    let fd = sock.as_fd();
+    // Large buffers let a batch have many messages in flight; forcing
+    // them needs CAP_NET_ADMIN, which IPVS needs anyway.
+    for (force, plain) in [
+        (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+        (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+    ] {
+        if sys::setsockopt_int(fd, libc::SOL_SOCKET, force, SOCK_BUF).is_err() {
+            sys::setsockopt_int(fd, libc::SOL_SOCKET, plain, SOCK_BUF)?;
+        }
+    }
+    let rcvbuf = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF)? as usize;
+    let sndbuf = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUF)? as usize;
+    Ok((rcvbuf, sndbuf))
+}
+
+/// Operations per batch write that keep a write's refusals within the
+/// receive buffer (each costs about 1 KiB of skb truesize) and bytes per
+/// write within the send buffer.
+pub(crate) fn batch_limits(rcvbuf: usize, sndbuf: usize) -> (usize, usize) {
+    (
+        (rcvbuf / 2048).clamp(16, 4096),
+        (sndbuf / 2).clamp(4096, 4 << 20),
+    )
+}
+
 /// How a request ended.
 enum Outcome {
     /// Accepted, with the IPVS messages of the reply.
@@ -374,21 +396,8 @@ impl Inner {
     fn new(mut sock: Socket, timeout: Option<Duration>) -> Result<Self> {
         sock.bind_auto()?;
         sock.connect(&SocketAddr::new(0, 0))?;
-        sock.set_ext_ack(true)?;
-        sock.set_cap_ack(true)?;
+        let (rcvbuf, sndbuf) = configure(&sock)?;
         let fd = sock.as_fd();
-        // Large buffers let a batch have many messages in flight; forcing
-        // them needs CAP_NET_ADMIN, which IPVS needs anyway.
-        for (force, plain) in [
-            (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
-            (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
-        ] {
-            if sys::setsockopt_int(fd, libc::SOL_SOCKET, force, SOCK_BUF).is_err() {
-                sys::setsockopt_int(fd, libc::SOL_SOCKET, plain, SOCK_BUF)?;
-            }
-        }
-        let rcvbuf = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF)? as usize;
-        let sndbuf = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUF)? as usize;
         sys::set_recv_timeout(fd, timeout)?;
         Ok(Inner {
             sock,
@@ -397,10 +406,8 @@ impl Inner {
             rx: Vec::with_capacity(RX_BUF),
             tx: Vec::new(),
             timeout,
-            // Each refusal costs about 1 KiB of receive buffer (skb truesize):
-            // keep a whole write's worth of refusals from overflowing it.
-            batch_ops: (rcvbuf / 2048).clamp(16, 4096),
-            batch_bytes: (sndbuf / 2).clamp(4096, 4 << 20),
+            batch_ops: batch_limits(rcvbuf, sndbuf).0,
+            batch_bytes: batch_limits(rcvbuf, sndbuf).1,
         })
     }
 
@@ -431,7 +438,8 @@ impl Inner {
             self.recv()?;
             let mut offset = 0;
             while offset + 16 <= self.rx.len() {
-                let len = u32::from_ne_bytes(self.rx[offset..offset + 4].try_into().unwrap()) as usize;
+                let len =
+                    u32::from_ne_bytes(self.rx[offset..offset + 4].try_into().unwrap()) as usize;
                 if len < 16 || offset + len > self.rx.len() {
                     return Err(Error::Decode("bad nlctrl reply".into()));
                 }
@@ -479,7 +487,12 @@ impl Inner {
                 format!("a {n}-byte datagram did not fit the receive buffer").into(),
             )),
             Ok(_) => Ok(()),
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 Err(Error::Timeout(self.timeout.unwrap_or_default()))
             }
             Err(e) => Err(e.into()),
@@ -490,7 +503,11 @@ impl Inner {
     /// retry once if the kernel no longer knows our family id.
     fn transact(&mut self, req: &Request) -> Result<Outcome> {
         let outcome = self.transact_once(req)?;
-        if let Outcome::Refused(KernelError { errno: libc::ENOENT, .. }) = &outcome {
+        if let Outcome::Refused(KernelError {
+            errno: libc::ENOENT,
+            ..
+        }) = &outcome
+        {
             let family = self.resolve_family()?;
             if family != self.family {
                 self.family = family;
@@ -530,18 +547,8 @@ impl Inner {
         }
     }
 
-    /// Where the batch chunk starting at `start` ends.
     fn chunk_end(&self, requests: &[Request], start: usize) -> usize {
-        let mut bytes = 0;
-        let mut end = start;
-        while end < requests.len() && end - start < self.batch_ops {
-            bytes += 20 + requests[end].msg_len();
-            if bytes > self.batch_bytes && end > start {
-                break;
-            }
-            end += 1;
-        }
-        end
+        chunk_end(requests, start, self.batch_ops, self.batch_bytes)
     }
 
     /// Write a chunk of a batch in one `sendmsg`: every request answered
@@ -582,10 +589,24 @@ impl Inner {
     }
 }
 
-impl Request {
-    fn msg_len(&self) -> usize {
-        netlink_packet_core::Emitable::buffer_len(&self.msg)
+/// Where the batch chunk starting at `start` ends, for at most `max_ops`
+/// operations and `max_bytes` bytes per write.
+pub(crate) fn chunk_end(
+    requests: &[Request],
+    start: usize,
+    max_ops: usize,
+    max_bytes: usize,
+) -> usize {
+    let mut bytes = 0;
+    let mut end = start;
+    while end < requests.len() && end - start < max_ops {
+        bytes += 20 + netlink_packet_core::Emitable::buffer_len(&requests[end].msg);
+        if bytes > max_bytes && end > start {
+            break;
+        }
+        end += 1;
     }
+    end
 }
 
 #[cfg(test)]

@@ -13,11 +13,15 @@ use crate::model::{DaemonState, ServiceKey, ValidationError};
 pub enum Error {
     /// The `IPVS` generic-netlink family is missing: the `ip_vs` module is
     /// not loaded, or the kernel has no IPVS.
-    #[error("IPVS is not available: no \"IPVS\" generic netlink family (load it with `modprobe ip_vs`)")]
+    #[error(
+        "IPVS is not available: no \"IPVS\" generic netlink family (load it with `modprobe ip_vs`)"
+    )]
     IpvsNotAvailable,
     /// The kernel refused: IPVS needs CAP_NET_ADMIN in the initial user
     /// namespace, even to read.
-    #[error("permission denied: IPVS needs CAP_NET_ADMIN in the initial user namespace (errno {errno})")]
+    #[error(
+        "permission denied: IPVS needs CAP_NET_ADMIN in the initial user namespace (errno {errno})"
+    )]
     PermissionDenied {
         /// EPERM.
         errno: i32,
@@ -146,9 +150,9 @@ impl Error {
             Error::PermissionDenied { errno }
             | Error::InvalidArgument { errno, .. }
             | Error::Kernel { errno, .. } => *errno,
-            Error::ServiceExists { .. } | Error::DestinationExists { .. } | Error::DaemonExists { .. } => {
-                libc::EEXIST
-            }
+            Error::ServiceExists { .. }
+            | Error::DestinationExists { .. }
+            | Error::DaemonExists { .. } => libc::EEXIST,
             Error::ServiceNotFound { .. } | Error::DaemonNotFound { .. } => libc::ESRCH,
             Error::DestinationNotFound { .. }
             | Error::SchedulerNotFound { .. }

@@ -2,12 +2,16 @@
 //! with the `tokio` feature, [`AsyncClient`] (netlink-proto). Both share
 //! the codec, the validation and the error mapping of [`Operation`].
 
+#[cfg(feature = "tokio")]
+mod asynchronous;
 mod blocking;
 mod error;
 mod netns;
 mod operation;
 mod sys;
 
+#[cfg(feature = "tokio")]
+pub use asynchronous::AsyncClient;
 pub use blocking::{Builder, Client};
 pub use error::{Error, Result};
 pub use netns::{Netns, within, within_netns};

@@ -58,7 +58,10 @@ pub fn within_netns<T: Send>(
         Netns::Current => make(),
         Netns::Path(path) => {
             let file = File::open(path).map_err(|e| {
-                io::Error::new(e.kind(), format!("network namespace {}: {e}", path.display()))
+                io::Error::new(
+                    e.kind(),
+                    format!("network namespace {}: {e}", path.display()),
+                )
             })?;
             within(file.as_fd(), make)
         }

@@ -67,12 +67,18 @@ impl std::fmt::Display for Operation {
             }
             Operation::DeleteDestination(k, a) => write!(f, "delete destination {a} of {k}"),
             Operation::SetTimeouts(t) => {
-                write!(f, "set timeouts tcp {} tcpfin {} udp {}", t.tcp, t.tcp_fin, t.udp)
+                write!(
+                    f,
+                    "set timeouts tcp {} tcpfin {} udp {}",
+                    t.tcp, t.tcp_fin, t.udp
+                )
             }
             Operation::Zero(Some(k)) => write!(f, "zero counters of {k}"),
             Operation::Zero(None) => f.write_str("zero all counters"),
             Operation::Flush => f.write_str("flush"),
-            Operation::StartDaemon(d) => write!(f, "start {:?} sync daemon on {}", d.state, d.interface),
+            Operation::StartDaemon(d) => {
+                write!(f, "start {:?} sync daemon on {}", d.state, d.interface)
+            }
             Operation::StopDaemon(s) => write!(f, "stop {s:?} sync daemon"),
         }
     }
@@ -131,9 +137,7 @@ impl Operation {
         let command = self.command();
         match (self, e.errno) {
             (Operation::AddService(s), EEXIST) => Error::ServiceExists { service: s.key },
-            (Operation::AddService(s) | Operation::UpdateService(s), ENOENT) => {
-                not_found_module(s)
-            }
+            (Operation::AddService(s) | Operation::UpdateService(s), ENOENT) => not_found_module(s),
             (
                 Operation::UpdateService(Service { key, .. })
                 | Operation::DeleteService(key)
@@ -194,6 +198,20 @@ fn not_found_module(s: &Service) -> Error {
             name: s.scheduler.name().to_owned(),
         },
     }
+}
+
+/// Validate every operation of a batch and build its requests; the first
+/// invalid one fails the whole batch, before anything is sent.
+pub(crate) fn batch_requests(ops: &[Operation]) -> Result<Vec<Request>> {
+    ops.iter()
+        .enumerate()
+        .map(|(index, op)| {
+            op.request().map_err(|e| match e {
+                Error::Validation(source) => Error::InvalidOperation { index, source },
+                other => other,
+            })
+        })
+        .collect()
 }
 
 /// A message and how to send it.
@@ -310,6 +328,9 @@ impl BatchResult {
     }
     /// The first failure as an error, or `Ok` if all succeeded.
     pub fn into_result(self) -> Result<()> {
-        self.results.into_iter().find(Result::is_err).unwrap_or(Ok(()))
+        self.results
+            .into_iter()
+            .find(Result::is_err)
+            .unwrap_or(Ok(()))
     }
 }

@@ -4,12 +4,11 @@
 //! buffer with [`encode_request`] and feeds every datagram it receives to
 //! [`decode`].
 
-use netlink_packet_core::{
-    DecodeError, Emitable, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_MULTIPART,
-    NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN, NetlinkHeader, NlasIterator,
-    Parseable,
-};
 use netlink_packet_core::NetlinkBuffer;
+use netlink_packet_core::{
+    DecodeError, Emitable, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_MULTIPART, NLM_F_REQUEST,
+    NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN, NetlinkHeader, NlasIterator, Parseable,
+};
 
 use super::{Command, IpvsMessage};
 
@@ -225,8 +224,9 @@ fn decode_one(buf: &[u8], family: Option<u16>) -> Result<(Frame, usize), DecodeE
     Ok((Frame { header, reply }, align4(len)))
 }
 
-/// An `NLMSG_ERROR` payload: `None` for an ACK.
-fn parse_error(flags: u16, payload: &[u8]) -> Result<Option<KernelError>, DecodeError> {
+/// An `NLMSG_ERROR` payload (from the error code on) under a netlink
+/// header with `flags`: `None` for an ACK.
+pub fn parse_error(flags: u16, payload: &[u8]) -> Result<Option<KernelError>, DecodeError> {
     let code = payload
         .get(..4)
         .ok_or("NLMSG_ERROR shorter than its error code")?;
@@ -250,7 +250,10 @@ fn parse_error(flags: u16, payload: &[u8]) -> Result<Option<KernelError>, Decode
         };
         if let Some(tlvs) = orig.get(skip..) {
             let ext = parse_ext_ack(tlvs);
-            err = KernelError { errno: err.errno, ..ext };
+            err = KernelError {
+                errno: err.errno,
+                ..ext
+            };
         }
     }
     Ok(Some(err))
@@ -269,7 +272,11 @@ fn parse_ext_ack(tlvs: &[u8]) -> KernelError {
         match nla.kind() {
             1 => e.message = super::nla::string_of("EXT_ACK.MSG", v).ok(),
             2 => e.offset = super::nla::u32_of("EXT_ACK.OFFS", v).ok(),
-            5 => e.missing_type = v.get(..4).map(|b| u32::from_ne_bytes(b.try_into().unwrap()) as u16),
+            5 => {
+                e.missing_type = v
+                    .get(..4)
+                    .map(|b| u32::from_ne_bytes(b.try_into().unwrap()) as u16)
+            }
             _ => {}
         }
     }

@@ -37,7 +37,7 @@ pub mod request;
 pub use attr::{DaemonAttr, DestAttr, FlagsMask, IpvsAttr, ServiceAttr, StatsAttr, StatsNest};
 pub use command::Command;
 pub use frame::{
-    Frame, Frames, KernelError, Reply, RequestKind, decode, encode_request,
+    Frame, Frames, KernelError, Reply, RequestKind, decode, encode_request, parse_error,
 };
 pub use message::{FAMILY_NAME, FAMILY_VERSION, IpvsMessage};
 
