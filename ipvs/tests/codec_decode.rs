@@ -658,3 +658,38 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn re_encoding_a_nest_that_grows_past_64k_does_not_panic() {
+    // 8,000 four-byte counters in a STATS64 nest (64 KB) decode; re-encoded
+    // 64-bit wide they need 96 KB, more than an attribute's 16-bit length
+    // can say. netlink-packet-core's emit panicked (a slice out of range);
+    // the length now saturates and the receiver rejects it.
+    let stats: Vec<u8> = std::iter::repeat_n(nla_u32(1, 7), 8000).flatten().collect();
+    let inner = nla_with_len((4 + stats.len()) as u16, 12, &stats);
+    let svc = nla_with_len((4 + inner.len()) as u16, 1, &inner);
+    let d = nlmsg(FAMILY, 0, 1, &genl(1, &svc));
+    let m = ipvs(&ok_frames(&d)[0]).clone();
+    let mut again = Vec::new();
+    let n = encode_request(&m, FAMILY, 1, RequestKind::Ack, &mut again);
+    assert_eq!(n, again.len());
+    assert_eq!(&again[20..22], &u16::MAX.to_ne_bytes());
+    decode_all(&again);
+}
+
+#[test]
+fn encoding_an_oversized_unvalidated_name_does_not_panic() {
+    let key = ServiceKey::fwmark(1);
+    let svc = ipvs::Service::new(key, Scheduler::Other("x".repeat(70_000)));
+    assert!(svc.validate().is_err());
+    let mut b = Vec::new();
+    let n = encode_request(
+        &IpvsMessage::new_service(&svc),
+        FAMILY,
+        1,
+        RequestKind::Ack,
+        &mut b,
+    );
+    assert_eq!(n, b.len());
+    assert!(frames(&b, None)[0].is_err());
+}

@@ -4,12 +4,9 @@ use netlink_packet_core::{DecodeError, DefaultNla, Emitable, NlaBuffer, NlasIter
 
 /// The payload as exactly `N` bytes.
 pub(crate) fn exact<const N: usize>(what: &str, value: &[u8]) -> Result<[u8; N], DecodeError> {
-    value.try_into().map_err(|_| {
-        DecodeError::from(format!(
-            "{what}: expected {N} bytes, got {}",
-            value.len()
-        ))
-    })
+    value
+        .try_into()
+        .map_err(|_| DecodeError::from(format!("{what}: expected {N} bytes, got {}", value.len())))
 }
 
 pub(crate) fn u8_of(what: &str, v: &[u8]) -> Result<u8, DecodeError> {
@@ -79,11 +76,19 @@ pub(crate) fn emit_nested<T: netlink_packet_core::Nla>(attrs: &[T], buf: &mut [u
     }
 }
 
-/// Emit one attribute with its type field exactly as `kind()` says:
-/// netlink-packet-core's `emit` drops `NLA_F_NET_BYTEORDER` when
-/// `NLA_F_NESTED` is also set, which would change unknown attributes kept
-/// as `DefaultNla` with both flags.
+/// Emit one attribute into `buf` (exactly its `buffer_len()` bytes).
+///
+/// Not netlink-packet-core's `emit`, which drops `NLA_F_NET_BYTEORDER` when
+/// `NLA_F_NESTED` is also set (changing unknown attributes kept as
+/// `DefaultNla` with both flags), and panics on a value longer than the
+/// 16-bit length field can say. Here the type is written exactly as `kind()`
+/// says, and an oversized value (only from unvalidated names or hand-built
+/// messages) gets a saturated length, which the receiver rejects.
 pub(crate) fn emit_one<T: netlink_packet_core::Nla>(a: &T, buf: &mut [u8]) {
-    a.emit(buf);
+    let value_len = a.value_len();
+    let len = u16::try_from(value_len + 4).unwrap_or(u16::MAX);
+    buf[..2].copy_from_slice(&len.to_ne_bytes());
     buf[2..4].copy_from_slice(&a.kind().to_ne_bytes());
+    a.emit_value(&mut buf[4..4 + value_len]);
+    buf[4 + value_len..].fill(0);
 }
