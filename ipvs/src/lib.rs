@@ -11,5 +11,7 @@ pub mod client;
 pub mod cluster;
 pub mod codec;
 pub mod model;
+pub mod rules;
+pub mod state;
 
 pub use model::*;

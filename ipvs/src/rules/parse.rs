@@ -1,0 +1,1010 @@
+//! The rules parser: one ipvsadm command line at a time.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use super::{Rule, RulesError, RulesErrorKind};
+use crate::model::{
+    AddressFamily, Destination, ForwardMethod, MAX_NAME_LEN, Netmask, Persistence, Protocol,
+    Scheduler, Service, ServiceFlags, ServiceKey, Timeouts, Tunnel, TunnelChecksum,
+};
+
+/// ipvsadm's longest timeout: 31 days.
+const MAX_TIMEOUT: u32 = 86400 * 31;
+/// ipvsadm's persistence timeout when `-p` has no value.
+const DEFAULT_PERSISTENCE: u32 = 300;
+const MAX_I32: u32 = i32::MAX as u32;
+
+/// A rule and the line it was read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedRule {
+    /// The line, from 1.
+    pub line: usize,
+    /// The rule.
+    pub rule: Rule,
+}
+
+/// Read ipvsadm rules: one command per line; blank lines and `#` comments
+/// are skipped, and a line may start with the word `ipvsadm`.
+pub fn parse(text: &str) -> Result<Vec<Rule>, RulesError> {
+    Ok(parse_lines(text)?.into_iter().map(|p| p.rule).collect())
+}
+
+/// [`parse`], keeping each rule's line number.
+pub fn parse_lines(text: &str) -> Result<Vec<ParsedRule>, RulesError> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if let Some(rule) = parse_line(line).map_err(|(column, kind)| RulesError {
+            line: i + 1,
+            column,
+            kind,
+        })? {
+            out.push(ParsedRule { line: i + 1, rule });
+        }
+    }
+    Ok(out)
+}
+
+type LineError = (usize, RulesErrorKind);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Id {
+    AddService,
+    EditService,
+    DeleteService,
+    AddDest,
+    EditDest,
+    DeleteDest,
+    Clear,
+    Zero,
+    Set,
+    Tcp,
+    Udp,
+    Sctp,
+    Fwmark,
+    Ipv6,
+    Scheduler,
+    Persistent,
+    Netmask,
+    Pe,
+    Ops,
+    SchedFlags,
+    RealServer,
+    Masquerading,
+    Gatewaying,
+    Ipip,
+    Weight,
+    UThreshold,
+    LThreshold,
+    TunType,
+    TunPort,
+    TunNocsum,
+    TunCsum,
+    TunRemcsum,
+    NotARule,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Arg {
+    No,
+    Required,
+    Optional,
+}
+
+struct Spec {
+    long: &'static str,
+    short: Option<char>,
+    id: Id,
+    arg: Arg,
+}
+
+const fn spec(long: &'static str, short: Option<char>, id: Id, arg: Arg) -> Spec {
+    Spec {
+        long,
+        short,
+        id,
+        arg,
+    }
+}
+
+/// ipvsadm 1.31's options.
+const SPECS: &[Spec] = &[
+    spec("add-service", Some('A'), Id::AddService, Arg::No),
+    spec("edit-service", Some('E'), Id::EditService, Arg::No),
+    spec("delete-service", Some('D'), Id::DeleteService, Arg::No),
+    spec("clear", Some('C'), Id::Clear, Arg::No),
+    spec("zero", Some('Z'), Id::Zero, Arg::No),
+    spec("add-server", Some('a'), Id::AddDest, Arg::No),
+    spec("edit-server", Some('e'), Id::EditDest, Arg::No),
+    spec("delete-server", Some('d'), Id::DeleteDest, Arg::No),
+    spec("set", None, Id::Set, Arg::No),
+    spec("tcp-service", Some('t'), Id::Tcp, Arg::Required),
+    spec("udp-service", Some('u'), Id::Udp, Arg::Required),
+    spec("sctp-service", None, Id::Sctp, Arg::Required),
+    spec("fwmark-service", Some('f'), Id::Fwmark, Arg::Required),
+    spec("ipv6", Some('6'), Id::Ipv6, Arg::No),
+    spec("scheduler", Some('s'), Id::Scheduler, Arg::Required),
+    spec("persistent", Some('p'), Id::Persistent, Arg::Optional),
+    spec("netmask", Some('M'), Id::Netmask, Arg::Required),
+    spec("pe", None, Id::Pe, Arg::Required),
+    spec("ops", Some('o'), Id::Ops, Arg::No),
+    spec("sched-flags", Some('b'), Id::SchedFlags, Arg::Required),
+    spec("real-server", Some('r'), Id::RealServer, Arg::Required),
+    spec("masquerading", Some('m'), Id::Masquerading, Arg::No),
+    spec("gatewaying", Some('g'), Id::Gatewaying, Arg::No),
+    spec("ipip", Some('i'), Id::Ipip, Arg::No),
+    spec("weight", Some('w'), Id::Weight, Arg::Required),
+    spec("u-threshold", Some('x'), Id::UThreshold, Arg::Required),
+    spec("l-threshold", Some('y'), Id::LThreshold, Arg::Required),
+    spec("tun-type", None, Id::TunType, Arg::Required),
+    spec("tun-port", None, Id::TunPort, Arg::Required),
+    spec("tun-nocsum", None, Id::TunNocsum, Arg::No),
+    spec("tun-csum", None, Id::TunCsum, Arg::No),
+    spec("tun-remcsum", None, Id::TunRemcsum, Arg::No),
+    // ipvsadm options that are not rules.
+    spec("list", Some('L'), Id::NotARule, Arg::No),
+    spec("list", Some('l'), Id::NotARule, Arg::No),
+    spec("save", Some('S'), Id::NotARule, Arg::No),
+    spec("restore", Some('R'), Id::NotARule, Arg::No),
+    spec("help", Some('h'), Id::NotARule, Arg::No),
+    spec("version", Some('v'), Id::NotARule, Arg::No),
+    spec("numeric", Some('n'), Id::NotARule, Arg::No),
+    spec("connection", Some('c'), Id::NotARule, Arg::No),
+    spec("exact", Some('X'), Id::NotARule, Arg::No),
+    spec("start-daemon", None, Id::NotARule, Arg::No),
+    spec("stop-daemon", None, Id::NotARule, Arg::No),
+    spec("mcast-interface", None, Id::NotARule, Arg::No),
+    spec("mcast-group", None, Id::NotARule, Arg::No),
+    spec("mcast-port", None, Id::NotARule, Arg::No),
+    spec("mcast-ttl", None, Id::NotARule, Arg::No),
+    spec("sync-maxlen", None, Id::NotARule, Arg::No),
+    spec("syncid", None, Id::NotARule, Arg::No),
+    spec("timeout", None, Id::NotARule, Arg::No),
+    spec("daemon", None, Id::NotARule, Arg::No),
+    spec("stats", None, Id::NotARule, Arg::No),
+    spec("rate", None, Id::NotARule, Arg::No),
+    spec("thresholds", None, Id::NotARule, Arg::No),
+    spec("persistent-conn", None, Id::NotARule, Arg::No),
+    spec("tun-info", None, Id::NotARule, Arg::No),
+    spec("nosort", None, Id::NotARule, Arg::No),
+    spec("sort", None, Id::NotARule, Arg::No),
+];
+
+impl Id {
+    fn is_command(self) -> bool {
+        matches!(
+            self,
+            Id::AddService
+                | Id::EditService
+                | Id::DeleteService
+                | Id::AddDest
+                | Id::EditDest
+                | Id::DeleteDest
+                | Id::Clear
+                | Id::Zero
+                | Id::Set
+        )
+    }
+
+    /// Options that exclude each other share a group.
+    fn group(self) -> u8 {
+        match self {
+            Id::Tcp | Id::Udp | Id::Sctp | Id::Fwmark => 1,
+            Id::Masquerading | Id::Gatewaying | Id::Ipip => 2,
+            Id::TunNocsum | Id::TunCsum | Id::TunRemcsum => 3,
+            _ => 100 + self as u8,
+        }
+    }
+
+    /// Whether `command` takes this option (ipvsadm's `commands_v_options`).
+    fn allowed_with(self, command: Id) -> bool {
+        let service_opt = matches!(self, Id::Tcp | Id::Udp | Id::Sctp | Id::Fwmark | Id::Ipv6);
+        match command {
+            Id::AddService | Id::EditService => {
+                service_opt
+                    || matches!(
+                        self,
+                        Id::Scheduler
+                            | Id::Persistent
+                            | Id::Netmask
+                            | Id::Pe
+                            | Id::Ops
+                            | Id::SchedFlags
+                    )
+            }
+            Id::DeleteService | Id::Zero => service_opt,
+            Id::AddDest | Id::EditDest => {
+                service_opt
+                    || matches!(
+                        self,
+                        Id::RealServer
+                            | Id::Masquerading
+                            | Id::Gatewaying
+                            | Id::Ipip
+                            | Id::Weight
+                            | Id::UThreshold
+                            | Id::LThreshold
+                            | Id::TunType
+                            | Id::TunPort
+                            | Id::TunNocsum
+                            | Id::TunCsum
+                            | Id::TunRemcsum
+                    )
+            }
+            Id::DeleteDest => service_opt || self == Id::RealServer,
+            _ => false,
+        }
+    }
+}
+
+/// Where a slice of `line` starts, as a 1-based character column.
+fn column(line: &str, part: &str) -> usize {
+    let off = (part.as_ptr() as usize).saturating_sub(line.as_ptr() as usize);
+    let off = off.min(line.len());
+    line[..off].chars().count() + 1
+}
+
+/// The column just after a slice of `line`.
+fn column_after(line: &str, part: &str) -> usize {
+    column(line, part) + part.chars().count()
+}
+
+/// An option as it appeared.
+#[derive(Clone, Copy)]
+struct Given<'a> {
+    id: Id,
+    /// `--name`, or the letter of a short option.
+    spelled: &'a str,
+    short: bool,
+    col: usize,
+}
+
+impl Given<'_> {
+    /// The option as `-x` or `--name`.
+    fn name(&self) -> String {
+        if self.short {
+            format!("-{}", self.spelled)
+        } else {
+            self.spelled.to_owned()
+        }
+    }
+}
+
+enum SvcSpec {
+    Addr {
+        protocol: Protocol,
+        address: IpAddr,
+        port: Option<u16>,
+    },
+    Fwmark(u32),
+}
+
+#[derive(Default)]
+struct Fields<'a> {
+    service: Option<(SvcSpec, Given<'a>)>,
+    scheduler: Option<(&'a str, usize)>,
+    persistent: Option<u32>,
+    netmask: Option<(&'a str, usize, Given<'a>)>,
+    pe: Option<&'a str>,
+    ops: bool,
+    sched_flags: Option<(&'a str, Given<'a>)>,
+    real: Option<(IpAddr, Option<u16>, usize)>,
+    weight: Option<u32>,
+    u_threshold: Option<u32>,
+    l_threshold: Option<u32>,
+    tun_type: Option<u8>,
+    tun_port: Option<u16>,
+    tun_csum: Option<TunnelChecksum>,
+}
+
+fn parse_line(line: &str) -> Result<Option<Rule>, LineError> {
+    // Words, up to a comment.
+    let mut words: Vec<&str> = Vec::new();
+    for w in line.split_ascii_whitespace() {
+        if w.starts_with('#') {
+            break;
+        }
+        words.push(w);
+    }
+    if words.first() == Some(&"ipvsadm") {
+        words.remove(0);
+    }
+    if words.is_empty() {
+        return Ok(None);
+    }
+
+    let mut given: Vec<Given<'_>> = Vec::new();
+    let mut command: Option<Given<'_>> = None;
+    let mut positional: Vec<&str> = Vec::new();
+    let mut f = Fields::default();
+
+    let mut i = 0;
+    while i < words.len() {
+        let word = words[i];
+        i += 1;
+        // (option spec, spelled option, attached value)
+        let mut found: Vec<(&Spec, &str, Option<&str>)> = Vec::new();
+        if let Some(long) = word.strip_prefix("--") {
+            if long.is_empty() {
+                return Err((
+                    column(line, word),
+                    RulesErrorKind::UnexpectedArgument(word.into()),
+                ));
+            }
+            let (name, value) = match long.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (long, None),
+            };
+            let spelled = &word[..2 + name.len()];
+            let spec = SPECS.iter().find(|s| s.long == name).ok_or_else(|| {
+                (
+                    column(line, word),
+                    RulesErrorKind::UnknownOption(spelled.into()),
+                )
+            })?;
+            if value.is_some() && spec.arg == Arg::No {
+                return Err((
+                    column(line, word),
+                    RulesErrorKind::BadValue {
+                        option: spelled.into(),
+                        expected: "no value",
+                        found: value.unwrap_or_default().into(),
+                    },
+                ));
+            }
+            found.push((spec, spelled, value));
+        } else if word.len() > 1 && word.starts_with('-') {
+            let mut rest = &word[1..];
+            while let Some(c) = rest.chars().next() {
+                let spelled = &rest[..c.len_utf8()];
+                rest = &rest[c.len_utf8()..];
+                let spec = SPECS.iter().find(|s| s.short == Some(c)).ok_or_else(|| {
+                    (
+                        column(line, spelled) - 1,
+                        RulesErrorKind::UnknownOption(format!("-{c}")),
+                    )
+                })?;
+                if spec.arg != Arg::No && !rest.is_empty() {
+                    found.push((spec, spelled, Some(rest)));
+                    break;
+                }
+                found.push((spec, spelled, None));
+            }
+        } else {
+            positional.push(word);
+            continue;
+        }
+
+        let n = found.len();
+        for (k, (spec, spelled, attached)) in found.into_iter().enumerate() {
+            let short = !spelled.starts_with("--");
+            let g = Given {
+                id: spec.id,
+                spelled,
+                short,
+                col: column(line, spelled) - usize::from(short),
+            };
+            let col = g.col;
+            let shown = g.name();
+            if spec.id == Id::NotARule {
+                return Err((col, RulesErrorKind::NotARule(shown)));
+            }
+            // The value: attached, or the next word.
+            let value: Option<&str> = match (spec.arg, attached) {
+                (Arg::No, _) => None,
+                (_, Some(v)) => Some(v),
+                (Arg::Required, None) if k + 1 == n => match words.get(i) {
+                    Some(next) => {
+                        i += 1;
+                        Some(*next)
+                    }
+                    None => {
+                        return Err((
+                            column_after(line, word),
+                            RulesErrorKind::MissingValue {
+                                option: shown.clone(),
+                                expected: expected_of(spec.id),
+                            },
+                        ));
+                    }
+                },
+                (Arg::Optional, None) if k + 1 == n => match words.get(i) {
+                    Some(next) if !next.starts_with('-') => {
+                        i += 1;
+                        Some(*next)
+                    }
+                    _ => None,
+                },
+                _ => None,
+            };
+            if spec.id.is_command() {
+                if let Some(first) = command {
+                    return Err((
+                        col,
+                        RulesErrorKind::SecondCommand {
+                            first: first.name(),
+                            second: shown.clone(),
+                        },
+                    ));
+                }
+                command = Some(g);
+                continue;
+            }
+            if let Some(prev) = given.iter().find(|p| p.id.group() == spec.id.group()) {
+                return Err((
+                    col,
+                    RulesErrorKind::Conflict {
+                        option: shown.clone(),
+                        previous: prev.name(),
+                    },
+                ));
+            }
+            given.push(g);
+            take_value(line, g, value, &mut f)?;
+        }
+    }
+
+    let Some(cmd) = command else {
+        return Err((column(line, words[0]), RulesErrorKind::NoCommand));
+    };
+    for g in &given {
+        if !g.id.allowed_with(cmd.id) {
+            return Err((
+                g.col,
+                RulesErrorKind::IllegalOption {
+                    command: cmd.name(),
+                    option: g.name(),
+                },
+            ));
+        }
+    }
+    if cmd.id == Id::Set {
+        if positional.len() != 3 {
+            let col = positional.get(3).map_or_else(
+                || column_after(line, words[words.len() - 1]),
+                |p| column(line, p),
+            );
+            return Err((
+                col,
+                RulesErrorKind::MissingValue {
+                    option: cmd.name(),
+                    expected: "exactly three timeouts: tcp tcpfin udp (seconds, 0 for unchanged)",
+                },
+            ));
+        }
+        let mut t = [0u32; 3];
+        for (slot, word) in t.iter_mut().zip(&positional) {
+            *slot = number(word, 0, MAX_TIMEOUT).ok_or_else(|| {
+                (
+                    column(line, word),
+                    RulesErrorKind::BadValue {
+                        option: cmd.name(),
+                        expected: "a timeout in seconds (0 to 2678400)",
+                        found: (*word).into(),
+                    },
+                )
+            })?;
+        }
+        return Ok(Some(Rule::SetTimeouts {
+            timeouts: Timeouts {
+                tcp: t[0],
+                tcp_fin: t[1],
+                udp: t[2],
+            },
+        }));
+    }
+    if let Some(p) = positional.first() {
+        return Err((
+            column(line, p),
+            RulesErrorKind::UnexpectedArgument((*p).into()),
+        ));
+    }
+    build(line, cmd, &given, f).map(Some)
+}
+
+fn expected_of(id: Id) -> &'static str {
+    match id {
+        Id::Tcp | Id::Udp | Id::Sctp => "a service address: a.b.c.d:port or [v6]:port",
+        Id::Fwmark => "a firewall mark (1 to 4294967295)",
+        Id::Scheduler => "a scheduler name",
+        Id::Persistent => "a persistence timeout in seconds (1 to 2678400)",
+        Id::Netmask => "a netmask: a.b.c.d for IPv4, a prefix length 1 to 128 for IPv6",
+        Id::Pe => "a persistence engine name",
+        Id::SchedFlags => {
+            "scheduler flags: a comma-separated list of sh-fallback, sh-port, mh-fallback, mh-port, flag-1, flag-2, flag-3"
+        }
+        Id::RealServer => "a real server address: a.b.c.d[:port] or [v6][:port]",
+        Id::Weight => "a weight (0 to 2147483647)",
+        Id::UThreshold => "an upper connection threshold (0 to 2147483647)",
+        Id::LThreshold => "a lower connection threshold (0 to 2147483647)",
+        Id::TunType => "a tunnel type: ipip, gue or gre",
+        Id::TunPort => "a tunnel port (1 to 65535)",
+        _ => "a value",
+    }
+}
+
+fn bad(line: &str, g: Given<'_>, value: &str) -> LineError {
+    (
+        column(line, value),
+        RulesErrorKind::BadValue {
+            option: g.name(),
+            expected: expected_of(g.id),
+            found: value.into(),
+        },
+    )
+}
+
+/// A decimal number in `min..=max` (ipvsadm's `string_to_number`).
+fn number(s: &str, min: u32, max: u32) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse::<u32>().ok().filter(|n| (min..=max).contains(n))
+}
+
+/// An address with an optional port: `a.b.c.d`, `a.b.c.d:port`, `[v6]`,
+/// `[v6]:port`, or a bare IPv6 address.
+fn addr_port(s: &str) -> Option<(IpAddr, Option<u16>)> {
+    let port = |p: &str| -> Option<u16> { number(p, 0, 65535).map(|n| n as u16) };
+    if let Some(rest) = s.strip_prefix('[') {
+        let (addr, after) = rest.split_once(']')?;
+        let addr: Ipv6Addr = addr.parse().ok()?;
+        return match after {
+            "" => Some((IpAddr::V6(addr), None)),
+            p => Some((IpAddr::V6(addr), Some(port(p.strip_prefix(':')?)?))),
+        };
+    }
+    if let Ok(v6) = s.parse::<Ipv6Addr>() {
+        return Some((IpAddr::V6(v6), None));
+    }
+    match s.split_once(':') {
+        Some((a, p)) => Some((IpAddr::V4(a.parse::<Ipv4Addr>().ok()?), Some(port(p)?))),
+        None => Some((IpAddr::V4(s.parse::<Ipv4Addr>().ok()?), None)),
+    }
+}
+
+fn take_value<'a>(
+    line: &'a str,
+    g: Given<'a>,
+    value: Option<&'a str>,
+    f: &mut Fields<'a>,
+) -> Result<(), LineError> {
+    // Required values that look like options are a missing value.
+    if let Some(v) = value
+        && v.is_empty()
+    {
+        return Err((
+            column(line, v),
+            RulesErrorKind::MissingValue {
+                option: g.name(),
+                expected: expected_of(g.id),
+            },
+        ));
+    }
+    let v = value.unwrap_or("");
+    let looks_like_option = v.len() > 1 && v.starts_with('-');
+    if value.is_some() && looks_like_option && g.id != Id::Persistent {
+        return Err((
+            column(line, v),
+            RulesErrorKind::BadValue {
+                option: g.name(),
+                expected: expected_of(g.id),
+                found: v.into(),
+            },
+        ));
+    }
+    match g.id {
+        Id::Tcp | Id::Udp | Id::Sctp => {
+            let protocol = match g.id {
+                Id::Tcp => Protocol::Tcp,
+                Id::Udp => Protocol::Udp,
+                _ => Protocol::Sctp,
+            };
+            let (address, port) = addr_port(v).ok_or_else(|| bad(line, g, v))?;
+            f.service = Some((
+                SvcSpec::Addr {
+                    protocol,
+                    address,
+                    port,
+                },
+                g,
+            ));
+        }
+        Id::Fwmark => {
+            let mark = match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+                Some(hex) => u32::from_str_radix(hex, 16).ok(),
+                None => number(v, 1, u32::MAX),
+            }
+            .filter(|m| *m != 0)
+            .ok_or_else(|| bad(line, g, v))?;
+            f.service = Some((SvcSpec::Fwmark(mark), g));
+        }
+        Id::Ipv6 | Id::Masquerading | Id::Gatewaying | Id::Ipip => {}
+        Id::Scheduler => {
+            if v.len() > MAX_NAME_LEN {
+                return Err((
+                    column(line, v),
+                    RulesErrorKind::BadValue {
+                        option: g.name(),
+                        expected: "a scheduler name of at most 15 bytes",
+                        found: v.into(),
+                    },
+                ));
+            }
+            f.scheduler = Some((v, column(line, v)));
+        }
+        Id::Persistent => {
+            f.persistent = Some(match value {
+                None => DEFAULT_PERSISTENCE,
+                Some(v) => number(v, 1, MAX_TIMEOUT).ok_or_else(|| bad(line, g, v))?,
+            });
+        }
+        Id::Netmask => f.netmask = Some((v, column(line, v), g)),
+        Id::Pe => {
+            if v.len() > MAX_NAME_LEN {
+                return Err((
+                    column(line, v),
+                    RulesErrorKind::BadValue {
+                        option: g.name(),
+                        expected: "a persistence engine name of at most 15 bytes",
+                        found: v.into(),
+                    },
+                ));
+            }
+            f.pe = Some(v);
+        }
+        Id::Ops => f.ops = true,
+        Id::SchedFlags => f.sched_flags = Some((v, g)),
+        Id::RealServer => {
+            let (address, port) = addr_port(v).ok_or_else(|| bad(line, g, v))?;
+            f.real = Some((address, port, g.col));
+        }
+        Id::Weight => f.weight = Some(number(v, 0, MAX_I32).ok_or_else(|| bad(line, g, v))?),
+        Id::UThreshold => {
+            f.u_threshold = Some(number(v, 0, MAX_I32).ok_or_else(|| bad(line, g, v))?)
+        }
+        Id::LThreshold => {
+            f.l_threshold = Some(number(v, 0, MAX_I32).ok_or_else(|| bad(line, g, v))?)
+        }
+        Id::TunType => {
+            f.tun_type = Some(match v {
+                "ipip" => 0,
+                "gue" => 1,
+                "gre" => 2,
+                _ => return Err(bad(line, g, v)),
+            })
+        }
+        Id::TunPort => {
+            f.tun_port = Some(number(v, 1, 65535).ok_or_else(|| bad(line, g, v))? as u16)
+        }
+        Id::TunNocsum => f.tun_csum = Some(TunnelChecksum::None),
+        Id::TunCsum => f.tun_csum = Some(TunnelChecksum::Checksum),
+        Id::TunRemcsum => f.tun_csum = Some(TunnelChecksum::Remote),
+        _ => {}
+    }
+    Ok(())
+}
+
+fn find<'a>(given: &[Given<'a>], pred: impl Fn(Id) -> bool) -> Option<Given<'a>> {
+    given.iter().copied().find(|g| pred(g.id))
+}
+
+fn build(
+    line: &str,
+    cmd: Given<'_>,
+    given: &[Given<'_>],
+    f: Fields<'_>,
+) -> Result<Rule, LineError> {
+    let invalid = |col: usize, msg: String| (col, RulesErrorKind::Invalid(msg));
+    let needs_service = || {
+        (
+            cmd.col,
+            RulesErrorKind::MissingOption {
+                command: cmd.name(),
+                needs: "a service: -t, -u, --sctp-service or -f",
+            },
+        )
+    };
+
+    if cmd.id == Id::Clear {
+        return Ok(Rule::Clear);
+    }
+
+    let ipv6 = find(given, |id| id == Id::Ipv6);
+    let key = match &f.service {
+        None => {
+            if cmd.id == Id::Zero {
+                if let Some(g) = ipv6 {
+                    return Err(invalid(
+                        g.col,
+                        format!("{} is for fwmark services (-f)", g.name()),
+                    ));
+                }
+                return Ok(Rule::Zero { service: None });
+            }
+            return Err(needs_service());
+        }
+        Some((SvcSpec::Fwmark(mark), _)) => ServiceKey::Fwmark {
+            fwmark: *mark,
+            family: if ipv6.is_some() {
+                AddressFamily::Ipv6
+            } else {
+                AddressFamily::Ipv4
+            },
+        },
+        Some((
+            SvcSpec::Addr {
+                protocol,
+                address,
+                port,
+            },
+            _,
+        )) => {
+            if let Some(g) = ipv6 {
+                return Err(invalid(
+                    g.col,
+                    format!("{} is for fwmark services (-f)", g.name()),
+                ));
+            }
+            ServiceKey::Address {
+                protocol: *protocol,
+                address: *address,
+                port: port.unwrap_or(0),
+            }
+        }
+    };
+    let svc_col = f.service.as_ref().map_or(cmd.col, |(_, g)| g.col);
+
+    match cmd.id {
+        Id::DeleteService => Ok(Rule::DeleteService { service: key }),
+        Id::Zero => Ok(Rule::Zero { service: Some(key) }),
+        Id::AddService | Id::EditService => {
+            let scheduler = Scheduler::from_name(f.scheduler.map_or("wlc", |(s, _)| s));
+            let family = key.family();
+            let persistence = match f.persistent {
+                None => None,
+                Some(timeout) => Some(Persistence {
+                    timeout,
+                    netmask: match f.netmask {
+                        None => Netmask::host(family),
+                        Some((text, col, g)) => netmask(text, family).ok_or_else(|| {
+                            (
+                                col,
+                                RulesErrorKind::BadValue {
+                                    option: g.name(),
+                                    expected: match family {
+                                        AddressFamily::Ipv4 => {
+                                            "an IPv4 netmask such as 255.255.255.0"
+                                        }
+                                        AddressFamily::Ipv6 => "an IPv6 prefix length, 1 to 128",
+                                    },
+                                    found: text.into(),
+                                },
+                            )
+                        })?,
+                    },
+                }),
+            };
+            if key.port() == Some(0) && persistence.is_none() {
+                return Err(invalid(
+                    svc_col,
+                    "port 0 (every port) needs persistence (-p)".into(),
+                ));
+            }
+            let mut flags = ServiceFlags::empty();
+            if f.ops {
+                let is_udp = matches!(
+                    key,
+                    ServiceKey::Address {
+                        protocol: Protocol::Udp,
+                        ..
+                    } | ServiceKey::Fwmark { .. }
+                );
+                if !is_udp {
+                    let g = find(given, |id| id == Id::Ops).unwrap_or(cmd);
+                    return Err(invalid(
+                        g.col,
+                        format!(
+                            "{}: one-packet scheduling is only for UDP services",
+                            g.name()
+                        ),
+                    ));
+                }
+                flags |= ServiceFlags::ONE_PACKET;
+            }
+            if let Some((text, g)) = f.sched_flags {
+                flags |= sched_flags(line, text, g, scheduler.name())?;
+            }
+            let mut service = Service::new(key, scheduler);
+            service.persistence = persistence;
+            service.flags = flags;
+            service.persistence_engine = f.pe.map(str::to_owned);
+            if let Err(e) = service.validate() {
+                return Err(invalid(cmd.col, e.to_string()));
+            }
+            Ok(if cmd.id == Id::AddService {
+                Rule::AddService { service }
+            } else {
+                Rule::EditService { service }
+            })
+        }
+        Id::AddDest | Id::EditDest | Id::DeleteDest => {
+            let Some((address, port, real_col)) = f.real else {
+                return Err((
+                    cmd.col,
+                    RulesErrorKind::MissingOption {
+                        command: cmd.name(),
+                        needs: "a real server: -r",
+                    },
+                ));
+            };
+            let svc_port = key.port().unwrap_or(0);
+            let mut port = port.unwrap_or(svc_port);
+            if cmd.id == Id::DeleteDest {
+                return Ok(Rule::DeleteDest {
+                    service: key,
+                    dest: SocketAddr::new(address, port),
+                });
+            }
+            let fwd = find(given, |id| {
+                matches!(id, Id::Masquerading | Id::Gatewaying | Id::Ipip)
+            });
+            let tunnel = match fwd.map(|g| g.id) {
+                Some(Id::Ipip) => true,
+                _ => {
+                    if let Some(g) = find(given, |id| {
+                        matches!(
+                            id,
+                            Id::TunType
+                                | Id::TunPort
+                                | Id::TunNocsum
+                                | Id::TunCsum
+                                | Id::TunRemcsum
+                        )
+                    }) {
+                        return Err(invalid(
+                            g.col,
+                            format!("{}: tunnel options need tunnelling (-i)", g.name()),
+                        ));
+                    }
+                    false
+                }
+            };
+            let forward = match fwd.map(|g| g.id) {
+                Some(Id::Masquerading) => ForwardMethod::Masquerade,
+                Some(Id::Ipip) => ForwardMethod::Tunnel(tunnel_of(given, &f)?),
+                _ => ForwardMethod::DirectRoute,
+            };
+            // ipvsadm: for direct routing and tunnels, the real server's
+            // port is the service's.
+            if !matches!(key, ServiceKey::Fwmark { .. })
+                && matches!(
+                    forward,
+                    ForwardMethod::DirectRoute | ForwardMethod::Tunnel(_)
+                )
+            {
+                port = svc_port;
+            }
+            if AddressFamily::of(&address) != key.family() && !tunnel {
+                return Err(invalid(
+                    real_col,
+                    "a real server of another address family than its service needs tunnelling (-i)"
+                        .into(),
+                ));
+            }
+            let dest = Destination::new(SocketAddr::new(address, port))
+                .with_forward(forward)
+                .with_weight(f.weight.unwrap_or(1))
+                .with_thresholds(f.u_threshold.unwrap_or(0), f.l_threshold.unwrap_or(0));
+            if let Err(e) = dest.validate(&key) {
+                return Err(invalid(cmd.col, e.to_string()));
+            }
+            Ok(if cmd.id == Id::AddDest {
+                Rule::AddDest { service: key, dest }
+            } else {
+                Rule::EditDest { service: key, dest }
+            })
+        }
+        _ => Err(invalid(cmd.col, format!("{} is not a rule", cmd.name()))),
+    }
+}
+
+/// The tunnel of a `-i` destination, with ipvsadm's checks
+/// (`tunnel_types_v_options`).
+fn tunnel_of(given: &[Given<'_>], f: &Fields<'_>) -> Result<Tunnel, LineError> {
+    let type_name = ["ipip", "gue", "gre"][f.tun_type.unwrap_or(0) as usize];
+    let illegal = |id: Id| -> Result<(), LineError> {
+        match find(given, |g| g == id) {
+            Some(g) => Err((
+                g.col,
+                RulesErrorKind::Invalid(format!(
+                    "{} does not go with tunnel type {type_name}",
+                    g.name()
+                )),
+            )),
+            None => Ok(()),
+        }
+    };
+    match f.tun_type.unwrap_or(0) {
+        0 => {
+            for id in [Id::TunPort, Id::TunNocsum, Id::TunCsum, Id::TunRemcsum] {
+                illegal(id)?;
+            }
+            Ok(Tunnel::Ipip)
+        }
+        1 => {
+            let Some(port) = f.tun_port else {
+                let g = find(given, |id| id == Id::TunType).expect("--tun-type was given");
+                return Err((
+                    g.col,
+                    RulesErrorKind::MissingOption {
+                        command: "--tun-type gue".into(),
+                        needs: "--tun-port",
+                    },
+                ));
+            };
+            Ok(Tunnel::Gue {
+                port,
+                checksum: f.tun_csum.unwrap_or_default(),
+            })
+        }
+        _ => {
+            illegal(Id::TunPort)?;
+            illegal(Id::TunRemcsum)?;
+            Ok(Tunnel::Gre {
+                checksum: f.tun_csum.unwrap_or_default(),
+            })
+        }
+    }
+}
+
+/// `-M`: a dotted IPv4 mask, or an IPv6 prefix length.
+fn netmask(text: &str, family: AddressFamily) -> Option<Netmask> {
+    match family {
+        AddressFamily::Ipv4 => text.parse::<Ipv4Addr>().ok().map(Netmask::V4),
+        AddressFamily::Ipv6 => number(text, 1, 128).map(|n| Netmask::V6(n as u8)),
+    }
+}
+
+/// `-b`: ipvsadm's `parse_sched_flags`.
+fn sched_flags(
+    line: &str,
+    text: &str,
+    g: Given<'_>,
+    scheduler: &str,
+) -> Result<ServiceFlags, LineError> {
+    let mut flags = ServiceFlags::empty();
+    for name in text.split(',') {
+        let (flag, needs) = match name {
+            "flag-1" => (ServiceFlags::SCHED1, None),
+            "flag-2" => (ServiceFlags::SCHED2, None),
+            "flag-3" => (ServiceFlags::SCHED3, None),
+            "sh-fallback" => (ServiceFlags::SH_FALLBACK, Some("sh")),
+            "sh-port" => (ServiceFlags::SH_PORT, Some("sh")),
+            "mh-fallback" => (ServiceFlags::MH_FALLBACK, Some("mh")),
+            "mh-port" => (ServiceFlags::MH_PORT, Some("mh")),
+            _ => {
+                return Err((
+                    column(line, name).max(column(line, text)),
+                    RulesErrorKind::BadValue {
+                        option: g.name(),
+                        expected: expected_of(Id::SchedFlags),
+                        found: name.into(),
+                    },
+                ));
+            }
+        };
+        if let Some(needs) = needs
+            && needs != scheduler
+        {
+            return Err((
+                column(line, name),
+                RulesErrorKind::Invalid(format!(
+                    "{}: scheduler flag {name} is for the {needs} scheduler, not {scheduler}",
+                    g.name()
+                )),
+            ));
+        }
+        flags |= flag;
+    }
+    Ok(flags)
+}

@@ -1,0 +1,215 @@
+//! The rules writer: ipvsadm 1.31's `-S -n` format.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv6Addr};
+
+use super::Rule;
+use crate::model::{
+    AddressFamily, Destination, ForwardMethod, Netmask, Protocol, Service, ServiceFlags,
+    ServiceKey, Tunnel, TunnelChecksum,
+};
+
+/// How to write rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriteOptions {
+    /// Write non-zero connection thresholds as `-x` and `-y` after the
+    /// weight. ipvsadm's save never writes them (`false`, the default),
+    /// though its restore reads them.
+    pub thresholds: bool,
+}
+
+impl WriteOptions {
+    /// Exactly what `ipvsadm -S -n` writes.
+    pub const IPVSADM: WriteOptions = WriteOptions { thresholds: false };
+    /// Everything a rule holds, thresholds included.
+    pub const COMPLETE: WriteOptions = WriteOptions { thresholds: true };
+}
+
+/// Write rules as `ipvsadm -S -n` does: one per line, each ending in a
+/// newline. Thresholds are not written (nor are they by ipvsadm).
+pub fn write(rules: &[Rule]) -> String {
+    write_with(rules, &WriteOptions::IPVSADM)
+}
+
+/// [`write`], with options.
+pub fn write_with(rules: &[Rule], opts: &WriteOptions) -> String {
+    let mut out = String::with_capacity(rules.len() * 48);
+    for rule in rules {
+        let _ = write_rule(&mut out, rule, opts);
+        out.push('\n');
+    }
+    out
+}
+
+pub(crate) fn write_rule(w: &mut impl fmt::Write, rule: &Rule, opts: &WriteOptions) -> fmt::Result {
+    match rule {
+        Rule::AddService { service } => write_service(w, "-A", service),
+        Rule::EditService { service } => write_service(w, "-E", service),
+        Rule::DeleteService { service } => {
+            w.write_str("-D ")?;
+            write_key(w, service)
+        }
+        Rule::AddDest { service, dest } => write_dest(w, "-a", service, dest, opts),
+        Rule::EditDest { service, dest } => write_dest(w, "-e", service, dest, opts),
+        Rule::DeleteDest { service, dest } => {
+            w.write_str("-d ")?;
+            write_key(w, service)?;
+            w.write_str(" -r ")?;
+            write_addr(w, dest.ip(), dest.port())
+        }
+        Rule::Clear => w.write_str("-C"),
+        Rule::SetTimeouts { timeouts } => write!(
+            w,
+            "--set {} {} {}",
+            timeouts.tcp, timeouts.tcp_fin, timeouts.udp
+        ),
+        Rule::Zero { service: None } => w.write_str("-Z"),
+        Rule::Zero {
+            service: Some(service),
+        } => {
+            w.write_str("-Z ")?;
+            write_key(w, service)
+        }
+    }
+}
+
+/// ipvsadm's service name in rules: `-t a:p`, `-u a:p`,
+/// `--sctp-service a:p`, `-f m`, `-f m -6`.
+fn write_key(w: &mut impl fmt::Write, key: &ServiceKey) -> fmt::Result {
+    match key {
+        ServiceKey::Address {
+            protocol,
+            address,
+            port,
+        } => {
+            match protocol {
+                Protocol::Tcp => w.write_str("-t ")?,
+                Protocol::Udp => w.write_str("-u ")?,
+                Protocol::Sctp => w.write_str("--sctp-service ")?,
+                // Not a protocol ipvsadm (or IPVS) knows: written so that
+                // reading it back fails loudly.
+                Protocol::Other(n) => write!(w, "--protocol-{n} ")?,
+            }
+            write_addr(w, *address, *port)
+        }
+        ServiceKey::Fwmark {
+            fwmark,
+            family: AddressFamily::Ipv4,
+        } => write!(w, "-f {fwmark}"),
+        ServiceKey::Fwmark { fwmark, .. } => write!(w, "-f {fwmark} -6"),
+    }
+}
+
+/// `a.b.c.d:port` or `[v6]:port`, as ipvsadm prints them with `inet_ntop`.
+fn write_addr(w: &mut impl fmt::Write, address: IpAddr, port: u16) -> fmt::Result {
+    match address {
+        IpAddr::V4(a) => write!(w, "{a}:{port}"),
+        IpAddr::V6(a) => {
+            w.write_char('[')?;
+            write_v6(w, &a)?;
+            write!(w, "]:{port}")
+        }
+    }
+}
+
+/// An IPv6 address as glibc's `inet_ntop` writes it. Rust's own formatting
+/// agrees except for IPv4-compatible addresses (`::a.b.c.d`).
+fn write_v6(w: &mut impl fmt::Write, a: &Ipv6Addr) -> fmt::Result {
+    let s = a.segments();
+    if s[..6].iter().all(|&x| x == 0) && s[6] != 0 {
+        let [.., a, b, c, d] = a.octets();
+        return write!(w, "::{a}.{b}.{c}.{d}");
+    }
+    write!(w, "{a}")
+}
+
+/// The `-A`/`-E` line: `-s`, then `-p` and `-M`, `--pe`, `-o`, `-b`, in
+/// ipvsadm's order.
+fn write_service(w: &mut impl fmt::Write, cmd: &str, svc: &Service) -> fmt::Result {
+    write!(w, "{cmd} ")?;
+    write_key(w, &svc.key)?;
+    write!(w, " -s {}", svc.scheduler.name())?;
+    if let Some(p) = &svc.persistence {
+        write!(w, " -p {}", p.timeout)?;
+        if p.netmask != Netmask::host(svc.key.family()) {
+            write!(w, " -M {}", p.netmask)?;
+        }
+    }
+    if let Some(pe) = &svc.persistence_engine {
+        write!(w, " --pe {pe}")?;
+    }
+    if svc.flags.contains(ServiceFlags::ONE_PACKET) {
+        w.write_str(" -o")?;
+    }
+    let sched = [
+        ServiceFlags::SCHED1,
+        ServiceFlags::SCHED2,
+        ServiceFlags::SCHED3,
+    ];
+    if sched.iter().any(|f| svc.flags.contains(*f)) {
+        let names: [&str; 3] = match svc.scheduler.name() {
+            "sh" => ["sh-fallback", "sh-port", "flag-3"],
+            "mh" => ["mh-fallback", "mh-port", "flag-3"],
+            _ => ["flag-1", "flag-2", "flag-3"],
+        };
+        w.write_str(" -b ")?;
+        let mut first = true;
+        for (flag, name) in sched.iter().zip(names) {
+            if svc.flags.contains(*flag) {
+                if !first {
+                    w.write_char(',')?;
+                }
+                w.write_str(name)?;
+                first = false;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The `-a`/`-e` line: `-r`, the forwarding switch, `-w`, then the
+/// tunnel options as ipvsadm's `print_tunnel_rule` writes them.
+fn write_dest(
+    w: &mut impl fmt::Write,
+    cmd: &str,
+    key: &ServiceKey,
+    dest: &Destination,
+    opts: &WriteOptions,
+) -> fmt::Result {
+    write!(w, "{cmd} ")?;
+    write_key(w, key)?;
+    w.write_str(" -r ")?;
+    write_addr(w, dest.address, dest.port)?;
+    // ipvsadm's fwd_switch: local-node destinations are written as -g,
+    // methods it cannot name as "?".
+    let switch = match dest.forward {
+        ForwardMethod::Masquerade => "-m",
+        ForwardMethod::Tunnel(_) => "-i",
+        ForwardMethod::Local | ForwardMethod::DirectRoute => "-g",
+        _ => "?",
+    };
+    write!(w, " {switch} -w {}", dest.weight)?;
+    if opts.thresholds {
+        if dest.upper_threshold != 0 {
+            write!(w, " -x {}", dest.upper_threshold)?;
+        }
+        if dest.lower_threshold != 0 {
+            write!(w, " -y {}", dest.lower_threshold)?;
+        }
+    }
+    if let ForwardMethod::Tunnel(t) = &dest.forward {
+        let csum = |c: TunnelChecksum| match c {
+            TunnelChecksum::None => "--tun-nocsum",
+            TunnelChecksum::Checksum => "--tun-csum",
+            TunnelChecksum::Remote => "--tun-remcsum",
+        };
+        match t {
+            Tunnel::Ipip => w.write_str(" --tun-type ipip")?,
+            Tunnel::Gue { port, checksum } => {
+                write!(w, " --tun-type gue --tun-port {port} {}", csum(*checksum))?
+            }
+            Tunnel::Gre { checksum } => write!(w, " --tun-type gre {}", csum(*checksum))?,
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,255 @@
+//! A pure, in-memory stand-in for the kernel: what a plan or rules do to a
+//! table.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use super::{Op, Plan, ServiceState, State, StateError};
+use crate::model::{Destination, Service, ServiceKey, Stats, Timeouts};
+use crate::rules::Rule;
+
+/// Why the kernel would refuse an operation, as the in-memory simulator
+/// sees it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApplyError {
+    /// Adding a service that exists (`EEXIST`).
+    #[error("service {0} exists already")]
+    ServiceExists(ServiceKey),
+    /// Changing a service that does not exist (`ESRCH`).
+    #[error("no service {0}")]
+    NoSuchService(ServiceKey),
+    /// Adding a destination that exists (`EEXIST`).
+    #[error("service {service}: destination {dest} exists already")]
+    DestExists {
+        /// The service.
+        service: ServiceKey,
+        /// The destination.
+        dest: SocketAddr,
+    },
+    /// Changing a destination that does not exist (`ENOENT`).
+    #[error("service {service}: no destination {dest}")]
+    NoSuchDest {
+        /// The service.
+        service: ServiceKey,
+        /// The destination.
+        dest: SocketAddr,
+    },
+}
+
+/// A state with an index of its services, for applying many changes.
+struct Table<'s> {
+    state: &'s mut State,
+    index: HashMap<ServiceKey, usize>,
+}
+
+impl<'s> Table<'s> {
+    fn new(state: &'s mut State) -> Self {
+        let index = state
+            .services
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.service.key, i))
+            .collect();
+        Table { state, index }
+    }
+
+    fn service(&mut self, key: &ServiceKey) -> Result<&mut ServiceState, ApplyError> {
+        match self.index.get(key) {
+            Some(&i) => Ok(&mut self.state.services[i]),
+            None => Err(ApplyError::NoSuchService(*key)),
+        }
+    }
+
+    fn add_service(&mut self, service: &Service) -> Result<(), ApplyError> {
+        let key = service.key;
+        if self.index.contains_key(&key) {
+            return Err(ApplyError::ServiceExists(key));
+        }
+        self.index.insert(key, self.state.services.len());
+        self.state
+            .services
+            .push(ServiceState::new(service.config()));
+        Ok(())
+    }
+
+    fn update_service(&mut self, service: &Service) -> Result<(), ApplyError> {
+        let s = self.service(&service.key)?;
+        let stats = s.service.stats;
+        s.service = Service {
+            stats,
+            ..service.config()
+        };
+        Ok(())
+    }
+
+    fn delete_service(&mut self, key: &ServiceKey) -> Result<(), ApplyError> {
+        let i = self
+            .index
+            .remove(key)
+            .ok_or(ApplyError::NoSuchService(*key))?;
+        self.state.services.remove(i);
+        for s in &self.state.services[i..] {
+            *self.index.get_mut(&s.service.key).expect("indexed") -= 1;
+        }
+        Ok(())
+    }
+
+    fn add_dest(&mut self, key: &ServiceKey, dest: &Destination) -> Result<(), ApplyError> {
+        let s = self.service(key)?;
+        let addr = dest.socket_addr();
+        if s.dest(addr).is_some() {
+            return Err(ApplyError::DestExists {
+                service: *key,
+                dest: addr,
+            });
+        }
+        s.destinations.push(dest.config());
+        Ok(())
+    }
+
+    fn dest_mut(
+        &mut self,
+        key: &ServiceKey,
+        addr: SocketAddr,
+    ) -> Result<&mut Destination, ApplyError> {
+        let s = self.service(key)?;
+        s.destinations
+            .iter_mut()
+            .find(|d| d.socket_addr() == addr)
+            .ok_or(ApplyError::NoSuchDest {
+                service: *key,
+                dest: addr,
+            })
+    }
+
+    fn update_dest(&mut self, key: &ServiceKey, dest: &Destination) -> Result<(), ApplyError> {
+        let d = self.dest_mut(key, dest.socket_addr())?;
+        // Settings change; what the kernel counts stays.
+        *d = Destination {
+            connections: d.connections,
+            stats: d.stats,
+            ..dest.config()
+        };
+        Ok(())
+    }
+
+    fn delete_dest(&mut self, key: &ServiceKey, addr: SocketAddr) -> Result<(), ApplyError> {
+        let s = self.service(key)?;
+        let i = s
+            .destinations
+            .iter()
+            .position(|d| d.socket_addr() == addr)
+            .ok_or(ApplyError::NoSuchDest {
+                service: *key,
+                dest: addr,
+            })?;
+        s.destinations.remove(i);
+        Ok(())
+    }
+
+    fn set_timeouts(&mut self, t: &Timeouts) {
+        let have = self.state.timeouts.get_or_insert(Timeouts::UNCHANGED);
+        for (have, want) in [
+            (&mut have.tcp, t.tcp),
+            (&mut have.tcp_fin, t.tcp_fin),
+            (&mut have.udp, t.udp),
+        ] {
+            if want != 0 {
+                *have = want;
+            }
+        }
+    }
+
+    fn zero(&mut self, key: Option<&ServiceKey>) -> Result<(), ApplyError> {
+        fn zero_one(s: &mut ServiceState) {
+            if let Some(st) = &mut s.service.stats {
+                *st = Stats::default();
+            }
+            for d in &mut s.destinations {
+                if let Some(st) = &mut d.stats {
+                    *st = Stats::default();
+                }
+            }
+        }
+        match key {
+            Some(k) => zero_one(self.service(k)?),
+            None => self.state.services.iter_mut().for_each(zero_one),
+        }
+        Ok(())
+    }
+
+    fn op(&mut self, op: &Op) -> Result<(), ApplyError> {
+        match op {
+            Op::SetTimeouts { timeouts } => {
+                self.set_timeouts(timeouts);
+                Ok(())
+            }
+            Op::AddService { service } => self.add_service(service),
+            Op::UpdateService { service } => self.update_service(service),
+            Op::DeleteService { service } => self.delete_service(service),
+            Op::AddDest { service, dest } => self.add_dest(service, dest),
+            Op::UpdateDest { service, dest } | Op::DrainDest { service, dest } => {
+                self.update_dest(service, dest)
+            }
+            Op::DeleteDest { service, dest } => self.delete_dest(service, dest.socket_addr()),
+        }
+    }
+
+    fn rule(&mut self, rule: &Rule) -> Result<(), ApplyError> {
+        match rule {
+            Rule::AddService { service } => self.add_service(service),
+            Rule::EditService { service } => self.update_service(service),
+            Rule::DeleteService { service } => self.delete_service(service),
+            Rule::AddDest { service, dest } => self.add_dest(service, dest),
+            Rule::EditDest { service, dest } => self.update_dest(service, dest),
+            Rule::DeleteDest { service, dest } => self.delete_dest(service, *dest),
+            Rule::Clear => {
+                self.state.services.clear();
+                self.index.clear();
+                Ok(())
+            }
+            Rule::SetTimeouts { timeouts } => {
+                self.set_timeouts(timeouts);
+                Ok(())
+            }
+            Rule::Zero { service } => self.zero(service.as_ref()),
+        }
+    }
+}
+
+pub(super) fn apply_rules<'r>(
+    state: &mut State,
+    rules: impl IntoIterator<Item = (usize, &'r Rule)>,
+) -> Result<(), StateError> {
+    let mut table = Table::new(state);
+    for (line, rule) in rules {
+        table
+            .rule(rule)
+            .map_err(|error| StateError::Rule { line, error })?;
+    }
+    Ok(())
+}
+
+impl State {
+    /// Do what the kernel would do with one operation.
+    pub fn apply_op(&mut self, op: &Op) -> Result<(), ApplyError> {
+        Table::new(self).op(op)
+    }
+
+    /// Do what `ipvsadm` would do with one rule.
+    pub fn apply_rule(&mut self, rule: &Rule) -> Result<(), ApplyError> {
+        Table::new(self).rule(rule)
+    }
+}
+
+impl Plan {
+    /// Apply the plan to `state` in memory, as the kernel would apply it
+    /// operation by operation: a pure simulator, for tests and dry runs.
+    /// Settings change; stats and connection counts of what stays are
+    /// kept. Stops at the first operation the kernel would refuse.
+    pub fn apply_to(&self, state: &mut State) -> Result<(), ApplyError> {
+        let mut table = Table::new(state);
+        self.ops.iter().try_for_each(|op| table.op(op))
+    }
+}

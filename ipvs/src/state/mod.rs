@@ -1,0 +1,436 @@
+//! The whole IPVS table as a value, and the loop orchestrators rebuild:
+//! read the kernel's table, compare it with the one wanted, send the
+//! difference.
+//!
+//! - [`State`]: every service with its destinations, plus the connection
+//!   timeouts. Built in code, read from JSON, YAML or TOML (feature
+//!   `config`), or from ipvsadm's rules ([`State::from_rules_text`]).
+//! - [`diff`]: the smallest [`Plan`] of [`Op`]s that turns one state into
+//!   another; settings change in place, never by delete and add.
+//! - [`Plan::apply_to`]: what the kernel would do with a plan, in memory.
+//! - Draining ([`DrainOptions`], [`Reconciler`]): removed destinations go
+//!   to weight 0 first and are deleted once their connections are gone.
+//!
+//! ```
+//! use ipvs::state::{diff, DiffOptions, ServiceState, State};
+//! use ipvs::{Destination, Scheduler, Service, ServiceKey};
+//!
+//! let key = ServiceKey::tcp("192.0.2.10:80".parse().unwrap());
+//! let mut desired = State::new();
+//! desired.services.push(
+//!     ServiceState::new(Service::new(key, Scheduler::WeightedRoundRobin))
+//!         .with_dest(Destination::new("192.0.2.21:80".parse().unwrap()).with_weight(3)),
+//! );
+//! let mut actual = State::new();
+//! let plan = diff(&actual, &desired, &DiffOptions::default());
+//! assert_eq!(plan.to_string(), "\
+//! -A -t 192.0.2.10:80 -s wrr
+//! -a -t 192.0.2.10:80 -r 192.0.2.21:80 -m -w 3
+//! ");
+//! plan.apply_to(&mut actual).unwrap();
+//! assert!(diff(&actual, &desired, &DiffOptions::default()).is_empty());
+//! ```
+
+mod apply;
+mod diff;
+
+use std::cmp::Ordering;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+
+pub use apply::ApplyError;
+pub use diff::{
+    DiffOptions, DrainOptions, DrainTracker, Draining, Op, Plan, PlanSummary, Reconciler, diff,
+};
+
+use crate::model::{AddressFamily, Destination, Service, ServiceKey, Timeouts, ValidationError};
+use crate::rules::{self, Rule, RulesError, WriteOptions};
+
+/// A virtual service and its destinations.
+///
+/// In JSON, YAML and TOML the service's fields and `destinations` sit side
+/// by side:
+///
+/// ```yaml
+/// protocol: tcp
+/// address: 192.0.2.10
+/// port: 80
+/// scheduler: wrr
+/// destinations:
+///   - address: 192.0.2.21
+///     port: 80
+///     forward: direct_route
+///     weight: 3
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ServiceState {
+    /// The service.
+    #[cfg_attr(feature = "serde", serde(flatten))]
+    pub service: Service,
+    /// Its destinations (real servers).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub destinations: Vec<Destination>,
+}
+
+impl ServiceState {
+    /// A service without destinations.
+    pub fn new(service: Service) -> Self {
+        ServiceState {
+            service,
+            destinations: Vec::new(),
+        }
+    }
+
+    /// Add a destination.
+    pub fn with_dest(mut self, dest: Destination) -> Self {
+        self.destinations.push(dest);
+        self
+    }
+
+    /// The service's key.
+    pub fn key(&self) -> &ServiceKey {
+        &self.service.key
+    }
+
+    /// The destination at `addr`.
+    pub fn dest(&self, addr: SocketAddr) -> Option<&Destination> {
+        self.destinations.iter().find(|d| d.socket_addr() == addr)
+    }
+}
+
+/// The whole IPVS table of a network namespace: services with their
+/// destinations, and the connection timeouts.
+///
+/// The services are a list, kept in the order given; [`State::sort`] puts
+/// them (and their destinations) in ipvsadm's listing order. Two states
+/// with the same settings in another order are equal by
+/// [`State::config_eq`], and [`diff`] finds nothing between them.
+///
+/// `timeouts` set to `None` leaves the timeouts alone; inside, 0 means
+/// "whatever the kernel has" (as with `ipvsadm --set`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct State {
+    /// The connection timeouts, if this state sets them.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub timeouts: Option<Timeouts>,
+    /// The virtual services.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub services: Vec<ServiceState>,
+}
+
+/// A state that cannot be read or is not valid.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// Two services with one key.
+    #[error("service {0} is defined twice")]
+    DuplicateService(ServiceKey),
+    /// Two destinations with one address and port in a service.
+    #[error("service {service}: destination {dest} is defined twice")]
+    DuplicateDest {
+        /// The service.
+        service: ServiceKey,
+        /// The destination.
+        dest: SocketAddr,
+    },
+    /// A service the kernel would refuse.
+    #[error("service {service}: {error}")]
+    InvalidService {
+        /// The service.
+        service: ServiceKey,
+        /// Why.
+        error: ValidationError,
+    },
+    /// A destination the kernel would refuse.
+    #[error("service {service}, destination {dest}: {error}")]
+    InvalidDest {
+        /// The service.
+        service: ServiceKey,
+        /// The destination.
+        dest: SocketAddr,
+        /// Why.
+        error: ValidationError,
+    },
+    /// Rules that do not parse.
+    #[error("rules: {0}")]
+    Rules(#[from] RulesError),
+    /// A rule that cannot apply to the rules before it (such as `-a` for a
+    /// service never added).
+    #[error("rule on line {line}: {error}")]
+    Rule {
+        /// The rule's line (or, for [`State::from_rules`], its position from 1).
+        line: usize,
+        /// Why.
+        error: ApplyError,
+    },
+    /// JSON that does not read or write as a state.
+    #[cfg(feature = "config")]
+    #[error("JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// YAML that does not read or write as a state.
+    #[cfg(feature = "config")]
+    #[error("YAML: {0}")]
+    Yaml(#[from] serde_yaml::Error),
+    /// TOML that does not read as a state.
+    #[cfg(feature = "config")]
+    #[error("TOML: {0}")]
+    TomlRead(#[from] toml::de::Error),
+    /// A state that does not write as TOML.
+    #[cfg(feature = "config")]
+    #[error("TOML: {0}")]
+    TomlWrite(#[from] toml::ser::Error),
+}
+
+/// ipvsadm's listing order for services: address services before fwmark
+/// ones, then by family, protocol, address, port (`ipvs_cmp_services`).
+pub(crate) fn ipvsadm_service_order(a: &ServiceKey, b: &ServiceKey) -> Ordering {
+    fn rank(k: &ServiceKey) -> (u32, AddressFamily, u16, Option<std::net::IpAddr>, u16) {
+        match k {
+            ServiceKey::Address {
+                protocol,
+                address,
+                port,
+            } => (0, k.family(), protocol.to_raw(), Some(*address), *port),
+            ServiceKey::Fwmark { fwmark, family } => (*fwmark, *family, 0, None, 0),
+        }
+    }
+    rank(a).cmp(&rank(b))
+}
+
+/// ipvsadm's listing order for destinations: by address, then port.
+fn ipvsadm_dest_order(a: &Destination, b: &Destination) -> Ordering {
+    (a.address, a.port).cmp(&(b.address, b.port))
+}
+
+impl State {
+    /// An empty state that leaves the timeouts alone.
+    pub fn new() -> Self {
+        State::default()
+    }
+
+    /// Set the timeouts.
+    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = Some(timeouts);
+        self
+    }
+
+    /// Add a service.
+    pub fn with_service(mut self, service: ServiceState) -> Self {
+        self.services.push(service);
+        self
+    }
+
+    /// The service with `key`.
+    pub fn service(&self, key: &ServiceKey) -> Option<&ServiceState> {
+        self.services.iter().find(|s| s.service.key == *key)
+    }
+
+    /// The service with `key`, to change.
+    pub fn service_mut(&mut self, key: &ServiceKey) -> Option<&mut ServiceState> {
+        self.services.iter_mut().find(|s| s.service.key == *key)
+    }
+
+    /// How many destinations all services have together.
+    pub fn dest_count(&self) -> usize {
+        self.services.iter().map(|s| s.destinations.len()).sum()
+    }
+
+    /// Put services and destinations in ipvsadm's listing order (what
+    /// `ipvsadm -S -n` prints).
+    pub fn sort(&mut self) {
+        self.services
+            .sort_by(|a, b| ipvsadm_service_order(&a.service.key, &b.service.key));
+        for s in &mut self.services {
+            s.destinations.sort_by(ipvsadm_dest_order);
+        }
+    }
+
+    /// This state, sorted, without what only the kernel reports (stats,
+    /// connection counts).
+    pub fn config(&self) -> State {
+        let mut s = State {
+            timeouts: self.timeouts,
+            services: self
+                .services
+                .iter()
+                .map(|s| ServiceState {
+                    service: s.service.config(),
+                    destinations: s.destinations.iter().map(Destination::config).collect(),
+                })
+                .collect(),
+        };
+        s.sort();
+        s
+    }
+
+    /// Whether two states hold the same settings, in whatever order, stats
+    /// and connection counts aside.
+    pub fn config_eq(&self, other: &State) -> bool {
+        self.config() == other.config()
+    }
+
+    /// Check the state as the kernel would: no key twice, and every service
+    /// and destination valid ([`Service::validate`], [`Destination::validate`]).
+    pub fn validate(&self) -> Result<(), StateError> {
+        let mut keys = HashSet::with_capacity(self.services.len());
+        for s in &self.services {
+            let key = s.service.key;
+            if !keys.insert(key) {
+                return Err(StateError::DuplicateService(key));
+            }
+            s.service
+                .validate()
+                .map_err(|error| StateError::InvalidService {
+                    service: key,
+                    error,
+                })?;
+            let mut dests = HashSet::with_capacity(s.destinations.len());
+            for d in &s.destinations {
+                let addr = d.socket_addr();
+                if !dests.insert(addr) {
+                    return Err(StateError::DuplicateDest {
+                        service: key,
+                        dest: addr,
+                    });
+                }
+                d.validate(&key).map_err(|error| StateError::InvalidDest {
+                    service: key,
+                    dest: addr,
+                    error,
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The state as ipvsadm rules: `--set` first if the state sets
+    /// timeouts, then each service (`-A`) followed by its destinations
+    /// (`-a`), in ipvsadm's listing order.
+    pub fn to_rules(&self) -> Vec<Rule> {
+        let mut sorted = self.clone();
+        sorted.sort();
+        let mut out = Vec::with_capacity(sorted.services.len() + sorted.dest_count() + 1);
+        if let Some(timeouts) = sorted.timeouts {
+            out.push(Rule::SetTimeouts { timeouts });
+        }
+        for s in sorted.services {
+            let key = s.service.key;
+            out.push(Rule::AddService {
+                service: s.service.config(),
+            });
+            for d in s.destinations {
+                out.push(Rule::AddDest {
+                    service: key,
+                    dest: d.config(),
+                });
+            }
+        }
+        out
+    }
+
+    /// The state as ipvsadm rules text, thresholds included
+    /// ([`WriteOptions::COMPLETE`]). For exactly what `ipvsadm -S -n`
+    /// prints, use [`rules::write`] on [`State::to_rules`] of a state
+    /// without timeouts.
+    pub fn to_rules_text(&self) -> String {
+        rules::write_with(&self.to_rules(), &WriteOptions::COMPLETE)
+    }
+
+    /// The state that running `rules` on an empty table gives, as
+    /// `ipvsadm -R` would (each rule must apply: `-a` needs its service,
+    /// `-A` of an existing service fails...). The result is validated.
+    pub fn from_rules(rules: &[Rule]) -> Result<State, StateError> {
+        let mut state = State::new();
+        apply::apply_rules(
+            &mut state,
+            rules.iter().enumerate().map(|(i, r)| (i + 1, r)),
+        )?;
+        state.validate()?;
+        Ok(state)
+    }
+
+    /// Parse ipvsadm rules text and run it on an empty table
+    /// ([`State::from_rules`]); errors name the line.
+    pub fn from_rules_text(text: &str) -> Result<State, StateError> {
+        let parsed = rules::parse_lines(text)?;
+        let mut state = State::new();
+        apply::apply_rules(&mut state, parsed.iter().map(|p| (p.line, &p.rule)))?;
+        state.validate()?;
+        Ok(state)
+    }
+}
+
+#[cfg(feature = "config")]
+impl State {
+    /// Read a state from JSON, and validate it.
+    pub fn from_json(text: &str) -> Result<State, StateError> {
+        let state: State = serde_json::from_str(text)?;
+        state.validate()?;
+        Ok(state)
+    }
+
+    /// The state as pretty-printed JSON.
+    pub fn to_json(&self) -> Result<String, StateError> {
+        Ok(serde_json::to_string_pretty(self)?)
+    }
+
+    /// Read a state from YAML, and validate it.
+    ///
+    /// The YAML has the shape of the JSON: enums are maps
+    /// (`forward: {tunnel: {type: ipip}}`, `netmask: {v4: 255.255.255.0}`)
+    /// or plain names (`forward: direct_route`), not YAML tags.
+    pub fn from_yaml(text: &str) -> Result<State, StateError> {
+        // serde_yaml reads enums only from YAML tags; going through a JSON
+        // value reads them as maps, as JSON and TOML have them.
+        let value: serde_json::Value = serde_yaml::from_str(text)?;
+        let state: State = serde_json::from_value(value)
+            .map_err(|e| StateError::Yaml(<serde_yaml::Error as serde::de::Error>::custom(e)))?;
+        state.validate()?;
+        Ok(state)
+    }
+
+    /// The state as YAML, in the shape [`State::from_yaml`] reads.
+    pub fn to_yaml(&self) -> Result<String, StateError> {
+        let mut value = serde_yaml::to_value(self)?;
+        untag(&mut value);
+        Ok(serde_yaml::to_string(&value)?)
+    }
+
+    /// Read a state from TOML (`[[services]]` tables with
+    /// `[[services.destinations]]`), and validate it.
+    pub fn from_toml(text: &str) -> Result<State, StateError> {
+        let state: State = toml::from_str(text)?;
+        state.validate()?;
+        Ok(state)
+    }
+
+    /// The state as TOML.
+    pub fn to_toml(&self) -> Result<String, StateError> {
+        Ok(toml::to_string(self)?)
+    }
+}
+
+/// Turn serde_yaml's `!variant value` tags into `{variant: value}` maps.
+#[cfg(feature = "config")]
+fn untag(value: &mut serde_yaml::Value) {
+    use serde_yaml::Value;
+    match value {
+        Value::Tagged(tagged) => {
+            let tag = tagged.tag.to_string();
+            let name = tag.strip_prefix('!').unwrap_or(&tag).to_owned();
+            let mut inner = std::mem::replace(&mut tagged.value, Value::Null);
+            untag(&mut inner);
+            let mut map = serde_yaml::Mapping::new();
+            map.insert(Value::String(name), inner);
+            *value = Value::Mapping(map);
+        }
+        Value::Sequence(seq) => seq.iter_mut().for_each(untag),
+        Value::Mapping(map) => map.iter_mut().for_each(|(_, v)| untag(v)),
+        _ => {}
+    }
+}
