@@ -995,3 +995,34 @@ fn families_of_keys_sort_like_ipvsadm() {
     );
     let _ = AddressFamily::Ipv4;
 }
+
+#[test]
+fn plans_map_onto_client_operations() {
+    use ipvs::client::{Operation, ServiceEntry};
+    let actual = State::from_snapshot(
+        vec![ServiceEntry {
+            service: Service::new(web(), Scheduler::RoundRobin),
+            destinations: vec![
+                Destination::new(sa("192.0.2.21:80")),
+                Destination::new(sa("192.0.2.22:80")),
+            ],
+        }],
+        Some(Timeouts::KERNEL_DEFAULTS),
+    );
+    let desired = one_service(&[("192.0.2.21:80", 3)]);
+    let plan = diff(&actual, &desired, &no_drain());
+    assert_eq!(
+        plan.operations(),
+        [
+            Operation::UpdateService(Service::new(web(), Scheduler::WeightedRoundRobin)),
+            Operation::UpdateDestination(
+                web(),
+                Destination::new(sa("192.0.2.21:80")).with_weight(3)
+            ),
+            Operation::DeleteDestination(web(), sa("192.0.2.22:80")),
+        ]
+    );
+    let rules = rules::parse("-C\n-Z\n").unwrap();
+    assert_eq!(rules[0].to_operation(), Operation::Flush);
+    assert_eq!(rules[1].to_operation(), Operation::Zero(None));
+}

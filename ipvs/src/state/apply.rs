@@ -253,3 +253,81 @@ impl Plan {
         self.ops.iter().try_for_each(|op| table.op(op))
     }
 }
+
+// ---- bridges to the clients' operations
+
+use crate::client::{Operation, ServiceEntry};
+
+impl Op {
+    /// The client operation that sends this op (a drain is an update at
+    /// weight 0).
+    pub fn to_operation(&self) -> Operation {
+        match self {
+            Op::SetTimeouts { timeouts } => Operation::SetTimeouts(*timeouts),
+            Op::AddService { service } => Operation::AddService(service.clone()),
+            Op::UpdateService { service } => Operation::UpdateService(service.clone()),
+            Op::DeleteService { service } => Operation::DeleteService(*service),
+            Op::AddDest { service, dest } => Operation::AddDestination(*service, dest.clone()),
+            Op::UpdateDest { service, dest } | Op::DrainDest { service, dest } => {
+                Operation::UpdateDestination(*service, dest.clone())
+            }
+            Op::DeleteDest { service, dest } => {
+                Operation::DeleteDestination(*service, dest.socket_addr())
+            }
+        }
+    }
+}
+
+impl From<&Op> for Operation {
+    fn from(op: &Op) -> Self {
+        op.to_operation()
+    }
+}
+
+impl Plan {
+    /// The plan as client operations, in order, for a batch
+    /// (`client.apply(&plan.operations())`).
+    pub fn operations(&self) -> Vec<Operation> {
+        self.ops.iter().map(Op::to_operation).collect()
+    }
+}
+
+impl Rule {
+    /// The client operation that does what ipvsadm does with this rule
+    /// (`-C` is a flush).
+    pub fn to_operation(&self) -> Operation {
+        match self {
+            Rule::AddService { service } => Operation::AddService(service.clone()),
+            Rule::EditService { service } => Operation::UpdateService(service.clone()),
+            Rule::DeleteService { service } => Operation::DeleteService(*service),
+            Rule::AddDest { service, dest } => Operation::AddDestination(*service, dest.clone()),
+            Rule::EditDest { service, dest } => {
+                Operation::UpdateDestination(*service, dest.clone())
+            }
+            Rule::DeleteDest { service, dest } => Operation::DeleteDestination(*service, *dest),
+            Rule::Clear => Operation::Flush,
+            Rule::SetTimeouts { timeouts } => Operation::SetTimeouts(*timeouts),
+            Rule::Zero { service } => Operation::Zero(*service),
+        }
+    }
+}
+
+impl From<ServiceEntry> for ServiceState {
+    fn from(e: ServiceEntry) -> Self {
+        ServiceState {
+            service: e.service,
+            destinations: e.destinations,
+        }
+    }
+}
+
+impl State {
+    /// The state a client snapshot describes (`client.snapshot()`, with
+    /// `client.timeouts()` if the timeouts are to be compared too).
+    pub fn from_snapshot(entries: Vec<ServiceEntry>, timeouts: Option<Timeouts>) -> State {
+        State {
+            timeouts,
+            services: entries.into_iter().map(ServiceState::from).collect(),
+        }
+    }
+}

@@ -10,6 +10,9 @@
 //! - [`Plan::apply_to`]: what the kernel would do with a plan, in memory.
 //! - Draining ([`DrainOptions`], [`Reconciler`]): removed destinations go
 //!   to weight 0 first and are deleted once their connections are gone.
+//! - With a client: [`State::from_snapshot`] reads what
+//!   `Client::snapshot` returns, [`Plan::operations`] gives what
+//!   `Client::apply` sends.
 //!
 //! ```
 //! use ipvs::state::{diff, DiffOptions, ServiceState, State};
