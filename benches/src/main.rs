@@ -1,0 +1,259 @@
+//! Kernel benchmarks, run as root inside a kernel with IPVS (`scripts/bench`).
+//!
+//! For each table size, in fresh network namespaces of one run, side by side:
+//! - apply from empty: our batched `Client::apply` vs `ipvsadm -R` (and
+//!   pyroute2 with `--pyroute2`);
+//! - full snapshot: `Client::snapshot` vs `ipvsadm -Sn` (and a pyroute2 dump);
+//! - a 1% change: our batch of the changed operations vs one request per
+//!   changed operation.
+//!
+//! Times are wall clock plus user and system CPU; on an emulated guest only
+//! the ratios mean anything. Prints a markdown report on stdout.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ipvs::client::{Client, Operation};
+use ipvs::{Destination, ForwardMethod, Scheduler, Service, ServiceKey};
+
+const DESTS: u16 = 4;
+
+/// Wall, user and system time of a measured step.
+#[derive(Clone, Copy, Default)]
+struct Cost {
+    wall: Duration,
+    user: Duration,
+    sys: Duration,
+}
+
+fn rusage(who: libc::c_int) -> (Duration, Duration) {
+    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes a full rusage into the pointer it is given,
+    // which points to zeroed memory of that type.
+    let ru = unsafe {
+        libc::getrusage(who, ru.as_mut_ptr());
+        ru.assume_init()
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    (tv(ru.ru_utime), tv(ru.ru_stime))
+}
+
+/// Run `f`, counting our own CPU time (`children`: that of child processes).
+fn measure<T>(children: bool, f: impl FnOnce() -> T) -> (T, Cost) {
+    let who = if children { libc::RUSAGE_CHILDREN } else { libc::RUSAGE_SELF };
+    let (u0, s0) = rusage(who);
+    let t0 = Instant::now();
+    let out = f();
+    let wall = t0.elapsed();
+    let (u1, s1) = rusage(who);
+    (out, Cost { wall, user: u1 - u0, sys: s1 - s0 })
+}
+
+/// Service `i` of the table: TCP on 198.18.0.0/15 addresses.
+fn service_key(i: u32) -> ServiceKey {
+    let a = 0xc612_0000u32 + i; // 198.18.0.0 + i
+    ServiceKey::tcp(std::net::SocketAddr::new(std::net::Ipv4Addr::from(a).into(), 80))
+}
+
+fn dest(i: u32, j: u16, weight: u32) -> Destination {
+    let a = 0xc633_6400u32 + (i * 4 + u32::from(j)) % 250 + 1; // 198.51.100.1..250
+    Destination::new(std::net::SocketAddr::new(std::net::Ipv4Addr::from(a).into(), 8000 + j))
+        .with_forward(ForwardMethod::Masquerade)
+        .with_weight(weight)
+}
+
+fn table_ops(n: u32) -> Vec<Operation> {
+    let mut ops = Vec::with_capacity(n as usize * (1 + DESTS as usize));
+    for i in 0..n {
+        let key = service_key(i);
+        ops.push(Operation::AddService(Service::new(key, Scheduler::WeightedRoundRobin)));
+        for j in 0..DESTS {
+            ops.push(Operation::AddDestination(key, dest(i, j, 1 + u32::from(j))));
+        }
+    }
+    ops
+}
+
+fn rules(n: u32) -> String {
+    let mut s = String::new();
+    for i in 0..n {
+        let key = service_key(i);
+        let vip = match key {
+            ServiceKey::Address { address, port, .. } => format!("{address}:{port}"),
+            _ => unreachable!(),
+        };
+        writeln!(s, "-A -t {vip} -s wrr").unwrap();
+        for j in 0..DESTS {
+            let d = dest(i, j, 1 + u32::from(j));
+            writeln!(s, "-a -t {vip} -r {} -m -w {}", d.socket_addr(), d.weight).unwrap();
+        }
+    }
+    s
+}
+
+/// A network namespace with lo up, removed on drop.
+struct Ns(String);
+
+impl Ns {
+    fn new(tag: &str) -> Ns {
+        let name = format!("bench-{tag}-{}", std::process::id());
+        sh(&["ip", "netns", "add", &name]);
+        sh(&["ip", "-n", &name, "link", "set", "lo", "up"]);
+        Ns(name)
+    }
+    fn client(&self) -> Client {
+        Client::builder()
+            .netns(ipvs::client::Netns::named(&self.0))
+            .timeout(Duration::from_secs(600))
+            .build()
+            .expect("client")
+    }
+    fn ipvsadm(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.0, "ipvsadm"])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("ipvsadm");
+        let input = stdin.unwrap_or("").to_owned();
+        let mut pipe = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || pipe.write_all(input.as_bytes()));
+        let out = child.wait_with_output().expect("ipvsadm");
+        writer.join().unwrap().unwrap();
+        assert!(out.status.success(), "ipvsadm {args:?} failed");
+        String::from_utf8(out.stdout).unwrap()
+    }
+    fn python(&self, script: &str, args: &[&str]) -> Option<String> {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.0, "python3", script])
+            .args(args)
+            .output()
+            .ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+fn sh(args: &[&str]) {
+    let ok = Command::new(args[0]).args(&args[1..]).status().map(|s| s.success());
+    assert!(matches!(ok, Ok(true)), "{args:?} failed");
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64())
+}
+
+fn row(report: &mut String, what: &str, ours: Cost, theirs: Cost, who: &str) {
+    let ratio = theirs.wall.as_secs_f64() / ours.wall.as_secs_f64().max(1e-9);
+    let user_share = ours.user.as_secs_f64() / (ours.user + ours.sys).as_secs_f64().max(1e-9);
+    writeln!(
+        report,
+        "| {what} | {} ({} user, {} sys; user {:.0}%) | {who}: {} ({} user, {} sys) | {ratio:.1}x |",
+        secs(ours.wall),
+        secs(ours.user),
+        secs(ours.sys),
+        user_share * 100.0,
+        secs(theirs.wall),
+        secs(theirs.user),
+        secs(theirs.sys),
+    )
+    .unwrap();
+}
+
+fn bench(n: u32, pyroute2: Option<&str>, report: &mut String) {
+    eprintln!("bench: {n} services x {DESTS} destinations");
+    let ours_ns = Ns::new("ours");
+    let theirs_ns = Ns::new("ipvsadm");
+    let client = ours_ns.client();
+
+    // Apply from empty.
+    let ops = table_ops(n);
+    let (result, ours_apply) = measure(false, || client.apply(&ops).expect("apply"));
+    assert!(result.is_ok(), "apply: {:?}", result.failures().next());
+    let text = rules(n);
+    let (_, ipvsadm_restore) = measure(true, || theirs_ns.ipvsadm(&["-R"], Some(&text)));
+    writeln!(report, "\n### {n} services x {DESTS} destinations ({} operations)\n", ops.len()).unwrap();
+    writeln!(report, "| step | ours | other | other / ours |").unwrap();
+    writeln!(report, "|---|---|---|---|").unwrap();
+    row(report, "apply from empty", ours_apply, ipvsadm_restore, "`ipvsadm -R`");
+
+    // Full snapshot.
+    let (snap, ours_snap) = measure(false, || client.snapshot().expect("snapshot"));
+    assert_eq!(snap.len(), n as usize);
+    assert!(snap.iter().all(|e| e.destinations.len() == DESTS as usize));
+    let (saved, ipvsadm_save) = measure(true, || theirs_ns.ipvsadm(&["-Sn"], None));
+    assert_eq!(saved.lines().count(), n as usize * (1 + DESTS as usize));
+    row(report, "full snapshot", ours_snap, ipvsadm_save, "`ipvsadm -Sn`");
+    let (_, ipvsadm_list) = measure(true, || theirs_ns.ipvsadm(&["-Ln"], None));
+    row(report, "full snapshot", ours_snap, ipvsadm_list, "`ipvsadm -Ln`");
+
+    // A 1% change: new weights on one destination of every hundredth service.
+    let changes: Vec<Operation> = (0..n)
+        .step_by(100)
+        .map(|i| Operation::UpdateDestination(service_key(i), dest(i, 0, 50)))
+        .collect();
+    let (result, ours_batch) = measure(false, || client.apply(&changes).expect("apply"));
+    assert!(result.is_ok());
+    let back: Vec<Operation> = (0..n)
+        .step_by(100)
+        .map(|i| Operation::UpdateDestination(service_key(i), dest(i, 0, 1)))
+        .collect();
+    let (_, one_by_one) = measure(false, || {
+        for op in &back {
+            client.execute(op).expect("execute");
+        }
+    });
+    row(report, "1% change", ours_batch, one_by_one, "one request per change");
+
+    if let Some(script) = pyroute2 {
+        let py_ns = Ns::new("pyroute2");
+        let count = n.to_string();
+        let (out, add) = measure(true, || py_ns.python(script, &["add", &count]));
+        let (out2, dump) = measure(true, || py_ns.python(script, &["dump", &count]));
+        if out.is_some() && out2.is_some() {
+            row(report, "apply from empty", ours_apply, add, "pyroute2");
+            row(report, "full snapshot", ours_snap, dump, "pyroute2");
+        } else {
+            writeln!(report, "| pyroute2 | failed to run {script} | | |").unwrap();
+        }
+    }
+}
+
+fn main() {
+    let mut sizes = vec![];
+    let mut pyroute2 = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--pyroute2" => pyroute2 = args.next(),
+            n => sizes.push(n.parse::<u32>().expect("sizes are numbers")),
+        }
+    }
+    if sizes.is_empty() {
+        sizes = vec![1_000, 10_000, 30_000];
+    }
+    let client = Client::new().expect("IPVS must be available (run in the guest)");
+    let info = client.info().expect("info");
+    let mut report = String::new();
+    writeln!(report, "## Kernel benchmarks\n").unwrap();
+    writeln!(
+        report,
+        "Kernel {}, IPVS {}; one run, fresh network namespaces; wall time in seconds \
+         (user and system CPU of the measured process). Ratios > 1: ours is faster.",
+        std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
+        info.version
+    )
+    .unwrap();
+    for n in sizes {
+        bench(n, pyroute2.as_deref(), &mut report);
+    }
+    println!("{report}");
+}
