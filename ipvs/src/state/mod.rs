@@ -13,6 +13,11 @@
 //! - With a client: [`State::from_snapshot`] reads what
 //!   `Client::snapshot` returns, [`Plan::operations`] gives what
 //!   `Client::apply` sends.
+//! - Against the kernel: [`State::read`] reads the table, [`Plan::apply`]
+//!   sends a plan in batches and reports exactly what was applied
+//!   ([`ApplyReport`]), rolling back on failure if asked
+//!   ([`ApplyOptions::rollback`]); [`Reconciler::step`] and
+//!   [`Reconciler::run`] are the reconcile loop, draining included.
 //!
 //! ```
 //! use ipvs::state::{diff, DiffOptions, ServiceState, State};
@@ -36,6 +41,7 @@
 
 mod apply;
 mod diff;
+mod kernel;
 
 use std::cmp::Ordering;
 use std::collections::HashSet;
@@ -44,6 +50,10 @@ use std::net::SocketAddr;
 pub use apply::ApplyError;
 pub use diff::{
     DiffOptions, DrainOptions, DrainTracker, Draining, Op, Plan, PlanSummary, Reconciler, diff,
+};
+pub use kernel::{
+    ApplyOptions, ApplyReport, FailedOp, OnError, Rollback, RunOptions, Step, apply_plan,
+    inverse_of,
 };
 
 use crate::model::{AddressFamily, Destination, Service, ServiceKey, Timeouts, ValidationError};
