@@ -27,5 +27,7 @@ mod destinations;
 mod errors;
 #[path = "kernel/ipvsadm.rs"]
 mod ipvsadm;
+#[path = "kernel/serial.rs"]
+mod serial;
 #[path = "kernel/services.rs"]
 mod services;

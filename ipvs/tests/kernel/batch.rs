@@ -87,36 +87,40 @@ fn bench_addr(i: u32) -> IpAddr {
     IpAddr::V4(Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 18, 0, 0)) + i))
 }
 
-/// A thousand operations of every kind on a hundred services, all valid.
+/// A thousand operations of every kind on forty services, all valid.
+///
+/// Few services, many destinations: a table that the kernel dumps in one
+/// datagram, which other tests' changes cannot disturb (see `serial`).
 fn thousand_ops() -> Vec<Operation> {
     let mut ops = Vec::new();
-    for i in 0..100u32 {
+    let dest = |i: u32, j: u32| {
+        Destination::new(SocketAddr::new(bench_addr(10_000 + i * 16 + j), 8080)).with_weight(j + 1)
+    };
+    for i in 0..40u32 {
         let key = ServiceKey::tcp(SocketAddr::new(bench_addr(i), 80));
-        let dest = |j: u32| {
-            Destination::new(SocketAddr::new(bench_addr(10_000 + i * 8 + j), 8080))
-                .with_weight(j + 1)
-        };
         ops.push(Operation::AddService(Service::new(
             key,
             Scheduler::RoundRobin,
         )));
-        for j in 0..5 {
-            ops.push(Operation::AddDestination(key, dest(j)));
+        for j in 0..12 {
+            ops.push(Operation::AddDestination(key, dest(i, j)));
         }
         ops.push(Operation::UpdateService(
             Service::new(key, Scheduler::WeightedRoundRobin).with_persistence(60 + i),
         ));
-        ops.push(Operation::UpdateDestination(
-            key,
-            dest(0).with_weight(100).with_thresholds(10, 5),
-        ));
-        if i % 2 == 0 {
+        for j in [0, 2, 4, 6] {
             ops.push(Operation::UpdateDestination(
                 key,
-                dest(1).with_forward(ForwardMethod::Tunnel(Tunnel::Ipip)),
+                dest(i, j).with_weight(100 + j).with_thresholds(10, 5),
             ));
         }
-        ops.push(Operation::DeleteDestination(key, dest(4).socket_addr()));
+        ops.push(Operation::UpdateDestination(
+            key,
+            dest(i, 1).with_forward(ForwardMethod::Tunnel(Tunnel::Ipip)),
+        ));
+        for j in [9, 10, 11] {
+            ops.push(Operation::DeleteDestination(key, dest(i, j).socket_addr()));
+        }
         if i % 5 == 0 {
             ops.push(Operation::DeleteService(key));
         }
@@ -129,15 +133,15 @@ fn thousand_ops() -> Vec<Operation> {
         udp: 77,
         ..Timeouts::UNCHANGED
     }));
-    // Pad to exactly a thousand.
-    let mut i = 0;
+    // Pad to exactly a thousand: more destinations on service 1.
+    let key = ServiceKey::tcp(SocketAddr::new(bench_addr(1), 80));
+    let mut n = 0;
     while ops.len() < 1000 {
-        let key = ServiceKey::udp(SocketAddr::new(bench_addr(1000 + i), 53));
-        ops.push(Operation::AddService(Service::new(
+        ops.push(Operation::AddDestination(
             key,
-            Scheduler::SourceHashing,
-        )));
-        i += 1;
+            Destination::new(SocketAddr::new(bench_addr(30_000 + n), 80)),
+        ));
+        n += 1;
     }
     assert_eq!(ops.len(), 1000);
     ops
@@ -175,44 +179,48 @@ fn failing_operations_are_reported_and_the_others_applied() {
     let ns = TestNs::new();
     let c = &ns.client;
     // Over several writes: thousands of operations, a third failing, so
-    // failures land on both sides of the client's chunk boundaries.
+    // failures land on both sides of the client's chunk boundaries. Fifty
+    // services with many destinations each (see `thousand_ops`).
     let mut ops = Vec::new();
-    for i in 0..1700u32 {
+    for i in 0..50u32 {
         let key = ServiceKey::tcp(SocketAddr::new(bench_addr(i), 443));
-        let d = Destination::new(SocketAddr::new(bench_addr(20_000 + i), 443));
         let missing = ServiceKey::tcp(SocketAddr::new(bench_addr(i), 444));
         ops.push(Operation::AddService(Service::new(
             key,
             Scheduler::RoundRobin,
         )));
-        match i % 8 {
-            0 => ops.push(Operation::AddService(Service::new(
-                key,
-                Scheduler::LeastConnection,
-            ))),
-            1 => ops.push(Operation::AddDestination(missing, d.clone())),
-            2 => {
-                ops.push(Operation::AddDestination(key, d.clone()));
-                ops.push(Operation::AddDestination(key, d.clone().with_weight(3)));
+        for r in 0..30u32 {
+            let d = Destination::new(SocketAddr::new(bench_addr(20_000 + i * 64 + r), 443));
+            match (i * 30 + r) % 8 {
+                0 => ops.push(Operation::AddService(Service::new(
+                    key,
+                    Scheduler::LeastConnection,
+                ))),
+                1 => ops.push(Operation::AddDestination(missing, d.clone())),
+                2 => {
+                    ops.push(Operation::AddDestination(key, d.clone()));
+                    ops.push(Operation::AddDestination(key, d.clone().with_weight(3)));
+                }
+                3 => ops.push(Operation::DeleteDestination(key, d.socket_addr())),
+                4 => ops.push(Operation::UpdateDestination(key, d.clone())),
+                5 => ops.push(Operation::UpdateService(Service::new(
+                    missing,
+                    Scheduler::RoundRobin,
+                ))),
+                6 => ops.push(Operation::AddService(Service::new(
+                    missing,
+                    Scheduler::Other("nosuch".into()),
+                ))),
+                _ => ops.push(Operation::DeleteService(missing)),
             }
-            3 => ops.push(Operation::DeleteDestination(key, d.socket_addr())),
-            4 => ops.push(Operation::UpdateDestination(key, d.clone())),
-            5 => ops.push(Operation::UpdateService(Service::new(
-                missing,
-                Scheduler::RoundRobin,
-            ))),
-            6 => ops.push(Operation::AddService(Service::new(
-                missing,
-                Scheduler::Other("nosuch".into()),
-            ))),
-            _ => ops.push(Operation::DeleteService(missing)),
+            ops.push(Operation::AddDestination(
+                key,
+                Destination::new(SocketAddr::new(bench_addr(40_000 + i * 64 + r), 443)),
+            ));
+            ops.push(Operation::Zero(Some(missing)));
         }
-        ops.push(Operation::AddDestination(
-            key,
-            Destination::new(SocketAddr::new(bench_addr(40_000 + i), 443)),
-        ));
-        ops.push(Operation::Zero(Some(missing)));
     }
+    assert!(ops.len() > 4096, "{} operations", ops.len());
     let mut model = Model::default();
     let expected: Vec<Result<(), &str>> = ops.iter().map(|op| model.apply(op)).collect();
     let result = c.apply(&ops).unwrap();

@@ -7,8 +7,13 @@ use std::net::SocketAddr;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use ipvs::client::{Client, ServiceEntry};
+use ipvs::client::{Client, ServiceEntry, within};
+use ipvs::codec::{IpvsMessage, KernelError, Reply, RequestKind, decode, encode_request};
 use ipvs::{Destination, Service};
+use netlink_sys::{Socket, SocketAddr as NlAddr, protocols::NETLINK_GENERIC};
+
+/// A named change to a value, for table-driven update tests.
+pub type Step<T> = (&'static str, Box<dyn Fn(&mut T)>);
 
 /// The reason every kernel test gives for being ignored.
 pub const IGNORE: &str = "needs a kernel with IPVS: run scripts/test-kernel";
@@ -189,6 +194,119 @@ pub fn table_of(client: &Client) -> Vec<(Service, Vec<Destination>)> {
             .map(|e| (e.service, e.destinations))
             .collect(),
     )
+}
+
+/// A generic-netlink socket of our own in a test's namespace, for requests
+/// built with the codec but sent without the client.
+pub struct RawSocket {
+    sock: Socket,
+    family: u16,
+    seq: u32,
+}
+
+impl RawSocket {
+    pub fn open(ns: &TestNs) -> RawSocket {
+        let file = std::fs::File::open(format!("/run/netns/{}", ns.name)).unwrap();
+        let mut sock = within(std::os::fd::AsFd::as_fd(&file), || {
+            Socket::new(NETLINK_GENERIC)
+        })
+        .expect("netlink socket in the namespace");
+        sock.bind_auto().unwrap();
+        sock.connect(&NlAddr::new(0, 0)).unwrap();
+        sock.set_ext_ack(true).unwrap();
+        let tv = libc::timeval {
+            tv_sec: 30,
+            tv_usec: 0,
+        };
+        // SAFETY: the descriptor is live; `tv` is a timeval on this stack.
+        let rc = unsafe {
+            libc::setsockopt(
+                std::os::fd::AsRawFd::as_raw_fd(&sock),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&tv as *const libc::timeval).cast(),
+                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(rc, 0);
+        RawSocket {
+            sock,
+            family: ns.client.family_id(),
+            seq: 1000,
+        }
+    }
+
+    /// Send `msgs` in one write, followed by an acknowledged `NLMSG_NOOP`,
+    /// and return every answer to them (by index) until the no-op's ACK.
+    pub fn exchange(&mut self, msgs: &[(&IpvsMessage, RequestKind)]) -> Vec<(usize, Reply)> {
+        let first = self.seq;
+        let mut buf = Vec::new();
+        for (i, (msg, kind)) in msgs.iter().enumerate() {
+            encode_request(msg, self.family, first + i as u32, *kind, &mut buf);
+        }
+        let noop = first + msgs.len() as u32;
+        self.seq = noop + 1;
+        buf.extend_from_slice(&16u32.to_ne_bytes());
+        buf.extend_from_slice(&1u16.to_ne_bytes()); // NLMSG_NOOP
+        buf.extend_from_slice(&(0x1u16 | 0x4).to_ne_bytes()); // NLM_F_REQUEST | NLM_F_ACK
+        buf.extend_from_slice(&noop.to_ne_bytes());
+        buf.extend_from_slice(&0u32.to_ne_bytes());
+        self.sock.send(&buf, 0).expect("send");
+        let mut answers = Vec::new();
+        loop {
+            let mut rx = Vec::with_capacity(64 * 1024);
+            self.sock
+                .recv(&mut rx, 0)
+                .expect("an answer within 30 s (the no-op is always acknowledged)");
+            for frame in decode(&rx, Some(self.family)) {
+                let frame = frame.expect("decodable answer");
+                let seq = frame.header.sequence_number;
+                if seq == noop {
+                    assert_eq!(frame.reply, Reply::Ack);
+                    return answers;
+                }
+                if (first..noop).contains(&seq) {
+                    answers.push(((seq - first) as usize, frame.reply));
+                }
+            }
+        }
+    }
+
+    /// A dump (no client-side filtering of any kind): every message until
+    /// `NLMSG_DONE`.
+    pub fn dump(&mut self, msg: &IpvsMessage) -> Vec<IpvsMessage> {
+        let seq = self.seq;
+        self.seq += 1;
+        let mut buf = Vec::new();
+        encode_request(msg, self.family, seq, RequestKind::Dump, &mut buf);
+        self.sock.send(&buf, 0).expect("send");
+        let mut messages = Vec::new();
+        loop {
+            let mut rx = Vec::with_capacity(64 * 1024);
+            self.sock.recv(&mut rx, 0).expect("dump part within 30 s");
+            for frame in decode(&rx, Some(self.family)) {
+                let frame = frame.expect("decodable answer");
+                if frame.header.sequence_number != seq {
+                    continue;
+                }
+                match frame.reply {
+                    Reply::Ipvs(m) => messages.push(m),
+                    Reply::Done => return messages,
+                    other => panic!("{}: {other:?}", msg.command),
+                }
+            }
+        }
+    }
+
+    /// One request expecting an ACK: `None` when acknowledged, else the refusal.
+    pub fn request(&mut self, msg: &IpvsMessage) -> Option<KernelError> {
+        let answers = self.exchange(&[(msg, RequestKind::Ack)]);
+        match answers.as_slice() {
+            [(0, Reply::Ack)] => None,
+            [(0, Reply::Error(e))] => Some(e.clone()),
+            other => panic!("{}: unexpected answers {other:?}", msg.command),
+        }
+    }
 }
 
 /// Assert that `result` is an error matching `pattern` whose errno is `errno`.

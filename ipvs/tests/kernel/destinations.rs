@@ -7,7 +7,7 @@ use ipvs::{
 };
 
 use crate::assert_err;
-use crate::common::{TestNs, normalise, sa};
+use crate::common::{Step, TestNs, normalise, sa};
 
 fn gue(port: u16, checksum: TunnelChecksum) -> ForwardMethod {
     ForwardMethod::Tunnel(Tunnel::Gue { port, checksum })
@@ -148,7 +148,7 @@ fn update_destination_changes_each_setting() {
             .unwrap();
         let mut d = Destination::new(sa(addr));
         c.add_destination(&key, &d).unwrap();
-        let steps: Vec<(&str, Box<dyn Fn(&mut Destination)>)> = vec![
+        let steps: Vec<Step<Destination>> = vec![
             ("weight", Box::new(|d| d.weight = 100)),
             ("weight 0", Box::new(|d| d.weight = 0)),
             (

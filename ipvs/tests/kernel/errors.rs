@@ -1,24 +1,21 @@
 //! Every typed error, provoked for real, with its errno; and validation
 //! errors, which must leave the kernel untouched.
 
-use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr};
-use std::os::fd::AsFd;
 
-use ipvs::client::{Client, Error, Operation, within};
-use ipvs::codec::{
-    DestAttr, IpvsAttr, IpvsMessage, KernelError, Reply, RequestKind, ServiceAttr, decode,
-    encode_request,
-};
+use ipvs::client::{Client, Error, Operation};
+use ipvs::codec::{DestAttr, IpvsAttr, IpvsMessage, ServiceAttr};
 use ipvs::{
     DaemonState, Destination, ForwardMethod, Netmask, Protocol, Scheduler, Service, ServiceKey,
     SyncDaemon, Tunnel, TunnelChecksum, ValidationError,
 };
 use netlink_packet_core::DefaultNla;
-use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_GENERIC};
 
 use crate::assert_err;
-use crate::common::{TestNs, run_ok, sa};
+use crate::common::{RawSocket, TestNs, sa};
+
+/// Whether a validation error is the one expected.
+type IsExpected = fn(&ValidationError) -> bool;
 
 fn web() -> ServiceKey {
     ServiceKey::tcp(sa("192.0.2.60:80"))
@@ -262,40 +259,12 @@ fn invalid_argument_from_the_kernel() {
     assert_eq!(c.destinations(&key).unwrap().len(), 1);
 }
 
-/// Send one raw request in `ns` through the codec and a socket of our own;
-/// `None` for an ACK.
-fn raw_request(ns: &TestNs, family: u16, msg: &IpvsMessage) -> Option<KernelError> {
-    let file = File::open(format!("/run/netns/{}", ns.name)).unwrap();
-    let mut sock = within(file.as_fd(), || Socket::new(NETLINK_GENERIC)).unwrap();
-    sock.bind_auto().unwrap();
-    sock.connect(&SocketAddr::new(0, 0)).unwrap();
-    sock.set_ext_ack(true).unwrap();
-    let mut buf = Vec::new();
-    encode_request(msg, family, 42, RequestKind::Ack, &mut buf);
-    sock.send(&buf, 0).unwrap();
-    loop {
-        let mut rx = Vec::with_capacity(64 * 1024);
-        sock.recv(&mut rx, 0).unwrap();
-        for frame in decode(&rx, Some(family)) {
-            let frame = frame.unwrap();
-            if frame.header.sequence_number != 42 {
-                continue;
-            }
-            match frame.reply {
-                Reply::Ack => return None,
-                Reply::Error(e) => return Some(e),
-                _ => {}
-            }
-        }
-    }
-}
-
 #[test]
 #[ignore = "needs a kernel with IPVS: run scripts/test-kernel"]
 fn invalid_argument_for_raw_requests_validation_would_stop() {
     let ns = TestNs::new();
     let c = &ns.client;
-    let family = c.family_id();
+    let mut raw = RawSocket::open(&ns);
     let key = web();
     c.add_service(&Service::new(key, Scheduler::RoundRobin))
         .unwrap();
@@ -365,31 +334,49 @@ fn invalid_argument_for_raw_requests_validation_would_stop() {
     cases.push(("destination without a weight", no_weight, libc::EINVAL));
 
     for (what, msg, errno) in cases {
-        let e = raw_request(&ns, family, &msg).unwrap_or_else(|| panic!("{what}: accepted"));
+        let e = raw
+            .request(&msg)
+            .unwrap_or_else(|| panic!("{what}: accepted"));
         println!("{what}: errno {} {:?}", e.errno, e.message);
         assert_eq!(e.errno, errno, "{what}: {e:?}");
     }
 
-    // An attribute of the wrong size fails the kernel's policy check, which
-    // says why in an extended ACK.
+    // An attribute of the wrong size: at the top level, the kernel's policy
+    // check refuses it and says why in an extended ACK ...
+    let short_timeout = IpvsMessage::new(
+        ipvs::codec::Command::SET_CONFIG,
+        vec![IpvsAttr::Other(DefaultNla::new(4, vec![1, 0]))],
+    );
+    let e = raw
+        .request(&short_timeout)
+        .expect("a 2-byte TIMEOUT_TCP is refused");
+    println!(
+        "2-byte TIMEOUT_TCP: errno {} {:?} at offset {:?}",
+        e.errno, e.message, e.offset
+    );
+    assert!(matches!(e.errno, libc::EINVAL | libc::ERANGE), "{e:?}");
+    assert!(e.message.is_some(), "no extended ACK message: {e:?}");
+    // ... while IPVS parses the nests itself, without one.
     let mut short_mark = IpvsMessage::del_service(&ServiceKey::fwmark(65));
     if let IpvsAttr::Service(attrs) = &mut short_mark.attrs[0] {
         attrs.retain(|a| !matches!(a, ServiceAttr::Fwmark(_)));
         attrs.push(ServiceAttr::Other(DefaultNla::new(5, vec![65, 0])));
     }
-    let e = raw_request(&ns, family, &short_mark).expect("a 2-byte fwmark is refused");
+    let e = raw
+        .request(&short_mark)
+        .expect("a 2-byte fwmark is refused");
     println!(
         "2-byte fwmark: errno {} {:?} at offset {:?}",
         e.errno, e.message, e.offset
     );
-    assert!(matches!(e.errno, libc::EINVAL | libc::ERANGE), "{e:?}");
-    assert!(e.message.is_some(), "no extended ACK message: {e:?}");
+    assert_eq!(e.errno, libc::EINVAL, "{e:?}");
+    assert_eq!(c.timeouts().unwrap(), ipvs::Timeouts::KERNEL_DEFAULTS);
 
     // Nothing of it reached the table; a valid raw request does.
     assert_eq!(c.services().unwrap().len(), 1);
     assert!(c.destinations(&key).unwrap().is_empty());
     let ok = IpvsMessage::new_dest(&key, &Destination::new(sa("198.51.100.67:80")));
-    assert_eq!(raw_request(&ns, family, &ok), None);
+    assert_eq!(raw.request(&ok), None);
     assert_eq!(c.destinations(&key).unwrap().len(), 1);
 }
 
@@ -512,7 +499,7 @@ fn validation_errors_send_nothing() {
         checksum: TunnelChecksum::Remote,
     });
     let daemon = |st, ifn: &str, id| SyncDaemon::new(st, ifn, id);
-    let bad: Vec<(Operation, fn(&ValidationError) -> bool)> = vec![
+    let bad: Vec<(Operation, IsExpected)> = vec![
         (
             Operation::AddService(svc(key, "a-very-long-scheduler")),
             |e| matches!(e, ValidationError::NameTooLong { .. }),
@@ -704,47 +691,4 @@ fn validation_errors_send_nothing() {
     assert!(c.daemons().unwrap().is_empty());
     // ipvsadm agrees nothing happened.
     assert_eq!(ns.ipvsadm_save().len(), 3);
-}
-
-/// Runs only when `IPVS_TEST_UNLOAD=1`, alone (scripts/test-kernel does it
-/// after the other tests): it unloads the ip_vs modules, which would break
-/// every test running beside it, and loads them back.
-#[test]
-#[ignore = "needs a kernel with IPVS: run scripts/test-kernel"]
-fn ipvs_not_available_without_the_module() {
-    if std::env::var_os("IPVS_TEST_UNLOAD").as_deref() != Some("1".as_ref()) {
-        println!(
-            "not run: unloads ip_vs; scripts/test-kernel runs it alone with IPVS_TEST_UNLOAD=1"
-        );
-        return;
-    }
-    let loaded: Vec<String> = std::fs::read_to_string("/proc/modules")
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|m| m.starts_with("ip_vs"))
-        .map(str::to_owned)
-        .collect();
-    assert!(
-        loaded.iter().any(|m| m == "ip_vs"),
-        "ip_vs is not loaded: {loaded:?}"
-    );
-    // Schedulers and engines first, ip_vs last.
-    let mut order: Vec<&str> = loaded
-        .iter()
-        .map(String::as_str)
-        .filter(|m| *m != "ip_vs")
-        .collect();
-    order.push("ip_vs");
-    for m in &order {
-        run_ok("modprobe", &["-r", m]);
-    }
-    let result = Client::new();
-    // Put everything back before judging.
-    for m in loaded.iter().rev() {
-        run_ok("modprobe", &[m]);
-    }
-    let e = assert_err!(result, Error::IpvsNotAvailable, Some(libc::ENOENT));
-    println!("{e}");
-    Client::new().unwrap().info().unwrap();
 }

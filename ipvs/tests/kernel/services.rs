@@ -6,7 +6,7 @@ use ipvs::client::Error;
 use ipvs::{Netmask, Scheduler, Service, ServiceFlags, ServiceKey, Stats};
 
 use crate::assert_err;
-use crate::common::{TestNs, kernel_has_module, sa};
+use crate::common::{Step, TestNs, kernel_has_module, sa};
 
 /// One service of every kind the kernel takes.
 pub fn every_kind() -> Vec<Service> {
@@ -163,7 +163,7 @@ fn update_service_changes_each_setting() {
     let key = ServiceKey::udp(sa("192.0.2.30:5060"));
     let mut s = Service::new(key, Scheduler::WeightedRoundRobin);
     c.add_service(&s).unwrap();
-    let steps: Vec<(&str, Box<dyn Fn(&mut Service)>)> = vec![
+    let steps: Vec<Step<Service>> = vec![
         (
             "scheduler",
             Box::new(|s| s.scheduler = Scheduler::SourceHashing),
