@@ -7,6 +7,8 @@
 //! - a 1% change: our batch of the changed operations vs one request per
 //!   changed operation.
 //!
+//! pyroute2 runs only for tables up to `--pyroute2-max` services (2,000).
+//!
 //! Times are wall clock plus user and system CPU; on an emulated guest only
 //! the ratios mean anything. Prints a markdown report on stdout.
 
@@ -147,6 +149,13 @@ fn sh(args: &[&str]) {
     assert!(matches!(ok, Ok(true)), "{args:?} failed");
 }
 
+fn best(a: Option<Cost>, b: Cost) -> Cost {
+    match a {
+        Some(a) if a.wall <= b.wall => a,
+        _ => b,
+    }
+}
+
 fn secs(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64())
 }
@@ -168,7 +177,7 @@ fn row(report: &mut String, what: &str, ours: Cost, theirs: Cost, who: &str) {
     .unwrap();
 }
 
-fn bench(n: u32, pyroute2: Option<&str>, report: &mut String) {
+fn bench(n: u32, pyroute2: Option<&str>, pyroute2_max: u32, report: &mut String) {
     eprintln!("bench: {n} services x {DESTS} destinations");
     let ours_ns = Ns::new("ours");
     let theirs_ns = Ns::new("ipvsadm");
@@ -195,25 +204,31 @@ fn bench(n: u32, pyroute2: Option<&str>, report: &mut String) {
     let (_, ipvsadm_list) = measure(true, || theirs_ns.ipvsadm(&["-Ln"], None));
     row(report, "full snapshot", ours_snap, ipvsadm_list, "`ipvsadm -Ln`");
 
-    // A 1% change: new weights on one destination of every hundredth service.
-    let changes: Vec<Operation> = (0..n)
-        .step_by(100)
-        .map(|i| Operation::UpdateDestination(service_key(i), dest(i, 0, 50)))
-        .collect();
-    let (result, ours_batch) = measure(false, || client.apply(&changes).expect("apply"));
-    assert!(result.is_ok());
-    let back: Vec<Operation> = (0..n)
-        .step_by(100)
-        .map(|i| Operation::UpdateDestination(service_key(i), dest(i, 0, 1)))
-        .collect();
-    let (_, one_by_one) = measure(false, || {
-        for op in &back {
-            client.execute(op).expect("execute");
-        }
-    });
-    row(report, "1% change", ours_batch, one_by_one, "one request per change");
+    // A 1% change: new weights on one destination of every hundredth
+    // service, alternately batched and one request per change; best of three.
+    let changes = |weight: u32| -> Vec<Operation> {
+        (0..n)
+            .step_by(100)
+            .map(|i| Operation::UpdateDestination(service_key(i), dest(i, 0, weight)))
+            .collect()
+    };
+    let (mut ours_batch, mut one_by_one) = (None::<Cost>, None::<Cost>);
+    for round in 0..3 {
+        let ops = changes(50 + round);
+        let (result, cost) = measure(false, || client.apply(&ops).expect("apply"));
+        assert!(result.is_ok());
+        ours_batch = Some(best(ours_batch, cost));
+        let ops = changes(1 + round);
+        let (_, cost) = measure(false, || {
+            for op in &ops {
+                client.execute(op).expect("execute");
+            }
+        });
+        one_by_one = Some(best(one_by_one, cost));
+    }
+    row(report, "1% change", ours_batch.unwrap(), one_by_one.unwrap(), "one request per change");
 
-    if let Some(script) = pyroute2 {
+    if let Some(script) = pyroute2.filter(|_| n <= pyroute2_max) {
         let py_ns = Ns::new("pyroute2");
         let count = n.to_string();
         let (out, add) = measure(true, || py_ns.python(script, &["add", &count]));
@@ -230,10 +245,13 @@ fn bench(n: u32, pyroute2: Option<&str>, report: &mut String) {
 fn main() {
     let mut sizes = vec![];
     let mut pyroute2 = None;
+    // pyroute2 needs minutes per thousand services under emulation.
+    let mut pyroute2_max = 2_000;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--pyroute2" => pyroute2 = args.next(),
+            "--pyroute2-max" => pyroute2_max = args.next().and_then(|v| v.parse().ok()).expect("--pyroute2-max N"),
             n => sizes.push(n.parse::<u32>().expect("sizes are numbers")),
         }
     }
@@ -253,7 +271,7 @@ fn main() {
     )
     .unwrap();
     for n in sizes {
-        bench(n, pyroute2.as_deref(), &mut report);
+        bench(n, pyroute2.as_deref(), pyroute2_max, &mut report);
     }
     println!("{report}");
 }
