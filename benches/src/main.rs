@@ -44,33 +44,53 @@ fn rusage(who: libc::c_int) -> (Duration, Duration) {
 
 /// Run `f`, counting our own CPU time (`children`: that of child processes).
 fn measure<T>(children: bool, f: impl FnOnce() -> T) -> (T, Cost) {
-    let who = if children { libc::RUSAGE_CHILDREN } else { libc::RUSAGE_SELF };
+    let who = if children {
+        libc::RUSAGE_CHILDREN
+    } else {
+        libc::RUSAGE_SELF
+    };
     let (u0, s0) = rusage(who);
     let t0 = Instant::now();
     let out = f();
     let wall = t0.elapsed();
     let (u1, s1) = rusage(who);
-    (out, Cost { wall, user: u1 - u0, sys: s1 - s0 })
+    (
+        out,
+        Cost {
+            wall,
+            user: u1 - u0,
+            sys: s1 - s0,
+        },
+    )
 }
 
 /// Service `i` of the table: TCP on 198.18.0.0/15 addresses.
 fn service_key(i: u32) -> ServiceKey {
     let a = 0xc612_0000u32 + i; // 198.18.0.0 + i
-    ServiceKey::tcp(std::net::SocketAddr::new(std::net::Ipv4Addr::from(a).into(), 80))
+    ServiceKey::tcp(std::net::SocketAddr::new(
+        std::net::Ipv4Addr::from(a).into(),
+        80,
+    ))
 }
 
 fn dest(i: u32, j: u16, weight: u32) -> Destination {
     let a = 0xc633_6400u32 + (i * 4 + u32::from(j)) % 250 + 1; // 198.51.100.1..250
-    Destination::new(std::net::SocketAddr::new(std::net::Ipv4Addr::from(a).into(), 8000 + j))
-        .with_forward(ForwardMethod::Masquerade)
-        .with_weight(weight)
+    Destination::new(std::net::SocketAddr::new(
+        std::net::Ipv4Addr::from(a).into(),
+        8000 + j,
+    ))
+    .with_forward(ForwardMethod::Masquerade)
+    .with_weight(weight)
 }
 
 fn table_ops(n: u32) -> Vec<Operation> {
     let mut ops = Vec::with_capacity(n as usize * (1 + DESTS as usize));
     for i in 0..n {
         let key = service_key(i);
-        ops.push(Operation::AddService(Service::new(key, Scheduler::WeightedRoundRobin)));
+        ops.push(Operation::AddService(Service::new(
+            key,
+            Scheduler::WeightedRoundRobin,
+        )));
         for j in 0..DESTS {
             ops.push(Operation::AddDestination(key, dest(i, j, 1 + u32::from(j))));
         }
@@ -134,7 +154,9 @@ impl Ns {
             .args(args)
             .output()
             .ok()?;
-        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
     }
 }
 
@@ -145,7 +167,10 @@ impl Drop for Ns {
 }
 
 fn sh(args: &[&str]) {
-    let ok = Command::new(args[0]).args(&args[1..]).status().map(|s| s.success());
+    let ok = Command::new(args[0])
+        .args(&args[1..])
+        .status()
+        .map(|s| s.success());
     assert!(matches!(ok, Ok(true)), "{args:?} failed");
 }
 
@@ -189,10 +214,21 @@ fn bench(n: u32, pyroute2: Option<&str>, pyroute2_max: u32, report: &mut String)
     assert!(result.is_ok(), "apply: {:?}", result.failures().next());
     let text = rules(n);
     let (_, ipvsadm_restore) = measure(true, || theirs_ns.ipvsadm(&["-R"], Some(&text)));
-    writeln!(report, "\n### {n} services x {DESTS} destinations ({} operations)\n", ops.len()).unwrap();
+    writeln!(
+        report,
+        "\n### {n} services x {DESTS} destinations ({} operations)\n",
+        ops.len()
+    )
+    .unwrap();
     writeln!(report, "| step | ours | other | other / ours |").unwrap();
     writeln!(report, "|---|---|---|---|").unwrap();
-    row(report, "apply from empty", ours_apply, ipvsadm_restore, "`ipvsadm -R`");
+    row(
+        report,
+        "apply from empty",
+        ours_apply,
+        ipvsadm_restore,
+        "`ipvsadm -R`",
+    );
 
     // Full snapshot.
     let (snap, ours_snap) = measure(false, || client.snapshot().expect("snapshot"));
@@ -200,9 +236,21 @@ fn bench(n: u32, pyroute2: Option<&str>, pyroute2_max: u32, report: &mut String)
     assert!(snap.iter().all(|e| e.destinations.len() == DESTS as usize));
     let (saved, ipvsadm_save) = measure(true, || theirs_ns.ipvsadm(&["-Sn"], None));
     assert_eq!(saved.lines().count(), n as usize * (1 + DESTS as usize));
-    row(report, "full snapshot", ours_snap, ipvsadm_save, "`ipvsadm -Sn`");
+    row(
+        report,
+        "full snapshot",
+        ours_snap,
+        ipvsadm_save,
+        "`ipvsadm -Sn`",
+    );
     let (_, ipvsadm_list) = measure(true, || theirs_ns.ipvsadm(&["-Ln"], None));
-    row(report, "full snapshot", ours_snap, ipvsadm_list, "`ipvsadm -Ln`");
+    row(
+        report,
+        "full snapshot",
+        ours_snap,
+        ipvsadm_list,
+        "`ipvsadm -Ln`",
+    );
 
     // A 1% change: new weights on one destination of every hundredth
     // service, alternately batched and one request per change; best of three.
@@ -226,7 +274,13 @@ fn bench(n: u32, pyroute2: Option<&str>, pyroute2_max: u32, report: &mut String)
         });
         one_by_one = Some(best(one_by_one, cost));
     }
-    row(report, "1% change", ours_batch.unwrap(), one_by_one.unwrap(), "one request per change");
+    row(
+        report,
+        "1% change",
+        ours_batch.unwrap(),
+        one_by_one.unwrap(),
+        "one request per change",
+    );
 
     if let Some(script) = pyroute2.filter(|_| n <= pyroute2_max) {
         let py_ns = Ns::new("pyroute2");
@@ -251,7 +305,12 @@ fn main() {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--pyroute2" => pyroute2 = args.next(),
-            "--pyroute2-max" => pyroute2_max = args.next().and_then(|v| v.parse().ok()).expect("--pyroute2-max N"),
+            "--pyroute2-max" => {
+                pyroute2_max = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--pyroute2-max N")
+            }
             n => sizes.push(n.parse::<u32>().expect("sizes are numbers")),
         }
     }
@@ -266,7 +325,9 @@ fn main() {
         report,
         "Kernel {}, IPVS {}; one run, fresh network namespaces; wall time in seconds \
          (user and system CPU of the measured process). Ratios > 1: ours is faster.",
-        std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
+        std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim(),
         info.version
     )
     .unwrap();

@@ -97,7 +97,9 @@ pub(crate) fn validation_to_py(py: Python<'_>, e: &ValidationError, index: Optio
 pub(crate) fn error_to_py(py: Python<'_>, e: &Error) -> PyErr {
     let details = match e {
         Error::Validation(v) => return validation_to_py(py, v, None),
-        Error::InvalidOperation { index, source } => return validation_to_py(py, source, Some(*index)),
+        Error::InvalidOperation { index, source } => {
+            return validation_to_py(py, source, Some(*index));
+        }
         Error::ServiceExists { service } | Error::ServiceNotFound { service } => {
             json!({ "service": service })
         }
@@ -131,7 +133,24 @@ pub(crate) fn error_to_py(py: Python<'_>, e: &Error) -> PyErr {
         Error::Io(_) => "Io".to_owned(),
         other => variant_name(other),
     };
-    build(py, &kind, e.to_string(), e.errno(), e.kernel_message(), details)
+    let errno = e.errno().or_else(|| match e {
+        // An error made with a message (opening a namespace file) keeps its kind only.
+        Error::Io(io) => kind_errno(io.kind()),
+        _ => None,
+    });
+    build(py, &kind, e.to_string(), errno, e.kernel_message(), details)
+}
+
+fn kind_errno(kind: std::io::ErrorKind) -> Option<i32> {
+    use std::io::ErrorKind as K;
+    Some(match kind {
+        K::NotFound => libc::ENOENT,
+        K::PermissionDenied => libc::EACCES,
+        K::TimedOut => libc::ETIMEDOUT,
+        K::InvalidInput => libc::EINVAL,
+        K::NotADirectory => libc::ENOTDIR,
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

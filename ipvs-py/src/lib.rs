@@ -14,14 +14,16 @@ use ipvs::{
     Connections, DaemonState, Destination, ForwardMethod, Info, Netmask, Persistence, Service,
     ServiceKey, Stats, SyncDaemon, Timeouts, Tunnel, ValidationError, Version,
 };
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyString};
+use pyo3::types::PyList;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+mod convert;
 mod errors;
 
+use convert::Model;
 use errors::{error_to_py, validation_to_py};
 
 /// Parse the JSON of a model value; a malformed one is a bug of the Python
@@ -31,7 +33,7 @@ fn parse<T: DeserializeOwned>(what: &str, json: &str) -> PyResult<T> {
         .map_err(|e| PyValueError::new_err(format!("malformed {what} JSON ({e}): {json}")))
 }
 
-fn to_json<T: Serialize>(value: &T) -> PyResult<String> {
+fn serialize<T: Serialize>(value: &T) -> PyResult<String> {
     serde_json::to_string(value)
         .map_err(|e| PyValueError::new_err(format!("cannot serialize to JSON: {e}")))
 }
@@ -41,7 +43,7 @@ fn to_json<T: Serialize>(value: &T) -> PyResult<String> {
 #[pyfunction]
 fn normalize(kind: &str, json: &str) -> PyResult<String> {
     fn round<T: Serialize + DeserializeOwned>(kind: &str, json: &str) -> PyResult<String> {
-        to_json(&parse::<T>(kind, json)?)
+        serialize(&parse::<T>(kind, json)?)
     }
     match kind {
         "service" => round::<Service>(kind, json),
@@ -70,33 +72,51 @@ fn check(py: Python<'_>, r: Result<(), ValidationError>) -> PyResult<()> {
     r.map_err(|e| validation_to_py(py, &e, None))
 }
 
-/// Validate a service (Rust's `Service::validate`).
+/// Validate a `Service` (Rust's `Service::validate`).
 #[pyfunction]
-fn validate_service(py: Python<'_>, json: &str) -> PyResult<()> {
-    let s: Service = parse("service", json)?;
+fn validate_service(py: Python<'_>, service: &Bound<'_, PyAny>) -> PyResult<()> {
+    let s = convert::service_from_py(Model::get(py)?, service)?;
     check(py, s.validate())
 }
 
-/// Validate a service key (Rust's `ServiceKey::validate`).
+/// Validate a `ServiceKey` (Rust's `ServiceKey::validate`).
 #[pyfunction]
-fn validate_service_key(py: Python<'_>, json: &str) -> PyResult<()> {
-    let k: ServiceKey = parse("service key", json)?;
+fn validate_service_key(py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<()> {
+    let k = convert::key_from_py(Model::get(py)?, key)?;
     check(py, k.validate())
 }
 
-/// Validate a destination of the service `key_json` (Rust's `Destination::validate`).
+/// Validate a `Destination` of the service `key` (Rust's `Destination::validate`).
 #[pyfunction]
-fn validate_destination(py: Python<'_>, json: &str, key_json: &str) -> PyResult<()> {
-    let d: Destination = parse("destination", json)?;
-    let k: ServiceKey = parse("service key", key_json)?;
+fn validate_destination(
+    py: Python<'_>,
+    destination: &Bound<'_, PyAny>,
+    key: &Bound<'_, PyAny>,
+) -> PyResult<()> {
+    let m = Model::get(py)?;
+    let d = convert::destination_from_py(m, destination)?;
+    let k = convert::key_from_py(m, key)?;
     check(py, d.validate(&k))
 }
 
-/// Validate a sync daemon configuration (Rust's `SyncDaemon::validate`).
+/// Validate a `SyncDaemon` (Rust's `SyncDaemon::validate`).
 #[pyfunction]
-fn validate_daemon(py: Python<'_>, json: &str) -> PyResult<()> {
-    let d: SyncDaemon = parse("daemon", json)?;
+fn validate_daemon(py: Python<'_>, daemon: &Bound<'_, PyAny>) -> PyResult<()> {
+    let d = convert::daemon_from_py(Model::get(py)?, daemon)?;
     check(py, d.validate())
+}
+
+/// The Rust serde JSON of a Python model value (what the Rust side reads it as).
+#[pyfunction]
+fn to_json(py: Python<'_>, kind: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {
+    convert::to_json(Model::get(py)?, kind, value)
+}
+
+/// A Python model value built the way the client builds what it reads
+/// from the kernel, from the Rust value `json` deserializes to.
+#[pyfunction]
+fn from_json<'py>(py: Python<'py>, kind: &str, json: &str) -> PyResult<Bound<'py, PyAny>> {
+    convert::from_json(py, Model::get(py)?, kind, json)
 }
 
 /// The blocking Rust client behind `ipvs.Client`.
@@ -125,20 +145,6 @@ impl PyClient {
     ) -> PyResult<T> {
         let c = self.get()?;
         py.detach(|| f(&c)).map_err(|e| error_to_py(py, &e))
-    }
-
-    /// Run a read without the GIL and return its result as JSON.
-    fn read<T: Serialize>(
-        &self,
-        py: Python<'_>,
-        f: impl FnOnce(&client::Client) -> client::Result<T> + Send,
-    ) -> PyResult<Py<PyString>> {
-        let c = self.get()?;
-        let json = py
-            .detach(|| f(&c).map(|v| serde_json::to_string(&v)))
-            .map_err(|e| error_to_py(py, &e))?
-            .map_err(|e| PyValueError::new_err(format!("cannot serialize to JSON: {e}")))?;
-        Ok(PyString::new(py, &json).unbind())
     }
 }
 
@@ -169,7 +175,9 @@ impl PyClient {
         if let Some(path) = netns {
             builder = builder.netns(Netns::Path(path));
         }
-        let c = py.detach(|| builder.build()).map_err(|e| error_to_py(py, &e))?;
+        let c = py
+            .detach(|| builder.build())
+            .map_err(|e| error_to_py(py, &e))?;
         Ok(PyClient {
             inner: RwLock::new(Some(Arc::new(c))),
         })
@@ -183,7 +191,10 @@ impl PyClient {
     /// Whether `close()` was called.
     #[getter]
     fn closed(&self) -> bool {
-        self.inner.read().unwrap_or_else(|e| e.into_inner()).is_none()
+        self.inner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none()
     }
 
     /// The generic-netlink id of the IPVS family.
@@ -192,22 +203,24 @@ impl PyClient {
         Ok(self.get()?.family_id())
     }
 
-    /// Apply one operation (serde JSON of `Operation`).
-    fn execute(&self, py: Python<'_>, op_json: &str) -> PyResult<()> {
-        let op: Operation = parse("operation", op_json)?;
+    /// Apply one `ipvs.Operation`.
+    fn execute(&self, py: Python<'_>, op: &Bound<'_, PyAny>) -> PyResult<()> {
+        let op = convert::op_from_py(Model::get(py)?, op)?;
         self.call(py, |c| c.execute(&op))
     }
 
-    /// Apply a batch (JSON list of operations): one entry per operation,
-    /// `None` or the exception it failed with.
-    fn apply<'py>(&self, py: Python<'py>, ops_json: &str) -> PyResult<Bound<'py, PyList>> {
-        let c = self.get()?;
-        let result = py.detach(|| -> PyResult<_> {
-            let ops: Vec<Operation> = serde_json::from_str(ops_json)
-                .map_err(|e| PyValueError::new_err(format!("malformed operations JSON: {e}")))?;
-            Ok(c.apply(&ops))
-        })?;
-        let result = result.map_err(|e| error_to_py(py, &e))?;
+    /// Apply a sequence of operations: one entry per operation, `None` or
+    /// the exception it failed with.
+    fn apply<'py>(&self, py: Python<'py>, ops: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+        let m = Model::get(py)?;
+        let mut list = Vec::new();
+        for (index, op) in ops.try_iter()?.enumerate() {
+            let op = op?;
+            list.push(convert::op_from_py(m, &op).map_err(|e| {
+                PyTypeError::new_err(format!("operation {index}: {}", e.value(py)))
+            })?);
+        }
+        let result = self.call(py, |c| c.apply(&list))?;
         let items = result
             .results
             .iter()
@@ -219,41 +232,63 @@ impl PyClient {
         PyList::new(py, items)
     }
 
-    /// One service (JSON), by key (JSON).
-    fn service(&self, py: Python<'_>, key_json: &str) -> PyResult<Py<PyString>> {
-        let key: ServiceKey = parse("service key", key_json)?;
-        self.read(py, |c| c.service(&key))
+    /// One `Service`, by key.
+    fn service<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let m = Model::get(py)?;
+        let key = convert::key_from_py(m, key)?;
+        let s = self.call(py, |c| c.service(&key))?;
+        convert::service_to_py(py, m, &s)
     }
 
-    /// Every service (JSON list).
-    fn services(&self, py: Python<'_>) -> PyResult<Py<PyString>> {
-        self.read(py, |c| c.services())
+    /// Every `Service`.
+    fn services<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let m = Model::get(py)?;
+        let list = self.call(py, |c| c.services())?;
+        convert::list_to_py(py, m, &list, convert::service_to_py)
     }
 
-    /// The destinations of a service (JSON list).
-    fn destinations(&self, py: Python<'_>, key_json: &str) -> PyResult<Py<PyString>> {
-        let key: ServiceKey = parse("service key", key_json)?;
-        self.read(py, |c| c.destinations(&key))
+    /// The `Destination`s of a service.
+    fn destinations<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let m = Model::get(py)?;
+        let key = convert::key_from_py(m, key)?;
+        let list = self.call(py, |c| c.destinations(&key))?;
+        convert::list_to_py(py, m, &list, convert::destination_to_py)
     }
 
-    /// Every service with its destinations (JSON list of entries).
-    fn snapshot(&self, py: Python<'_>) -> PyResult<Py<PyString>> {
-        self.read(py, |c| c.snapshot())
+    /// Every service with its destinations (`ServiceEntry`s).
+    fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let m = Model::get(py)?;
+        let list = self.call(py, |c| c.snapshot())?;
+        convert::list_to_py(py, m, &list, convert::entry_to_py)
     }
 
-    /// The timeouts (JSON).
-    fn timeouts(&self, py: Python<'_>) -> PyResult<Py<PyString>> {
-        self.read(py, |c| c.timeouts())
+    /// The `Timeouts`.
+    fn timeouts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let m = Model::get(py)?;
+        let t = self.call(py, |c| c.timeouts())?;
+        convert::timeouts_to_py(py, m, &t)
     }
 
-    /// Version and connection table size (JSON).
-    fn info(&self, py: Python<'_>) -> PyResult<Py<PyString>> {
-        self.read(py, |c| c.info())
+    /// The `Info`.
+    fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let m = Model::get(py)?;
+        let i = self.call(py, |c| c.info())?;
+        convert::info_to_py(py, m, &i)
     }
 
-    /// The running sync daemons (JSON list).
-    fn daemons(&self, py: Python<'_>) -> PyResult<Py<PyString>> {
-        self.read(py, |c| c.daemons())
+    /// The running `SyncDaemon`s.
+    fn daemons<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let m = Model::get(py)?;
+        let list = self.call(py, |c| c.daemons())?;
+        convert::list_to_py(py, m, &list, convert::daemon_to_py)
     }
 }
 
@@ -265,6 +300,8 @@ fn _ipvs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(validate_service_key, m)?)?;
     m.add_function(wrap_pyfunction!(validate_destination, m)?)?;
     m.add_function(wrap_pyfunction!(validate_daemon, m)?)?;
+    m.add_function(wrap_pyfunction!(to_json, m)?)?;
+    m.add_function(wrap_pyfunction!(from_json, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

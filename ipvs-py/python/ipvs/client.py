@@ -9,12 +9,12 @@ calls in parallel.
 
 from __future__ import annotations
 
-import json
 import os
 from types import TracebackType
-from typing import Iterable, Union
+from typing import Iterable, Union, cast
 
 from . import _ipvs
+from .errors import IpvsError
 from .model import (
     AddressLike,
     DaemonState,
@@ -150,7 +150,7 @@ class Client:
         """Apply one operation."""
         if not isinstance(op, Operation):
             raise TypeError(f"expected an Operation, got {type(op).__name__}")
-        self._native.execute(json.dumps(op.to_dict()))
+        self._native.execute(op)
 
     def add_service(self, service: Service) -> None:
         """Add a service.
@@ -237,12 +237,12 @@ class Client:
         Otherwise each is attempted, in order, and the result holds ``None``
         or the exception of each.
         """
-        docs = []
+        ops = ops if isinstance(ops, (list, tuple)) else list(ops)
         for i, op in enumerate(ops):
             if not isinstance(op, Operation):
                 raise TypeError(f"operation {i}: expected an Operation, got {type(op).__name__}")
-            docs.append(op.to_dict())
-        return BatchResult(self._native.apply(json.dumps(docs)))
+        results = self._native.apply(ops)
+        return BatchResult(cast("list[IpvsError | None]", results))
 
     # -- reads ----------------------------------------------------------
 
@@ -251,32 +251,29 @@ class Client:
 
         :raises ServiceNotFound: no such service.
         """
-        k = _key("key", key)
-        return Service.from_dict(json.loads(self._native.service(json.dumps(k.to_dict()))))
+        return self._native.service(_key("key", key))
 
     def services(self) -> list[Service]:
         """Every service of the namespace, with stats."""
-        return [Service.from_dict(d) for d in json.loads(self._native.services())]
+        return self._native.services()
 
     def destinations(self, key: ServiceKey | Service) -> list[Destination]:
         """The destinations of a service, with connection counts and stats
         (an unknown service has none)."""
-        k = _key("key", key)
-        docs = json.loads(self._native.destinations(json.dumps(k.to_dict())))
-        return [Destination.from_dict(d) for d in docs]
+        return self._native.destinations(_key("key", key))
 
     def snapshot(self) -> list[ServiceEntry]:
         """Every service with its destinations (``for service, dests in ...``)."""
-        return [ServiceEntry.from_dict(d) for d in json.loads(self._native.snapshot())]
+        return self._native.snapshot()
 
     def timeouts(self) -> Timeouts:
         """The connection timeouts."""
-        return Timeouts.from_dict(json.loads(self._native.timeouts()))
+        return self._native.timeouts()
 
     def info(self) -> Info:
         """The IPVS version and connection table size."""
-        return Info.from_dict(json.loads(self._native.info()))
+        return self._native.info()
 
     def daemons(self) -> list[SyncDaemon]:
         """The running connection-sync daemons."""
-        return [SyncDaemon.from_dict(d) for d in json.loads(self._native.daemons())]
+        return self._native.daemons()

@@ -18,7 +18,7 @@ import enum
 import ipaddress
 import json
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterator, Mapping, Tuple, Union
+from typing import Any, ClassVar, Iterator, Mapping, Tuple, Union, cast
 
 from .errors import ValidationError
 
@@ -73,7 +73,7 @@ def _int(field: str, value: Any, bits: int) -> int:
         raise ValidationError(
             field, f"{value} is out of range (0 to {(1 << bits) - 1})", kind="OutOfRange"
         )
-    return value
+    return cast(int, value)
 
 
 def _opt_int(field: str, value: Any, bits: int) -> int | None:
@@ -305,6 +305,18 @@ class ServiceFlags(enum.IntFlag):
     SH_PORT = 0x10
     MH_FALLBACK = 0x8
     MH_PORT = 0x10
+
+    def __repr__(self) -> str:
+        value = int(self)
+        parts = []
+        for name in ("PERSISTENT", "HASHED", "ONE_PACKET", "SCHED1", "SCHED2", "SCHED3"):
+            bit = ServiceFlags.__members__[name].value
+            if value & bit:
+                parts.append(f"ServiceFlags.{name}")
+                value &= ~bit
+        if value or not parts:
+            parts.append(f"ServiceFlags({value:#x})")
+        return " | ".join(parts)
 
 
 class ForwardMethod(_Enum):
@@ -541,7 +553,7 @@ class ServiceKey:
         refuse this key (an unbalanced protocol, firewall mark 0)."""
         from . import _ipvs
 
-        _ipvs.validate_service_key(json.dumps(self.to_dict()))
+        _ipvs.validate_service_key(self)
 
 
 @dataclass(frozen=True, slots=True, init=False, repr=False)
@@ -590,9 +602,9 @@ class AddressKey(ServiceKey):
 class FwmarkKey(ServiceKey):
     """A service matching packets that carry a firewall mark."""
 
-    fwmark: int
+    fwmark: int  # type: ignore[assignment]  # (ServiceKey.fwmark() makes one)
     """The mark (non-zero)."""
-    family: AddressFamily  # type: ignore[misc]
+    family: AddressFamily
     """The family of the packets the service matches."""
 
     def __init__(self, fwmark: int, family: AddressFamily | str = AddressFamily.IPV4) -> None:
@@ -836,7 +848,7 @@ class Service:
 
     def replace(self, **changes: Any) -> Service:
         """A copy with some fields changed (like :func:`dataclasses.replace`)."""
-        fields = {
+        fields: dict[str, Any] = {
             "key": self.key,
             "scheduler": self.scheduler,
             "persistence": self.persistence,
@@ -864,7 +876,7 @@ class Service:
         anything the kernel would refuse or misread."""
         from . import _ipvs
 
-        _ipvs.validate_service(json.dumps(self.to_dict()))
+        _ipvs.validate_service(self)
 
     def to_dict(self) -> dict[str, Any]:
         """The serde form: the key's fields, then ``scheduler`` and the set options."""
@@ -1047,7 +1059,7 @@ class Destination:
         from . import _ipvs
 
         key = _key("service", service)
-        _ipvs.validate_destination(json.dumps(self.to_dict()), json.dumps(key.to_dict()))
+        _ipvs.validate_destination(self, key)
 
     def to_dict(self) -> dict[str, Any]:
         """The serde form."""
@@ -1269,7 +1281,7 @@ class SyncDaemon:
         kernel would refuse."""
         from . import _ipvs
 
-        _ipvs.validate_daemon(json.dumps(self.to_dict()))
+        _ipvs.validate_daemon(self)
 
     def to_dict(self) -> dict[str, Any]:
         """The serde form (unset options left out)."""

@@ -10,6 +10,7 @@ one class per variant of the Rust ``Operation`` enum.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping, Sequence, overload
 
@@ -29,6 +30,7 @@ from .model import (
     _key,
     _other_from_dict,
     _other_to_dict,
+    _repr,
     _setattrs,
     _sock,
 )
@@ -54,6 +56,10 @@ class Operation:
     """A change to the kernel's IPVS table (the base of every operation)."""
 
     __slots__ = ()
+
+    def __repr__(self) -> str:
+        values = tuple(getattr(self, f.name) for f in dataclasses.fields(self))  # type: ignore[arg-type]
+        return _repr(self, values, {})
 
     def to_dict(self) -> Any:
         """The serde form (externally tagged: ``{"add_service": {...}}``, ``"flush"``)."""
@@ -91,7 +97,7 @@ class Operation:
         raise ValidationError("operation", f"unknown operation {tag!r}", kind="BadOperation")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class AddService(Operation):
     """Add a service."""
 
@@ -107,7 +113,7 @@ class AddService(Operation):
         return {"add_service": self.service.to_dict()}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class UpdateService(Operation):
     """Change a service's scheduler, flags, persistence or engine in place."""
 
@@ -123,7 +129,7 @@ class UpdateService(Operation):
         return {"update_service": self.service.to_dict()}
 
 
-@dataclass(frozen=True, slots=True, init=False)
+@dataclass(frozen=True, slots=True, init=False, repr=False)
 class DeleteService(Operation):
     """Delete a service and its destinations."""
 
@@ -139,7 +145,7 @@ class DeleteService(Operation):
         return {"delete_service": self.key.to_dict()}
 
 
-@dataclass(frozen=True, slots=True, init=False)
+@dataclass(frozen=True, slots=True, init=False, repr=False)
 class AddDestination(Operation):
     """Add a destination to a service."""
 
@@ -158,7 +164,7 @@ class AddDestination(Operation):
         return {"add_destination": [self.key.to_dict(), self.destination.to_dict()]}
 
 
-@dataclass(frozen=True, slots=True, init=False)
+@dataclass(frozen=True, slots=True, init=False, repr=False)
 class UpdateDestination(Operation):
     """Change a destination's forwarding, weight or thresholds in place."""
 
@@ -177,7 +183,7 @@ class UpdateDestination(Operation):
         return {"update_destination": [self.key.to_dict(), self.destination.to_dict()]}
 
 
-@dataclass(frozen=True, slots=True, init=False)
+@dataclass(frozen=True, slots=True, init=False, repr=False)
 class DeleteDestination(Operation):
     """Remove a destination from a service.
 
@@ -209,7 +215,7 @@ class DeleteDestination(Operation):
         return {"delete_destination": [self.key.to_dict(), _sock(self.address, self.port)]}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class SetTimeouts(Operation):
     """Set the connection timeouts that are non-zero."""
 
@@ -226,7 +232,7 @@ class SetTimeouts(Operation):
         return {"set_timeouts": self.timeouts.to_dict()}
 
 
-@dataclass(frozen=True, slots=True, init=False)
+@dataclass(frozen=True, slots=True, init=False, repr=False)
 class Zero(Operation):
     """Zero the counters of one service, or of every service (``key=None``)."""
 
@@ -242,7 +248,7 @@ class Zero(Operation):
         return {"zero": None if self.key is None else self.key.to_dict()}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Flush(Operation):
     """Delete every service."""
 
@@ -253,7 +259,7 @@ class Flush(Operation):
         return "flush"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class StartDaemon(Operation):
     """Start a connection-sync daemon."""
 
@@ -269,7 +275,7 @@ class StartDaemon(Operation):
         return {"start_daemon": self.daemon.to_dict()}
 
 
-@dataclass(frozen=True, slots=True, init=False)
+@dataclass(frozen=True, slots=True, init=False, repr=False)
 class StopDaemon(Operation):
     """Stop the connection-sync daemon in `state`."""
 

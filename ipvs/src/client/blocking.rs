@@ -245,9 +245,18 @@ impl Client {
     }
 
     /// Every service of the namespace, with stats.
+    ///
+    /// A dump that spans several datagrams is resumed by the kernel at an
+    /// index into its service table, which on Linux 6.1 is shared by every
+    /// namespace and reports no `NLM_F_DUMP_INTR`: a service added anywhere
+    /// meanwhile can make one be listed twice (dropped here), one deleted can
+    /// make one be missed (undetectable).
     pub fn services(&self) -> Result<Vec<Service>> {
         let replies = self.read(Request::dump(IpvsMessage::get_services()), None)?;
-        operation::services(&replies)
+        let mut services = operation::services(&replies)?;
+        let mut seen = std::collections::HashSet::with_capacity(services.len());
+        services.retain(|s| seen.insert(s.key));
+        Ok(services)
     }
 
     /// The destinations of a service, with connection counts and stats (an
@@ -255,7 +264,11 @@ impl Client {
     pub fn destinations(&self, key: &ServiceKey) -> Result<Vec<Destination>> {
         key.validate()?;
         let replies = self.read(Request::dump(IpvsMessage::get_dests(key)), Some(key))?;
-        operation::destinations(&replies, key.family())
+        // Resumed by index like the services' dump (see `services`).
+        let mut dests = operation::destinations(&replies, key.family())?;
+        let mut seen = std::collections::HashSet::with_capacity(dests.len());
+        dests.retain(|d| seen.insert(d.socket_addr()));
+        Ok(dests)
     }
 
     /// Every service with its destinations: one dump of the services, then
@@ -520,24 +533,47 @@ impl Inner {
     fn transact_once(&mut self, req: &Request) -> Result<Outcome> {
         let seq = self.next_seq();
         self.tx.clear();
-        encode_request(&req.msg, self.family, seq, req.kind, &mut self.tx);
+        // A request expecting an ACK goes without one, followed by an
+        // acknowledged no-op: the kernel skips the ACK of a handler that
+        // returns EINTR (IPVS's DEL_DAEMON does when a sync thread is
+        // stopped before it ever ran), and the no-op's ACK still ends the
+        // exchange. Replies and refusals come as before.
+        let mut end = seq;
+        if req.kind == RequestKind::Ack {
+            encode_request(
+                &req.msg,
+                self.family,
+                seq,
+                RequestKind::ErrorsOnly,
+                &mut self.tx,
+            );
+            end = self.push_ack_sentinel();
+        } else {
+            encode_request(&req.msg, self.family, seq, req.kind, &mut self.tx);
+        }
         self.sock.send(&self.tx, 0)?;
         let mut replies = Vec::new();
         let mut interrupted = false;
+        let mut refused = None;
         loop {
             self.recv()?;
             for frame in decode(&self.rx, Some(self.family)) {
                 let frame = frame?;
-                if frame.header.sequence_number != seq {
+                let at = frame.header.sequence_number;
+                if at != seq && at != end {
                     continue; // a late reply to a request that timed out
                 }
                 interrupted |= frame.interrupted();
                 match frame.reply {
-                    Reply::Ipvs(msg) => replies.push(msg),
-                    Reply::Ack | Reply::Done => {
-                        return Ok(Outcome::Replies {
-                            replies,
-                            interrupted,
+                    Reply::Ipvs(msg) if at == seq => replies.push(msg),
+                    Reply::Error(e) if at == seq && end != seq => refused = Some(e),
+                    Reply::Ack | Reply::Done if at == end => {
+                        return Ok(match refused {
+                            Some(e) => Outcome::Refused(e),
+                            None => Outcome::Replies {
+                                replies,
+                                interrupted,
+                            },
                         });
                     }
                     Reply::Error(e) => return Ok(Outcome::Refused(e)),
@@ -547,26 +583,42 @@ impl Inner {
         }
     }
 
+    /// Append an acknowledged `NLMSG_NOOP` to `tx`: the kernel answers it
+    /// with an ACK whatever came before it.
+    fn push_ack_sentinel(&mut self) -> u32 {
+        let seq = self.next_seq();
+        let flags = NLM_F_REQUEST | NLM_F_ACK;
+        self.tx.extend_from_slice(&16u32.to_ne_bytes());
+        self.tx
+            .extend_from_slice(&netlink_packet_core::NLMSG_NOOP.to_ne_bytes());
+        self.tx.extend_from_slice(&flags.to_ne_bytes());
+        self.tx.extend_from_slice(&seq.to_ne_bytes());
+        self.tx.extend_from_slice(&0u32.to_ne_bytes());
+        seq
+    }
+
     fn chunk_end(&self, requests: &[Request], start: usize) -> usize {
         chunk_end(requests, start, self.batch_ops, self.batch_bytes)
     }
 
     /// Write a chunk of a batch in one `sendmsg`: every request answered
-    /// only on failure but the last, which is acknowledged either way.
+    /// only on failure, then an acknowledged no-op whose ACK ends the chunk
+    /// (even when the kernel skips a request's answer, see `transact_once`).
     /// Returns the refusals, by index in the chunk.
     fn send_chunk(&mut self, chunk: &[Request]) -> Result<Vec<(usize, KernelError)>> {
         let first = self.seq.wrapping_add(1);
         self.tx.clear();
-        for (i, req) in chunk.iter().enumerate() {
+        for req in chunk {
             let seq = self.next_seq();
-            let kind = if i + 1 == chunk.len() {
-                RequestKind::Ack
-            } else {
-                RequestKind::ErrorsOnly
-            };
-            encode_request(&req.msg, self.family, seq, kind, &mut self.tx);
+            encode_request(
+                &req.msg,
+                self.family,
+                seq,
+                RequestKind::ErrorsOnly,
+                &mut self.tx,
+            );
         }
-        let last = self.seq;
+        let last = self.push_ack_sentinel();
         self.sock.send(&self.tx, 0)?;
         let mut refusals = Vec::new();
         loop {
@@ -574,15 +626,15 @@ impl Inner {
             for frame in decode(&self.rx, Some(self.family)) {
                 let frame = frame?;
                 let seq = frame.header.sequence_number;
+                if seq == last {
+                    return Ok(refusals);
+                }
                 let index = seq.wrapping_sub(first) as usize;
                 if index >= chunk.len() {
                     continue;
                 }
                 if let Reply::Error(e) = frame.reply {
                     refusals.push((index, e));
-                }
-                if seq == last {
-                    return Ok(refusals);
                 }
             }
         }

@@ -62,7 +62,7 @@ pub(crate) fn set_recv_timeout(
     let tv = match timeout {
         Some(d) => libc::timeval {
             tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
-            tv_usec: d.subsec_micros().max(u32::from(d.is_zero())) as libc::suseconds_t,
+            tv_usec: d.subsec_micros().max(u32::from(d.as_secs() == 0)) as libc::suseconds_t,
         },
         None => libc::timeval {
             tv_sec: 0,

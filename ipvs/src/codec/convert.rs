@@ -113,10 +113,12 @@ pub fn service_from_attrs(attrs: &[ServiceAttr]) -> Result<Service, DecodeError>
         _ => return Err("SERVICE without FWMARK nor PROTOCOL, ADDR and PORT".into()),
     };
     let flags = ServiceFlags::from_bits(flags.unwrap_or(0));
-    let persistence = flags.contains(ServiceFlags::PERSISTENT).then(|| Persistence {
-        timeout,
-        netmask: netmask.map_or(Netmask::host(family), |m| Netmask::from_raw(family, m)),
-    });
+    let persistence = flags
+        .contains(ServiceFlags::PERSISTENT)
+        .then(|| Persistence {
+            timeout,
+            netmask: netmask.map_or(Netmask::host(family), |m| Netmask::from_raw(family, m)),
+        });
     Ok(Service {
         key,
         scheduler: Scheduler::from_name(sched.unwrap_or("")),
@@ -287,9 +289,7 @@ pub fn daemon_from_attrs(attrs: &[DaemonAttr]) -> Result<SyncDaemon, DecodeError
             DaemonAttr::McastIfn(v) => ifn = Some(v.clone()),
             DaemonAttr::SyncId(v) => d.sync_id = *v,
             DaemonAttr::SyncMaxLen(v) => d.max_len = Some(*v),
-            DaemonAttr::McastGroup(v) => {
-                d.group = d.group.or(Some(IpAddr::V4(Ipv4Addr::from(*v))))
-            }
+            DaemonAttr::McastGroup(v) => d.group = d.group.or(Some(IpAddr::V4(Ipv4Addr::from(*v)))),
             DaemonAttr::McastGroup6(v) => d.group = Some(IpAddr::V6(Ipv6Addr::from(*v))),
             DaemonAttr::McastPort(v) => d.port = Some(*v),
             DaemonAttr::McastTtl(v) => d.ttl = Some(*v),

@@ -1,8 +1,8 @@
 use netlink_packet_core::{DecodeError, Emitable, NlasIterator, ParseableParametrized};
 use netlink_packet_generic::{GenlFamily, GenlHeader};
 
-use super::{Command, IpvsAttr};
 use super::nla::{emit_nested, nested_len};
+use super::{Command, IpvsAttr};
 
 /// The generic-netlink family name of IPVS.
 pub const FAMILY_NAME: &str = "IPVS";

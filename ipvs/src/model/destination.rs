@@ -189,10 +189,16 @@ pub struct Destination {
     #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "is_zero"))]
     pub lower_threshold: u32,
     /// Connection counts, on destinations read from the kernel.
-    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub connections: Option<Connections>,
     /// Traffic counters, on destinations read from the kernel.
-    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub stats: Option<Stats>,
 }
 

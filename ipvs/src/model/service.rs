@@ -294,19 +294,31 @@ pub struct Service {
     /// The connection scheduler.
     pub scheduler: Scheduler,
     /// Persistence, if the service is persistent.
-    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub persistence: Option<Persistence>,
     /// Flag bits other than [`ServiceFlags::PERSISTENT`] (which follows
     /// `persistence`) and [`ServiceFlags::HASHED`] (kernel-owned):
     /// one-packet, scheduler flags, and any bit the kernel reports that this
     /// crate does not name.
-    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "ServiceFlags::is_empty"))]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "ServiceFlags::is_empty")
+    )]
     pub flags: ServiceFlags,
     /// The persistence engine, such as `sip`.
-    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub persistence_engine: Option<String>,
     /// Traffic counters, on services read from the kernel.
-    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub stats: Option<Stats>,
 }
 

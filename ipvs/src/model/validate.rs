@@ -50,7 +50,9 @@ pub enum ValidationError {
     #[error("port: 0 (every port) needs persistence")]
     ZeroPortWithoutPersistence,
     /// The netmask is not for the service's family, or the prefix is out of range.
-    #[error("netmask: {netmask} does not fit an {family} service (IPv4 mask, or IPv6 prefix 1..=128)")]
+    #[error(
+        "netmask: {netmask} does not fit an {family} service (IPv4 mask, or IPv6 prefix 1..=128)"
+    )]
     BadNetmask {
         /// The mask.
         netmask: Netmask,
@@ -86,7 +88,9 @@ pub enum ValidationError {
     #[error("forward: remote checksum offload is for GUE tunnels only")]
     RemoteChecksumOnGre,
     /// A destination of another family than its service, not tunnelled.
-    #[error("address: {address} is {dest}, the service is {service}: mixing families needs tunnelling")]
+    #[error(
+        "address: {address} is {dest}, the service is {service}: mixing families needs tunnelling"
+    )]
     MixedFamily {
         /// The destination's address.
         address: IpAddr,

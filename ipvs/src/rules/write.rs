@@ -31,7 +31,7 @@ pub fn write(rules: &[Rule]) -> String {
     write_with(rules, &WriteOptions::IPVSADM)
 }
 
-/// [`write`], with options.
+/// [`write()`], with options.
 pub fn write_with(rules: &[Rule], opts: &WriteOptions) -> String {
     let mut out = String::with_capacity(rules.len() * 48);
     for rule in rules {
