@@ -282,9 +282,21 @@ impl State {
     }
 
     /// Whether two states hold the same settings, in whatever order, stats
-    /// and connection counts aside.
+    /// and connection counts aside. As for [`diff`], a timeout that either
+    /// side leaves alone (`timeouts` of `None`, or a field of 0) matches any
+    /// value: a table read from the kernel (which always has timeouts)
+    /// equals the state that was applied to it.
     pub fn config_eq(&self, other: &State) -> bool {
-        self.config() == other.config()
+        fn same(a: u32, b: u32) -> bool {
+            a == 0 || b == 0 || a == b
+        }
+        let timeouts = match (self.timeouts, other.timeouts) {
+            (Some(a), Some(b)) => {
+                same(a.tcp, b.tcp) && same(a.tcp_fin, b.tcp_fin) && same(a.udp, b.udp)
+            }
+            _ => true,
+        };
+        timeouts && self.config().services == other.config().services
     }
 
     /// Check the state as the kernel would: no key twice, and every service
