@@ -62,6 +62,9 @@ class Netns:
     def __init__(self) -> None:
         self.name = f"bench-py-{uuid.uuid4().hex[:8]}"
         subprocess.run(["ip", "netns", "add", self.name], check=True)
+        # With lo down the kernel sees no unicast route type for the
+        # destinations and refuses NEW_DEST with EINVAL.
+        subprocess.run(["ip", "-n", self.name, "link", "set", "lo", "up"], check=True)
         self.home = os.open("/proc/self/ns/net", os.O_RDONLY)
         fd = os.open(f"/run/netns/{self.name}", os.O_RDONLY)
         try:

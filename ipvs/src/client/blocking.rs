@@ -152,6 +152,21 @@ impl Client {
         self.lock().family
     }
 
+    /// The datagrams this client has written and read so far.
+    ///
+    /// ```no_run
+    /// # use ipvs::client::{Client, Operation};
+    /// # fn ops() -> Vec<Operation> { vec![] }
+    /// let client = Client::new()?;
+    /// let before = client.io_counters();
+    /// client.apply(&ops())?;
+    /// println!("{} writes", client.io_counters().sends - before.sends);
+    /// # Ok::<(), ipvs::client::Error>(())
+    /// ```
+    pub fn io_counters(&self) -> IoCounters {
+        self.lock().io
+    }
+
     /// Apply one change.
     pub fn execute(&self, op: &Operation) -> Result<()> {
         let req = op.request()?;
@@ -391,6 +406,17 @@ enum Outcome {
     Refused(KernelError),
 }
 
+/// How many datagrams a client has written and read: what a batch or a
+/// dump costs in system calls ([`Client::io_counters`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IoCounters {
+    /// `sendmsg` calls (each carries one request, or a whole chunk of a batch).
+    pub sends: u64,
+    /// Datagrams received (each holds one or more netlink messages).
+    pub receives: u64,
+}
+
 /// The socket and what goes with it; behind the client's mutex.
 #[derive(Debug)]
 struct Inner {
@@ -403,6 +429,7 @@ struct Inner {
     /// Operations per write in a batch, from the socket buffer sizes.
     batch_ops: usize,
     batch_bytes: usize,
+    io: IoCounters,
 }
 
 impl Inner {
@@ -421,6 +448,7 @@ impl Inner {
             timeout,
             batch_ops: batch_limits(rcvbuf, sndbuf).0,
             batch_bytes: batch_limits(rcvbuf, sndbuf).1,
+            io: IoCounters::default(),
         })
     }
 
@@ -445,7 +473,7 @@ impl Inner {
         self.tx.clear();
         self.tx.resize(msg.buffer_len(), 0);
         msg.serialize(&mut self.tx);
-        self.sock.send(&self.tx, 0)?;
+        self.send()?;
         let mut family = None;
         loop {
             self.recv()?;
@@ -492,8 +520,16 @@ impl Inner {
         }
     }
 
+    /// Write `tx` in one datagram.
+    fn send(&mut self) -> Result<()> {
+        self.io.sends += 1;
+        self.sock.send(&self.tx, 0)?;
+        Ok(())
+    }
+
     /// Receive one datagram into `rx`.
     fn recv(&mut self) -> Result<()> {
+        self.io.receives += 1;
         self.rx.clear();
         match self.sock.recv(&mut self.rx, libc::MSG_TRUNC) {
             Ok(n) if n > RX_BUF => Err(Error::Decode(
@@ -551,7 +587,7 @@ impl Inner {
         } else {
             encode_request(&req.msg, self.family, seq, req.kind, &mut self.tx);
         }
-        self.sock.send(&self.tx, 0)?;
+        self.send()?;
         let mut replies = Vec::new();
         let mut interrupted = false;
         let mut refused = None;
@@ -619,7 +655,7 @@ impl Inner {
             );
         }
         let last = self.push_ack_sentinel();
-        self.sock.send(&self.tx, 0)?;
+        self.send()?;
         let mut refusals = Vec::new();
         loop {
             self.recv()?;

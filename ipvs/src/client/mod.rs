@@ -12,7 +12,7 @@ mod sys;
 
 #[cfg(feature = "tokio")]
 pub use asynchronous::AsyncClient;
-pub use blocking::{Builder, Client};
+pub use blocking::{Builder, Client, IoCounters};
 pub use error::{Error, Result};
 pub use netns::{Netns, within, within_netns};
 pub use operation::{BatchResult, Operation, ServiceEntry};

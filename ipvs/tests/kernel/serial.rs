@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use ipvs::client::{Client, Error, Operation};
 use ipvs::codec::IpvsMessage;
-use ipvs::{Scheduler, Service, ServiceKey};
+use ipvs::{Destination, Scheduler, Service, ServiceKey};
 
 use crate::assert_err;
 use crate::common::{RawSocket, TestNs, run_ok};
@@ -236,4 +236,47 @@ fn ipvs_not_available_without_the_module() {
         info.version
     );
     assert_eq!(loaded_ipvs_modules().len(), loaded.len());
+}
+
+#[test]
+#[ignore = "needs a kernel with IPVS: run scripts/test-kernel"]
+fn fifty_thousand_operations_take_a_few_hundred_writes_not_fifty_thousand() {
+    if !serial("a dump of 10,000 services is disturbed by changes in other namespaces") {
+        return;
+    }
+    let ns = TestNs::new();
+    let c = &ns.client;
+    // 10,000 services with 4 destinations each: 50,000 operations.
+    let mut ops = Vec::with_capacity(50_000);
+    for i in 0..10_000u32 {
+        let key = ServiceKey::tcp(SocketAddr::new(addr([198, 18, 0, 0], i), 80));
+        ops.push(Operation::AddService(Service::new(
+            key,
+            Scheduler::WeightedRoundRobin,
+        )));
+        for j in 0..4u16 {
+            let d = Destination::new(SocketAddr::new(addr([198, 51, 100, 1], j as u32), 8000 + j))
+                .with_weight(1 + j as u32);
+            ops.push(Operation::AddDestination(key, d));
+        }
+    }
+    let before = c.io_counters();
+    let result = c.apply(&ops).unwrap();
+    let io = c.io_counters();
+    assert!(result.is_ok(), "{} failed", result.failures().count());
+    assert_eq!(result.succeeded(), 50_000);
+    let (sends, receives) = (io.sends - before.sends, io.receives - before.receives);
+    println!("50,000 operations: {sends} writes, {receives} datagrams read");
+    // Each write carries a chunk of operations and an acknowledged no-op;
+    // only failures and that acknowledgement come back.
+    assert!(sends <= 500, "{sends} writes for 50,000 operations");
+    assert!(receives <= 2 * sends, "{receives} reads for {sends} writes");
+
+    // The table reads back whole: one services dump, one destinations dump per service.
+    let before = c.io_counters();
+    let snap = c.snapshot().unwrap();
+    let io = c.io_counters();
+    assert_eq!(snap.len(), 10_000);
+    assert!(snap.iter().all(|e| e.destinations.len() == 4));
+    assert_eq!(io.sends - before.sends, 1 + 10_000);
 }
