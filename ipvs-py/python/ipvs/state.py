@@ -203,8 +203,7 @@ def _state_error(kind: str, message: str, details: str) -> StateError:
         kw["address"] = ipaddress.ip_address(d["address"])
         kw["port"] = d["port"]
     if kind in ("Rules", "Rule"):
-        if kind == "Rule":
-            message = f"line {d['line']}, column 1: {d['message']}"
+        message = f"line {d['line']}, column {d['column']}: {d['message']}"
         return RulesError(message, detail=d.get("message", message), **kw)
     if kind in ("Json", "Yaml", "Toml") and kw["line"] is not None and "line" not in message:
         message = f"{message} (line {kw['line']}, column {kw['column']})"
