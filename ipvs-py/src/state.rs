@@ -160,11 +160,10 @@ pub(crate) fn state_error_to_py(py: Python<'_>, e: &StateError, text: Option<&st
     };
     let made = (|| -> PyResult<PyErr> {
         let c = Classes::get(py)?;
-        let exc = c.state_error.bind(py).call1((
-            kind.as_str(),
-            e.to_string(),
-            details.to_string(),
-        ))?;
+        let exc =
+            c.state_error
+                .bind(py)
+                .call1((kind.as_str(), e.to_string(), details.to_string()))?;
         Ok(PyErr::from_value(exc))
     })();
     made.unwrap_or_else(|err| PyRuntimeError::new_err(format!("{e} ({err})")))
@@ -227,7 +226,11 @@ pub(crate) fn state_from_py(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<
         Some(convert::timeouts_from_py(m, &t)?)
     };
     let mut services = Vec::new();
-    for (i, s) in obj.getattr(intern!(py, "services"))?.try_iter()?.enumerate() {
+    for (i, s) in obj
+        .getattr(intern!(py, "services"))?
+        .try_iter()?
+        .enumerate()
+    {
         let s = s?;
         if !s.is_instance(c.service_state.bind(py))? {
             return Err(PyTypeError::new_err(format!(
@@ -466,7 +469,10 @@ fn failed_to_py<'py>(py: Python<'py>, failed: &[FailedOp]) -> PyResult<Bound<'py
                 [
                     f.index.into_pyobject(py)?.into_any(),
                     op_to_py(py, &f.op)?,
-                    error_to_py(py, &f.error).into_value(py).into_bound(py).into_any(),
+                    error_to_py(py, &f.error)
+                        .into_value(py)
+                        .into_bound(py)
+                        .into_any(),
                 ],
             )
         })
@@ -514,9 +520,10 @@ impl PyPlan {
     fn new(py: Python<'_>, ops: &Bound<'_, PyAny>) -> PyResult<Self> {
         let mut list = Vec::new();
         for (i, op) in ops.try_iter()?.enumerate() {
-            list.push(op_from_py(py, &op?).map_err(|e| {
-                PyTypeError::new_err(format!("operation {i}: {}", e.value(py)))
-            })?);
+            list.push(
+                op_from_py(py, &op?)
+                    .map_err(|e| PyTypeError::new_err(format!("operation {i}: {}", e.value(py))))?,
+            );
         }
         Ok(PyPlan {
             plan: Plan {
@@ -766,10 +773,7 @@ fn rules_parse(py: Python<'_>, text: &str) -> PyResult<Vec<(usize, String)>> {
     Ok(parsed
         .iter()
         .map(|p| {
-            let mut s = rules::write_with(
-                std::slice::from_ref(&p.rule),
-                &WriteOptions::COMPLETE,
-            );
+            let mut s = rules::write_with(std::slice::from_ref(&p.rule), &WriteOptions::COMPLETE);
             s.truncate(s.trim_end().len());
             (p.line, s)
         })

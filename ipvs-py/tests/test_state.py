@@ -578,3 +578,10 @@ def test_type_stubs_cover_the_native_functions() -> None:
     for cls in ("Plan", "Reconciler"):
         assert f"class {cls}:" in stub
     assert (Path(ipvs.__file__).parent / "py.typed").exists()
+
+
+def test_the_module_examples_run() -> None:
+    import doctest
+
+    result = doctest.testmod(ipvs.state)
+    assert result.attempted >= 5 and result.failed == 0

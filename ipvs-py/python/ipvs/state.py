@@ -314,7 +314,7 @@ class State:
     ``ipvsadm --set``).
 
     >>> State.from_rules("-A -t 192.0.2.10:80 -s rr\\n").services[0].service
-    Service(ServiceKey.tcp('192.0.2.10', 80), Scheduler.RR)
+    Service(ServiceKey.tcp('192.0.2.10', 80), Scheduler.ROUND_ROBIN)
     """
 
     services: tuple[ServiceState, ...]
@@ -1075,9 +1075,12 @@ class Reconciler:
     """The reconcile loop's memory: diffs that remember the drains under way
     from one round to the next (Rust's ``ipvs::state::Reconciler``).
 
-    >>> r = Reconciler(drain=300)                    # doctest: +SKIP
-    >>> while not (step := r.step(client, desired)).settled:
-    ...     time.sleep(1)
+    ::
+
+        r = Reconciler(drain=300)
+        while not (step := r.step(client, desired)).settled:
+            print(step.draining)
+            time.sleep(1)
 
     :param drain: the longest drain in seconds (removed destinations with
         connections drain at weight 0 first), or ``None`` to delete at once.
