@@ -565,6 +565,10 @@ def test_apply_refuses_bad_arguments_before_sending() -> None:
     plan = diff(State(), State([web()]))
     with pytest.raises(TypeError):
         plan.apply("client", State())  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        Reconciler().step("client", State())  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        DrainTracker([(WEB, "198.51.100.1", 80, None)])  # type: ignore[list-item]
 
 
 def test_type_stubs_cover_the_native_functions() -> None:

@@ -601,7 +601,8 @@ class DrainTracker:
         items = []
         for key, address, port, since in entries:
             s = _seconds_since_epoch("since", since)
-            assert s is not None
+            if s is None:
+                raise TypeError("since: expected seconds since the epoch or a datetime, got None")
             items.append((_key("service", key), _addr("address", address), _int("port", port, 16), s))
         _setattrs(self, entries=tuple(items))
 
@@ -1121,6 +1122,9 @@ class Reconciler:
 
         :raises IpvsError: the table could not be read.
         """
+        from .client import Client as _Client
+
+        _inst("client", client, _Client)
         if on_error not in ("stop", "continue"):
             raise ValueError(f"on_error: expected 'stop' or 'continue', got {on_error!r}")
         at, native, report = self._native.step(
