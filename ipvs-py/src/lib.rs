@@ -22,6 +22,7 @@ use serde::de::DeserializeOwned;
 
 mod convert;
 mod errors;
+mod state;
 
 use convert::Model;
 use errors::{error_to_py, validation_to_py};
@@ -302,6 +303,7 @@ fn _ipvs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(validate_daemon, m)?)?;
     m.add_function(wrap_pyfunction!(to_json, m)?)?;
     m.add_function(wrap_pyfunction!(from_json, m)?)?;
+    state::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -16,7 +16,7 @@ operations (:mod:`ipvs.ops`) and one exception class per error
             print(service.key, [str(d) for d in destinations])
 """
 
-from . import errors, model, ops
+from . import errors, model, ops, state
 from ._ipvs import __version__
 from .client import Client, NetnsLike
 from .errors import (
@@ -85,12 +85,32 @@ from .ops import (
     UpdateService,
     Zero,
 )
+from .state import (
+    ApplyReport,
+    Draining,
+    DrainDestination,
+    DrainOptions,
+    DrainTracker,
+    FailedOperation,
+    Plan,
+    PlanSummary,
+    Reconciler,
+    Rollback,
+    RulesError,
+    ServiceState,
+    State,
+    StateError,
+    Step,
+    diff,
+    parse_rules,
+)
 
 __all__ = [
     "__version__",
     "errors",
     "model",
     "ops",
+    "state",
     # client
     "Client",
     "NetnsLike",
@@ -134,6 +154,24 @@ __all__ = [
     "StartDaemon",
     "StopDaemon",
     "BatchResult",
+    # state, diff, plans
+    "State",
+    "ServiceState",
+    "diff",
+    "parse_rules",
+    "Plan",
+    "PlanSummary",
+    "DrainDestination",
+    "DrainOptions",
+    "DrainTracker",
+    "Draining",
+    "ApplyReport",
+    "FailedOperation",
+    "Rollback",
+    "Reconciler",
+    "Step",
+    "StateError",
+    "RulesError",
     # errors
     "IpvsError",
     "IpvsNotAvailable",
