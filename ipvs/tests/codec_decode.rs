@@ -703,16 +703,16 @@ fn encoding_an_oversized_unvalidated_name_does_not_panic() {
 #[test]
 fn golden_fixtures_decode_and_re_encode() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        eprintln!("no fixtures in {}: skipped", dir.display());
-        return;
-    };
-    let mut messages = 0;
+    // Missing fixtures are a broken checkout, not a pass.
+    let entries = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("the golden fixtures {} are missing: {e}", dir.display()));
+    let (mut messages, mut files) = (0, 0);
     for entry in entries {
         let path = entry.unwrap().path();
         if path.extension().is_none_or(|e| e != "json") {
             continue;
         }
+        files += 1;
         let fixture: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let family = fixture["family_id"].as_u64().map(|f| f as u16);
@@ -758,5 +758,7 @@ fn golden_fixtures_decode_and_re_encode() {
             }
         }
     }
-    eprintln!("{messages} fixture messages checked");
+    assert!(files > 0, "no golden fixtures in {}", dir.display());
+    assert!(messages > 0, "the golden fixtures hold no messages");
+    eprintln!("{messages} messages of {files} fixtures checked");
 }

@@ -56,7 +56,8 @@ pub fn service_key_attrs(key: &ServiceKey) -> Vec<ServiceAttr> {
     }
 }
 
-/// Every attribute `NEW_SERVICE` and `SET_SERVICE` need, as ipvsadm sends them.
+/// Every attribute `NEW_SERVICE` and `SET_SERVICE` need, as ipvsadm sends them
+/// (same attributes, same order).
 pub fn service_attrs(svc: &Service) -> Vec<ServiceAttr> {
     let mut attrs = service_key_attrs(&svc.key);
     attrs.push(ServiceAttr::SchedName(svc.scheduler.name().to_owned()));
@@ -129,7 +130,9 @@ pub fn service_from_attrs(attrs: &[ServiceAttr]) -> Result<Service, DecodeError>
     })
 }
 
-/// Every attribute `NEW_DEST` and `SET_DEST` need, as ipvsadm sends them.
+/// Every attribute `NEW_DEST` and `SET_DEST` need: ipvsadm's, but `ADDR_FAMILY`
+/// last rather than first and the `TUN_*` ones only for tunnels (absent is 0
+/// to the kernel).
 pub fn dest_attrs(d: &Destination) -> Vec<DestAttr> {
     let mut attrs = vec![
         DestAttr::Addr(addr_bytes(&d.address)),
@@ -255,7 +258,8 @@ pub fn stats_nest(s: &Stats, wide: bool) -> StatsNest {
     }
 }
 
-/// The attributes `NEW_DAEMON` needs, as ipvsadm sends them.
+/// The attributes `NEW_DAEMON` needs, as ipvsadm sends them (but
+/// `MCAST_GROUP` before `MCAST_PORT` and `MCAST_TTL`, not after).
 pub fn daemon_attrs(d: &SyncDaemon) -> Vec<DaemonAttr> {
     let mut attrs = vec![
         DaemonAttr::State(d.state.to_raw()),

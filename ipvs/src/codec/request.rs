@@ -1,9 +1,14 @@
 //! Requests: one constructor per IPVS operation, from the model.
 //!
-//! Each builds the [`IpvsMessage`] the kernel expects, attributes in the
-//! order ipvsadm sends them. Framing it into netlink bytes is
-//! [`frame`](super::frame)'s job; validation is the caller's (the clients
-//! validate before building).
+//! Each builds the [`IpvsMessage`] the kernel expects. `NEW_SERVICE` and
+//! `SET_SERVICE` are ipvsadm's requests byte for byte (but for libnl's
+//! `NLA_F_NESTED` bit); elsewhere we send what the kernel reads and no
+//! more (a service selector is its identity only, `DEL_DEST`'s and
+//! `DEL_DAEMON`'s nests their identity, timeouts of 0 are left out, TUN_*
+//! only for tunnels), in places in another attribute order: every
+//! difference is listed and explained in `tests/golden.rs`. Framing it into
+//! netlink bytes is [`frame`](super::frame)'s job; validation is the
+//! caller's (the clients validate before building).
 
 use std::net::IpAddr;
 
