@@ -20,6 +20,7 @@ use pyo3::types::PyList;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+mod cluster;
 mod convert;
 mod errors;
 
@@ -302,6 +303,7 @@ fn _ipvs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(validate_daemon, m)?)?;
     m.add_function(wrap_pyfunction!(to_json, m)?)?;
     m.add_function(wrap_pyfunction!(from_json, m)?)?;
+    cluster::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -17,6 +17,7 @@ operations (:mod:`ipvs.ops`) and one exception class per error
 """
 
 from . import errors, model, ops
+from . import cluster  # noqa: E402  (ipvs.cluster: real servers, director, balance)
 from ._ipvs import __version__
 from .client import Client, NetnsLike
 from .errors import (
@@ -91,6 +92,7 @@ __all__ = [
     "errors",
     "model",
     "ops",
+    "cluster",
     # client
     "Client",
     "NetnsLike",
