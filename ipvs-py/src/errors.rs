@@ -141,7 +141,7 @@ pub(crate) fn error_to_py(py: Python<'_>, e: &Error) -> PyErr {
     build(py, &kind, e.to_string(), errno, e.kernel_message(), details)
 }
 
-fn kind_errno(kind: std::io::ErrorKind) -> Option<i32> {
+pub(crate) fn kind_errno(kind: std::io::ErrorKind) -> Option<i32> {
     use std::io::ErrorKind as K;
     Some(match kind {
         K::NotFound => libc::ENOENT,

@@ -20,6 +20,7 @@ use pyo3::types::PyList;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+mod cluster;
 mod convert;
 mod errors;
 mod state;
@@ -304,6 +305,7 @@ fn _ipvs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(to_json, m)?)?;
     m.add_function(wrap_pyfunction!(from_json, m)?)?;
     state::register(m)?;
+    cluster::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -17,6 +17,7 @@ operations (:mod:`ipvs.ops`) and one exception class per error
 """
 
 from . import errors, model, ops, state
+from . import cluster  # noqa: E402  (ipvs.cluster: real servers, director, balance)
 from ._ipvs import __version__
 from .client import Client, NetnsLike
 from .errors import (
@@ -111,6 +112,7 @@ __all__ = [
     "model",
     "ops",
     "state",
+    "cluster",
     # client
     "Client",
     "NetnsLike",

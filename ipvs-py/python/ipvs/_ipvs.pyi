@@ -130,3 +130,54 @@ def state_sorted(state: _State) -> _State: ...
 def state_config_eq(a: _State, b: _State) -> bool: ...
 def rules_parse(text: str) -> list[tuple[int, str]]: ...
 def inverse_of(actual: _State, applied: Iterable[Operation]) -> tuple[Plan, list[Operation]]: ...
+# --- ipvs.cluster's native half (use ipvs.cluster's classes instead) -------
+
+CLUSTER_DEFAULT_JOURNAL_DIR: str
+
+class ClusterRealServer:
+    """Rust's ``cluster::RealServerSetup``; each call releases the GIL and
+    answers ``(json, text)``: the serde JSON of the result and its Display."""
+
+    def __new__(
+        cls,
+        vip: str,
+        tunnel: Literal["ipip", "gue"] | None,
+        gue_port: int,
+        netns: str | None,
+        journal_dir: str,
+        rp_filter_loose: bool,
+        arp_interfaces: list[str],
+    ) -> ClusterRealServer: ...
+    @property
+    def owner(self) -> str: ...
+    @property
+    def vip_interface(self) -> str: ...
+    def apply(self) -> tuple[str, str]: ...
+    def status(self) -> tuple[str, str]: ...
+    def teardown(self) -> tuple[str, str]: ...
+
+class ClusterDirector:
+    """Rust's ``cluster::DirectorSetup``; validates its services and
+    destinations as the client does."""
+
+    def __new__(
+        cls,
+        vip: str,
+        interface: str,
+        prefix_len: int | None,
+        nat: bool,
+        services: list[tuple[Service, list[Destination]]],
+        netns: str | None,
+        journal_dir: str,
+    ) -> ClusterDirector: ...
+    @property
+    def owner(self) -> str: ...
+    def destinations(self, index: int) -> list[Destination]: ...
+    def apply(self) -> tuple[str, str]: ...
+    def status(self) -> tuple[str, str]: ...
+    def teardown(self) -> tuple[str, str]: ...
+
+def cluster_balance_report(
+    service: Service, before: list[Destination], after: list[Destination]
+) -> tuple[str, str]:
+    """Rust's ``BalanceReport::between``: ``(json, text)``, each reason with a ``text``."""
