@@ -357,7 +357,10 @@ pub fn parse_rules(data: &[u8]) {
             let saved = rules::write(&rules);
             let back = rules::parse(&saved)
                 .unwrap_or_else(|e| panic!("saved rules do not parse: {e}\n{saved}"));
-            assert_eq!(back, rules.iter().map(without_thresholds).collect::<Vec<_>>());
+            assert_eq!(
+                back,
+                rules.iter().map(without_thresholds).collect::<Vec<_>>()
+            );
         }
     }
 
