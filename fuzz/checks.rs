@@ -20,8 +20,11 @@ use ipvs::{
     Scheduler, Service, ServiceFlags, ServiceKey, SyncDaemon, Timeouts, Tunnel, TunnelChecksum,
 };
 
+/// What a target does with one input (panics on a failed check).
+pub type Check = fn(&[u8]);
+
 /// Every target, by the name `cargo fuzz` knows it by.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Check)] = &[
     ("decode_datagram", decode_datagram),
     ("roundtrip_model", roundtrip_model),
     ("parse_rules", parse_rules),

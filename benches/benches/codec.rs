@@ -189,7 +189,7 @@ struct Node {
 /// service or destination nest) is itself a nest.
 fn is_nest(depth: usize, parent: u16, kind: u16) -> bool {
     match depth {
-        0 => matches!(kind, 1..=3),                              // SERVICE, DEST, DAEMON
+        0 => matches!(kind, 1..=3), // SERVICE, DEST, DAEMON
         1 => matches!((parent, kind), (1 | 2, 10) | (1 | 2, 12)), // STATS, STATS64
         _ => false,
     }
@@ -425,7 +425,13 @@ fn cases(inputs: &Inputs) -> Vec<Case> {
         service_of,
         service_to_bytes,
     ));
-    out.extend(single("destination", &inputs.dest, f, dest_of, dest_to_bytes));
+    out.extend(single(
+        "destination",
+        &inputs.dest,
+        f,
+        dest_of,
+        dest_to_bytes,
+    ));
     out.extend(single(
         "request",
         &inputs.request,

@@ -39,7 +39,7 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Run `check` on each file, and fail naming every file it panicked on.
-fn replay(what: &str, check: fn(&[u8]), inputs: &[PathBuf]) -> usize {
+fn replay(what: &str, check: checks::Check, inputs: &[PathBuf]) -> usize {
     let mut failed = Vec::new();
     for path in inputs {
         let data = std::fs::read(path).unwrap();
@@ -92,8 +92,7 @@ fn rules_seeds_parse() {
     assert!(seeds.len() >= 5);
     for path in seeds {
         let text = std::fs::read_to_string(&path).unwrap();
-        let rules = ipvs::rules::parse(&text)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let rules = ipvs::rules::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert!(!rules.is_empty(), "{}", path.display());
     }
 }
