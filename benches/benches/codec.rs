@@ -214,8 +214,8 @@ fn floor_nlas(payload: &[u8], depth: usize, parent: u16) -> Vec<Node> {
 }
 
 /// Each netlink message of a datagram into `DefaultNla` trees (the
-/// generic-netlink header skipped), until DONE.
-fn floor_datagram(datagram: &[u8], out: &mut Vec<Vec<Node>>) {
+/// generic-netlink header skipped), until DONE, each handed to `each`.
+fn floor_datagram(datagram: &[u8], mut each: impl FnMut(Vec<Node>)) {
     let mut rest = datagram;
     while rest.len() >= 16 {
         let len = u32::from_ne_bytes(rest[..4].try_into().unwrap()) as usize;
@@ -223,7 +223,7 @@ fn floor_datagram(datagram: &[u8], out: &mut Vec<Vec<Node>>) {
         if kind == 3 {
             break; // NLMSG_DONE
         }
-        out.push(floor_nlas(&rest[20..len], 0, 0));
+        each(floor_nlas(&rest[20..len], 0, 0));
         rest = &rest[((len + 3) & !3).min(rest.len())..];
     }
 }
@@ -363,9 +363,9 @@ fn single(
         1,
         n,
         move || {
-            let mut v = Vec::with_capacity(1);
-            floor_datagram(black_box(&b), &mut v);
-            black_box(v);
+            floor_datagram(black_box(&b), |tree| {
+                black_box(tree);
+            });
         },
     ));
     out
@@ -447,27 +447,27 @@ fn cases(inputs: &Inputs) -> Vec<Case> {
     out.push(case(
         "dump_10000",
         "decode",
-        "every datagram to `IpvsMessage`s",
+        "every datagram to `IpvsMessage`s, each dropped once decoded",
         services,
         bytes,
         move || {
-            let mut msgs = Vec::with_capacity(10_000);
+            let mut n = 0;
             for d in &dump {
                 for frame in decode(black_box(d), Some(f)) {
                     if let Reply::Ipvs(m) = frame.unwrap().reply {
-                        msgs.push(m);
+                        black_box(m);
+                        n += 1;
                     }
                 }
             }
-            assert_eq!(msgs.len(), 10_000);
-            black_box(msgs);
+            assert_eq!(n, 10_000);
         },
     ));
     let dump = inputs.dump.clone();
     out.push(case(
         "dump_10000",
         "to_model",
-        "every datagram to `Service`s (what `Client::services` does)",
+        "every datagram to a `Vec<Service>` (what `Client::services` does)",
         services,
         bytes,
         move || {
@@ -541,17 +541,19 @@ fn cases(inputs: &Inputs) -> Vec<Case> {
     out.push(case(
         "dump_10000",
         "floor_default_nla",
-        "floor: every datagram to `DefaultNla` trees",
+        "floor: every datagram to `DefaultNla` trees, each dropped once built",
         services,
         bytes,
         move || {
-            let mut v = Vec::with_capacity(10_000);
+            let mut n = 0;
             for d in &dump {
-                floor_datagram(black_box(d), &mut v);
+                floor_datagram(black_box(d), |tree| {
+                    assert!(tree.iter().any(|node| !node.children.is_empty()));
+                    black_box(tree);
+                    n += 1;
+                });
             }
-            assert_eq!(v.len(), 10_000);
-            assert!(v.iter().all(|m| m.iter().any(|n| !n.children.is_empty())));
-            black_box(v);
+            assert_eq!(n, 10_000);
         },
     ));
     let dump = inputs.dump.clone();
@@ -660,11 +662,14 @@ fn report(cases: &mut [Case], inputs: &Inputs, since: SystemTime) -> String {
         "The floor decodes the same bytes with netlink-packet-core alone: `NlasIterator` \
          and `DefaultNla::parse` for every attribute, recursing into the nests (the list of \
          nests taken from the schema, as IPVS sets no `NLA_F_NESTED`), keeping each value \
-         as bytes. \"vs floor\" is time / the floor's time for the same input.\n"
+         as bytes. \"vs floor\" is time / the floor's time for the same input, for the \
+         decoding steps (below 1: faster than the floor). Encoding steps write into a \
+         buffer kept across iterations, as the clients do.\n"
     )
     .unwrap();
     let mut current = "";
     let mut floor = None;
+    let mut measured = Vec::new();
     for c in cases.iter_mut() {
         if c.group != current {
             current = c.group;
@@ -683,6 +688,14 @@ fn report(cases: &mut [Case], inputs: &Inputs, since: SystemTime) -> String {
         }
         let (allocs, alloc_bytes) = allocations(&mut c.run);
         let per = c.messages as f64;
+        measured.push((
+            c.group,
+            c.name,
+            ns,
+            allocs as f64 / per,
+            c.messages,
+            c.bytes,
+        ));
         let (time, msgs, bytes) = match ns {
             Some(ns) => (
                 human_time(ns),
@@ -691,9 +704,10 @@ fn report(cases: &mut [Case], inputs: &Inputs, since: SystemTime) -> String {
             ),
             None => ("not measured".into(), "".into(), "".into()),
         };
+        // Decoding steps only: encoding is no floor's business.
+        let decodes = !matches!(c.name, "encode" | "from_model");
         let vs = match (ns, floor) {
-            (Some(ns), Some(f)) if c.name != "floor_default_nla" => format!("{:.2}x", ns / f),
-            (Some(_), Some(_)) => "1.00x".into(),
+            (Some(ns), Some(f)) if decodes => format!("{:.2}x", ns / f),
             _ => "".into(),
         };
         writeln!(
@@ -703,6 +717,30 @@ fn report(cases: &mut [Case], inputs: &Inputs, since: SystemTime) -> String {
             c.what,
             allocs as f64 / per,
             alloc_bytes as f64 / per,
+        )
+        .unwrap();
+    }
+
+    // The figures that matter most, in one sentence.
+    let get = |g: &str, n: &str| measured.iter().find(|m| m.0 == g && m.1 == n).copied();
+    if let (Some(model), Some(floor), Some(dec)) = (
+        get("dump_10000", "to_model"),
+        get("dump_10000", "floor_default_nla"),
+        get("dump_10000", "decode"),
+    ) && let (Some(mt), Some(ft), Some(dt)) = (model.2, floor.2, dec.2)
+    {
+        writeln!(
+            w,
+            "\n**In short:** the 10,000-service dump reads into `Service`s at {} ({}), \
+             {:.1} allocations per service, in {:.2}x the time of the generic `DefaultNla` \
+             decoding ({:.1} allocations per service); decoding to typed attributes alone \
+             takes {:.2}x the floor's time.",
+            human_rate(model.4 as f64 / mt * 1e9, "msg"),
+            human_rate(model.5 as f64 / mt * 1e9, "B"),
+            model.3,
+            mt / ft,
+            floor.3,
+            dt / ft,
         )
         .unwrap();
     }
