@@ -329,6 +329,9 @@ impl State {
     /// `ipvsadm -R`, a direct-routed or tunnelled destination of an address
     /// service reads back from rules on the service's port, whatever port
     /// it had (the kernel ignores that port; ipvsadm overrides it).
+    /// And a state the kernel takes but ipvsadm's client-side rules refuse
+    /// (one-packet scheduling on a TCP service, say) writes as rules that
+    /// [`State::from_rules_text`] refuses.
     pub fn to_rules(&self) -> Vec<Rule> {
         let mut sorted = self.clone();
         sorted.sort();
