@@ -1,31 +1,45 @@
 #!/usr/bin/env bash
-# Write a seed corpus for the decode_datagram fuzz target:
+# Write the seed corpora of the fuzz targets:
+#
+# decode_datagram:
 #   - every captured netlink message of the golden fixtures
 #     (ipvs/tests/fixtures/*.json, `messages: [{dir, hex}]`), one file each,
 #     plus each fixture's replies concatenated as one multi-message datagram;
 #   - a few hand-built datagrams (dump + DONE, ACK, error with extended ACK,
 #     info, config, daemon), so the corpus is useful without fixtures.
-# Usage: fuzz/seed.sh [corpus-dir]   (default fuzz/corpus/decode_datagram)
+# parse_rules:
+#   - the committed seeds fuzz/seeds/parse_rules/* (ipvsadm -Sn style rules:
+#     every command, long options, clusters, IPv6, fwmark, tunnels, flags, PE);
+#   - the ipvsadm commands of the golden fixtures (`command` and `setup`,
+#     less the leading `ipvsadm`), one file each and all together.
+# load_config:
+#   - the committed seeds fuzz/seeds/load_config/* (JSON, YAML and TOML).
+# roundtrip_model takes structured input and needs no seeds.
+#
+# Usage: fuzz/seed.sh [corpus-root]   (default fuzz/corpus; writes <root>/<target>/)
+#   Old form: fuzz/seed.sh DIR/decode_datagram also works (seeds DIR/*).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-out="${1:-$here/corpus/decode_datagram}"
+root="${1:-$here/corpus}"
+# The old interface named the decode_datagram directory itself.
+[[ "$(basename "$root")" == decode_datagram ]] && root="$(dirname "$root")"
 fixtures="$here/../ipvs/tests/fixtures"
-mkdir -p "$out"
-exec python3 - "$out" "$fixtures" <<'EOF'
-import glob, hashlib, json, os, struct, sys
+mkdir -p "$root/decode_datagram" "$root/parse_rules" "$root/load_config"
+exec python3 - "$root" "$fixtures" "$here/seeds" <<'EOF'
+import glob, hashlib, json, os, shutil, struct, sys
 
-out, fixtures = sys.argv[1], sys.argv[2]
-written = 0
+root, fixtures, seeds = sys.argv[1], sys.argv[2], sys.argv[3]
+out = os.path.join(root, "decode_datagram")
+written = {}
 
-def save(data: bytes):
-    global written
+def save(data: bytes, target="decode_datagram"):
     if not data:
         return
-    path = os.path.join(out, hashlib.sha1(data).hexdigest())
+    path = os.path.join(root, target, hashlib.sha1(data).hexdigest())
     if not os.path.exists(path):
         with open(path, "wb") as f:
             f.write(data)
-        written += 1
+        written[target] = written.get(target, 0) + 1
 
 def pad(b): return b + b"\0" * (-len(b) % 4)
 def nla(kind, value): return pad(struct.pack("=HH", 4 + len(value), kind) + value)
@@ -68,14 +82,24 @@ save(nlmsg(3, MULTI | 0x200, 9, struct.pack("=i", -16) + s(1, "busy")))
 save(nlmsg(FAM, 0x5, 10, genl(200, nla(0xc000 | 300, b"\x01\x02\x03") + nla(1, nla(99, b"")))))
 
 n_fixtures = 0
+all_commands = []
 for path in sorted(glob.glob(os.path.join(fixtures, "*.json"))):
     try:
         with open(path) as f:
-            messages = json.load(f).get("messages", [])
+            fixture = json.load(f)
+        messages = fixture.get("messages", [])
     except (OSError, ValueError) as e:
         print(f"seed.sh: skipping {path}: {e}", file=sys.stderr)
         continue
     n_fixtures += 1
+    # The ipvsadm commands that made the capture, as rules lines.
+    commands = [c for c in fixture.get("setup", []) + [fixture.get("command", "")]
+                if isinstance(c, str) and c.startswith("ipvsadm ")]
+    for c in commands:
+        save((c[len("ipvsadm "):] + "\n").encode(), "parse_rules")
+    if commands:
+        all_commands += commands
+        save(("\n".join(commands) + "\n").encode(), "parse_rules")
     replies = b""
     for m in messages:
         try:
@@ -87,5 +111,15 @@ for path in sorted(glob.glob(os.path.join(fixtures, "*.json"))):
             replies += pad(data)
     save(replies)
 
-print(f"seed.sh: {written} new seeds in {out} ({n_fixtures} fixture files)", file=sys.stderr)
+save(("\n".join(all_commands) + "\n").encode(), "parse_rules")
+
+# The committed seeds of fuzz/seeds/<target>/.
+for target in ("decode_datagram", "parse_rules", "load_config"):
+    for path in sorted(glob.glob(os.path.join(seeds, target, "*"))):
+        with open(path, "rb") as f:
+            save(f.read(), target)
+
+for target in ("decode_datagram", "parse_rules", "load_config"):
+    print(f"seed.sh: {written.get(target, 0)} new seeds in {root}/{target}", file=sys.stderr)
+print(f"seed.sh: ({n_fixtures} fixture files)", file=sys.stderr)
 EOF

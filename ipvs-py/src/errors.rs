@@ -15,6 +15,7 @@ pub(crate) fn validation_field(e: &ValidationError) -> &'static str {
         ValidationError::UnsupportedProtocol(_) => "protocol",
         ValidationError::ZeroFwmark => "fwmark",
         ValidationError::ZeroPortWithoutPersistence => "port",
+        ValidationError::DerivedFlags(_) => "flags",
         ValidationError::BadNetmask { .. } => "netmask",
         ValidationError::WeightOutOfRange(_) => "weight",
         ValidationError::ThresholdOrder { .. } => "lower_threshold",

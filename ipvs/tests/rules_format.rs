@@ -806,3 +806,20 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn names_that_could_not_be_written_back_are_refused() {
+    // Found by the parse_rules fuzz target: `-s#wlc` parsed as scheduler
+    // "#wlc", which writes as `-s #wlc`, a comment.
+    for text in [
+        "-A -t 192.0.2.10:80 -s#wlc",
+        "-A -t 192.0.2.10:80 --scheduler=#wlc",
+        "-A -u 192.0.2.10:5060 -s rr -p 60 --pe=#sip",
+    ] {
+        let e = err(text);
+        assert!(
+            matches!(e.kind, RulesErrorKind::BadValue { .. }),
+            "{text}: {e}"
+        );
+    }
+}

@@ -105,6 +105,32 @@ fn toml_round_trip() {
 }
 
 #[test]
+fn config_flags_cannot_set_what_the_kernel_derives() {
+    // Found by the load_config fuzz target: `flags: 29` loaded, but its
+    // PERSISTENT bit never reads back from the kernel or from rules.
+    for bits in [1, 2, 29] {
+        let json = format!(
+            r#"{{"services": [{{"protocol": "udp", "address": "192.0.2.10", "port": 53,
+                "scheduler": "sh", "flags": {bits}}}]}}"#
+        );
+        let e = State::from_json(&json).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                StateError::InvalidService {
+                    error: ipvs::ValidationError::DerivedFlags(b),
+                    ..
+                } if b == bits
+            ),
+            "{e}"
+        );
+    }
+    let ok = r#"{"services": [{"protocol": "udp", "address": "192.0.2.10", "port": 53,
+        "scheduler": "sh", "flags": 28}]}"#;
+    assert!(State::from_json(ok).is_ok());
+}
+
+#[test]
 fn hand_written_config_files() {
     let yaml = "
 timeouts: { tcp: 900, tcp_fin: 120, udp: 300 }

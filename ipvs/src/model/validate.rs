@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use super::{
     AddressFamily, DaemonState, Destination, ForwardMethod, MAX_NAME_LEN, Netmask, Protocol,
-    Service, ServiceKey, SyncDaemon, Tunnel, TunnelChecksum,
+    Service, ServiceFlags, ServiceKey, SyncDaemon, Tunnel, TunnelChecksum,
 };
 
 /// A value the kernel would refuse or misread, named by its field.
@@ -46,6 +46,15 @@ pub enum ValidationError {
     /// Firewall mark 0 marks nothing.
     #[error("fwmark: 0 is not a firewall mark")]
     ZeroFwmark,
+    /// Service flags holding `PERSISTENT` (0x1) or `HASHED` (0x2): the
+    /// first follows `persistence` and the second is the kernel's, so
+    /// neither reads back (a state file setting them would never match the
+    /// kernel's table).
+    #[error(
+        "flags: {0:#x} holds PERSISTENT (0x1) or HASHED (0x2), which are not settings: \
+         set persistence instead"
+    )]
+    DerivedFlags(u32),
     /// Port 0 (every port) without persistence; ipvsadm refuses it too.
     #[error("port: 0 (every port) needs persistence")]
     ZeroPortWithoutPersistence,
@@ -149,6 +158,10 @@ impl Service {
         check_name("scheduler", self.scheduler.name())?;
         if let Some(pe) = &self.persistence_engine {
             check_name("persistence_engine", pe)?;
+        }
+        let derived = ServiceFlags::PERSISTENT | ServiceFlags::HASHED;
+        if self.flags.bits() & derived.bits() != 0 {
+            return Err(ValidationError::DerivedFlags(self.flags.bits()));
         }
         if self.key.port() == Some(0) && self.persistence.is_none() {
             return Err(ValidationError::ZeroPortWithoutPersistence);

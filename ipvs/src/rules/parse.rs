@@ -296,6 +296,27 @@ struct Fields<'a> {
     tun_csum: Option<TunnelChecksum>,
 }
 
+/// A name given attached (`-s#x`, `--scheduler=`) that could not be
+/// written back as a word of its own: empty, or starting a comment.
+fn unwritable_name(
+    line: &str,
+    g: Given<'_>,
+    v: &str,
+    expected: &'static str,
+) -> Result<(), LineError> {
+    if v.is_empty() || v.starts_with('#') {
+        return Err((
+            column(line, v),
+            RulesErrorKind::BadValue {
+                option: g.name(),
+                expected,
+                found: v.into(),
+            },
+        ));
+    }
+    Ok(())
+}
+
 fn parse_line(line: &str) -> Result<Option<Rule>, LineError> {
     // Words, up to a comment.
     let mut words: Vec<&str> = Vec::new();
@@ -620,6 +641,12 @@ fn take_value<'a>(
         }
         Id::Ipv6 | Id::Masquerading | Id::Gatewaying | Id::Ipip => {}
         Id::Scheduler => {
+            unwritable_name(
+                line,
+                g,
+                v,
+                "a scheduler name, not empty nor starting with #",
+            )?;
             if v.len() > MAX_NAME_LEN {
                 return Err((
                     column(line, v),
@@ -640,6 +667,12 @@ fn take_value<'a>(
         }
         Id::Netmask => f.netmask = Some((v, column(line, v), g)),
         Id::Pe => {
+            unwritable_name(
+                line,
+                g,
+                v,
+                "a persistence engine name, not empty nor starting with #",
+            )?;
             if v.len() > MAX_NAME_LEN {
                 return Err((
                     column(line, v),

@@ -336,6 +336,14 @@ impl State {
     /// The state as ipvsadm rules: `--set` first if the state sets
     /// timeouts, then each service (`-A`) followed by its destinations
     /// (`-a`), in ipvsadm's listing order.
+    ///
+    /// Rules do not hold everything a state can: as with `ipvsadm -S` and
+    /// `ipvsadm -R`, a direct-routed or tunnelled destination of an address
+    /// service reads back from rules on the service's port, whatever port
+    /// it had (the kernel ignores that port; ipvsadm overrides it).
+    /// And a state the kernel takes but ipvsadm's client-side rules refuse
+    /// (one-packet scheduling on a TCP service, say) writes as rules that
+    /// [`State::from_rules_text`] refuses.
     pub fn to_rules(&self) -> Vec<Rule> {
         let mut sorted = self.clone();
         sorted.sort();
