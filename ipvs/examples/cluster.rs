@@ -395,10 +395,18 @@ fn demo(mode: &str) -> Result<()> {
         *counts.entry(line.to_owned()).or_insert(0) += 1;
     }
     println!("60 requests with wrr 1:2:3: {counts:?}");
-    print!(
-        "{}",
-        BalanceReport::between(&client.service(&key)?, &before, &client.destinations(&key)?)
-    );
+    // The kernel folds its per-CPU counters into what it reports every 2 s:
+    // wait until they show the 60 connections (or 10 s) before judging.
+    let service = client.service(&key)?;
+    let started = std::time::Instant::now();
+    let report = loop {
+        let report = BalanceReport::between(&service, &before, &client.destinations(&key)?);
+        if report.total_connections >= 60 || started.elapsed() > Duration::from_secs(10) {
+            break report;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    print!("{report}");
 
     // Teardown: the VIP goes first, then the services, then the real servers.
     print!("{}", director.teardown()?);
