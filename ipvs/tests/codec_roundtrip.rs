@@ -83,11 +83,12 @@ fn named_schedulers() -> Vec<Scheduler> {
     v
 }
 
-/// Every named scheduler, and any other name of 1..=15 ASCII characters
-/// (never a known name: those decode as the named variant).
+/// Every named scheduler, and any other name a module can have (1..=15
+/// ASCII letters, digits, `_`, `-`; never a known name: those decode as
+/// the named variant).
 fn scheduler() -> impl Strategy<Value = Scheduler> {
     let named = named_schedulers();
-    let other = string_regex("[\\x01-\\x7f]{1,15}")
+    let other = string_regex("[A-Za-z0-9_-]{1,15}")
         .unwrap()
         .prop_filter_map(
             "a known scheduler name",
@@ -99,13 +100,21 @@ fn scheduler() -> impl Strategy<Value = Scheduler> {
     prop_oneof![3 => proptest::sample::select(named), 1 => other]
 }
 
-/// A name the kernel takes: 1..=15 bytes, no NUL, any UTF-8.
-fn kernel_name() -> impl Strategy<Value = String> {
+/// A persistence engine's name: what a module name can have, 1..=15 bytes.
+fn module_name() -> impl Strategy<Value = String> {
+    string_regex("[A-Za-z0-9_-]{1,15}").unwrap()
+}
+
+/// An interface name the kernel takes: 1..=15 bytes of any UTF-8 but NUL,
+/// whitespace, `/` and `:` (`dev_valid_name`).
+fn interface_name() -> impl Strategy<Value = String> {
     prop_oneof![
         string_regex("[a-z0-9_.-]{1,15}").unwrap(),
-        string_regex("[^\\x00]{1,15}")
+        string_regex("[^\\x00-\\x20\\x7f/:\\s]{1,15}")
             .unwrap()
-            .prop_filter("at most 15 bytes", |s| s.len() <= 15),
+            .prop_filter("at most 15 bytes, no whitespace", |s| {
+                s.len() <= 15 && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+            }),
     ]
 }
 
@@ -173,7 +182,7 @@ fn service() -> impl Strategy<Value = Service> {
             proptest::option::of(persistence(f)),
             persistence(f),
             service_flags(),
-            proptest::option::of(kernel_name()),
+            proptest::option::of(module_name()),
         )
             .prop_map(|(key, scheduler, persistence, fallback, flags, pe)| {
                 // Port 0 needs persistence.
@@ -288,7 +297,7 @@ fn multicast() -> impl Strategy<Value = IpAddr> {
 fn sync_daemon() -> impl Strategy<Value = SyncDaemon> {
     (
         prop_oneof![Just(DaemonState::Master), Just(DaemonState::Backup)],
-        kernel_name(),
+        interface_name(),
         0u32..=255,
         proptest::option::of(any::<u16>()),
         proptest::option::of(multicast()),

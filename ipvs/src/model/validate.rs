@@ -32,8 +32,12 @@ pub enum ValidationError {
         /// Its length in bytes.
         len: usize,
     },
-    /// A name is empty or holds a NUL byte.
-    #[error("{field}: {name:?} is empty or contains a NUL byte")]
+    /// A name is empty or holds a character no such name can have: for
+    /// schedulers and persistence engines (kernel modules `ip_vs_<name>`,
+    /// `ip_vs_pe_<name>`) anything but ASCII letters, digits, `_` and `-`;
+    /// for interfaces whitespace, `/`, `:` or control characters (the
+    /// kernel's `dev_valid_name`).
+    #[error("{field}: {name:?} is empty or has a character a {field} name cannot have")]
     BadName {
         /// The field.
         field: &'static str,
@@ -119,9 +123,17 @@ pub enum ValidationError {
     NotMulticast(IpAddr),
 }
 
-/// Check a kernel name: at most 15 bytes, no NUL, not empty.
+/// Check a kernel name: at most 15 bytes, not empty, and only characters
+/// such a name can have (see [`ValidationError::BadName`]).
 pub(crate) fn check_name(field: &'static str, name: &str) -> Result<(), ValidationError> {
-    if name.is_empty() || name.contains('\0') {
+    let allowed = |c: char| {
+        if field == "interface" {
+            !(c.is_whitespace() || c.is_control() || c == '/' || c == ':')
+        } else {
+            c.is_ascii_alphanumeric() || c == '_' || c == '-'
+        }
+    };
+    if name.is_empty() || !name.chars().all(allowed) {
         return Err(ValidationError::BadName {
             field,
             name: name.to_owned(),
@@ -242,5 +254,46 @@ impl SyncDaemon {
             return Err(ValidationError::NotMulticast(group));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_take_only_what_the_kernel_can_mean() {
+        for ok in ["wrr", "my_sched-2", "sip"] {
+            assert_eq!(check_name("scheduler", ok), Ok(()));
+        }
+        for bad in ["", "l ", "#wlc", "a/b", "rr\n", "wr\0r", "é"] {
+            assert!(
+                matches!(
+                    check_name("scheduler", bad),
+                    Err(ValidationError::BadName { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+        for ok in ["eth0", "br-lan.10", "veth@x"] {
+            assert_eq!(check_name("interface", ok), Ok(()));
+        }
+        for bad in ["", "eth 0", "a/b", "eth0:1", "tab\t"] {
+            assert!(
+                matches!(
+                    check_name("interface", bad),
+                    Err(ValidationError::BadName { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+        assert!(matches!(
+            check_name("scheduler", "sixteen-letters!"),
+            Err(ValidationError::BadName { .. })
+        ));
+        assert!(matches!(
+            check_name("scheduler", "sixteen_letters_"),
+            Err(ValidationError::NameTooLong { len: 16, .. })
+        ));
     }
 }
