@@ -455,6 +455,9 @@ pub fn state_round_trips(state: &State, from: &str) {
 fn as_ipvsadm_reads_it(state: &State) -> State {
     let mut out = state.clone();
     for s in &mut out.services {
+        // Rules name one-packet (`-o`) and the three scheduler flags (`-b`);
+        // other flag bits the kernel would keep have no rule form.
+        s.service.flags = ServiceFlags::from_bits(s.service.flags.bits() & 0x3c);
         if let ServiceKey::Address { port, .. } = s.service.key {
             for d in &mut s.destinations {
                 if matches!(

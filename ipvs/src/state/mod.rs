@@ -343,7 +343,9 @@ impl State {
     /// it had (the kernel ignores that port; ipvsadm overrides it).
     /// And a state the kernel takes but ipvsadm's client-side rules refuse
     /// (one-packet scheduling on a TCP service, say) writes as rules that
-    /// [`State::from_rules_text`] refuses.
+    /// [`State::from_rules_text`] refuses. Service flag bits other than
+    /// one-packet and the three scheduler flags (bits this crate does not
+    /// name, kept from the kernel) have no rule form and are not written.
     pub fn to_rules(&self) -> Vec<Rule> {
         let mut sorted = self.clone();
         sorted.sort();
