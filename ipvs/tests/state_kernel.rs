@@ -49,6 +49,8 @@ static NEXT_NS: AtomicU32 = AtomicU32::new(0);
 struct Ns {
     name: String,
     client: Client,
+    /// Deletes the namespace when the test ends (or fails to open a client).
+    _del: DelNs,
 }
 
 impl Ns {
@@ -66,8 +68,11 @@ impl Ns {
             .timeout(Duration::from_secs(300))
             .build()
             .unwrap_or_else(|e| panic!("client in {name}: {e}"));
-        std::mem::forget(guard);
-        Ns { name, client }
+        Ns {
+            name,
+            client,
+            _del: guard,
+        }
     }
 
     fn other_client(&self) -> Client {
@@ -123,14 +128,6 @@ impl Ns {
             Ok(())
         })
         .expect("send UDP");
-    }
-}
-
-impl Drop for Ns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .output();
     }
 }
 
