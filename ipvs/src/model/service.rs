@@ -125,7 +125,7 @@ impl fmt::Display for ServiceKey {
 /// assert_eq!(f.bits(), 0x18);
 /// // Bits this crate does not name survive.
 /// assert_eq!(ServiceFlags::from_bits_retain(0x440).bits(), 0x440);
-/// assert_eq!(ServiceFlags::from_bits_retain(0x440), None);
+/// assert_eq!(ServiceFlags::from_bits(0x440), None);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -236,6 +236,11 @@ pub struct Persistence {
     pub netmask: Netmask,
 }
 
+impl Persistence {
+    /// ipvsadm's persistence timeout when `-p` has no value: 300 seconds.
+    pub const DEFAULT_TIMEOUT: u32 = 300;
+}
+
 /// A virtual service: what the director balances.
 ///
 /// ```
@@ -295,20 +300,45 @@ impl Service {
         }
     }
 
-    /// Make the service persistent for `timeout` seconds, per client address.
+    /// Make the service persistent for `timeout` seconds: per client
+    /// address, or per client network if [`Service::with_netmask`] set one
+    /// (before or after: the order does not matter).
+    ///
+    /// ```
+    /// use ipvs::{Netmask, Scheduler, Service, ServiceKey};
+    /// let svc = || Service::new(ServiceKey::tcp("192.0.2.10:80".parse().unwrap()), Scheduler::RoundRobin);
+    /// let m = Netmask::V4("255.255.255.0".parse().unwrap());
+    /// assert_eq!(svc().with_netmask(m).with_persistence(600), svc().with_persistence(600).with_netmask(m));
+    /// assert_eq!(svc().with_netmask(m).with_persistence(600).persistence.unwrap().netmask, m);
+    /// ```
     pub fn with_persistence(mut self, timeout: u32) -> Self {
-        self.persistence = Some(Persistence {
-            timeout,
-            netmask: Netmask::host(self.key.family()),
-        });
+        let netmask = self
+            .persistence
+            .map_or(Netmask::host(self.key.family()), |p| p.netmask);
+        self.persistence = Some(Persistence { timeout, netmask });
         self
     }
 
-    /// Group clients for persistence by `netmask` (only on a persistent service).
+    /// Group clients for persistence by `netmask`: clients within it share
+    /// a destination.
+    ///
+    /// A netmask is a setting of persistence, so on a service that is not
+    /// persistent yet this makes it persistent with ipvsadm's timeout for
+    /// `-p` alone ([`Persistence::DEFAULT_TIMEOUT`], 300 s) until
+    /// [`Service::with_persistence`] sets another; the two compose in
+    /// either order.
+    ///
+    /// ```
+    /// use ipvs::{Netmask, Persistence, Scheduler, Service, ServiceKey};
+    /// let svc = Service::new(ServiceKey::tcp("192.0.2.10:80".parse().unwrap()), Scheduler::RoundRobin)
+    ///     .with_netmask(Netmask::V4("255.255.0.0".parse().unwrap()));
+    /// assert_eq!(svc.persistence.unwrap().timeout, Persistence::DEFAULT_TIMEOUT);
+    /// ```
     pub fn with_netmask(mut self, netmask: Netmask) -> Self {
-        if let Some(p) = &mut self.persistence {
-            p.netmask = netmask;
-        }
+        let timeout = self
+            .persistence
+            .map_or(Persistence::DEFAULT_TIMEOUT, |p| p.timeout);
+        self.persistence = Some(Persistence { timeout, netmask });
         self
     }
 
