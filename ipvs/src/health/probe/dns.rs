@@ -174,7 +174,10 @@ impl Dns {
 /// A name in DNS wire form, or why it is not a name.
 fn encode_name(name: &str) -> Result<Vec<u8>, (ProbeErrorKind, String)> {
     if name.is_empty() {
-        return Err((ProbeErrorKind::Empty, "is empty (write \".\" for the root)".into()));
+        return Err((
+            ProbeErrorKind::Empty,
+            "is empty (write \".\" for the root)".into(),
+        ));
     }
     let bad = |why: &str| (ProbeErrorKind::DnsName, format!("{name:?}: {why}"));
     if name.bytes().any(|b| b <= b' ' || b == 0x7f) {

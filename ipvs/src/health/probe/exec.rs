@@ -77,9 +77,8 @@ impl Exec {
     }
 
     pub(crate) fn validate(&self) -> Result<(), ProbeError> {
-        let err = |message: String| {
-            ProbeError::new("exec", "program", ProbeErrorKind::Program, message)
-        };
+        let err =
+            |message: String| ProbeError::new("exec", "program", ProbeErrorKind::Program, message);
         if self.program.as_os_str().is_empty() {
             return Err(ProbeError::new(
                 "exec",
@@ -145,10 +144,7 @@ fn outcome_of(program: &str, status: ExitStatus) -> Outcome {
         Some(1) => Outcome::down(FailureReason::ExitCode, format!("{program}: exited 1")),
         Some(code) => match u32::try_from(code) {
             Ok(code @ 2..=255) => Outcome::UpWithWeight(code - 2),
-            _ => Outcome::down(
-                FailureReason::ExitCode,
-                format!("{program}: exited {code}"),
-            ),
+            _ => Outcome::down(FailureReason::ExitCode, format!("{program}: exited {code}")),
         },
         None => Outcome::down(
             FailureReason::Killed,

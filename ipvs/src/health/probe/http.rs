@@ -441,12 +441,14 @@ impl<'de> Deserialize<'de> for StatusRange {
             }
 
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<StatusRange, E> {
-                let status = u16::try_from(v).map_err(|_| E::custom(format!("{v} is not a status")))?;
+                let status =
+                    u16::try_from(v).map_err(|_| E::custom(format!("{v} is not a status")))?;
                 Ok(StatusRange::new(status, status))
             }
 
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<StatusRange, E> {
-                let status = u16::try_from(v).map_err(|_| E::custom(format!("{v} is not a status")))?;
+                let status =
+                    u16::try_from(v).map_err(|_| E::custom(format!("{v} is not a status")))?;
                 Ok(StatusRange::new(status, status))
             }
         }

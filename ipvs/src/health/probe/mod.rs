@@ -12,7 +12,7 @@
 //! | `udp` | a datagram answers `send` (and starts with `expect`) | [`udp`] |
 //! | `dns` | a query for `name`/`query_type` is answered with RCODE 0 | [`dns`] |
 //! | `exec` | `program` exits 0 (or 2..255: up with weight code − 2) | [`exec`] |
-//! | `file` | `path` says `up` or a weight | [`file`] |
+//! | `file` | `path` says `up` or a weight | [`mod@file`] |
 //!
 //! Every probe is bounded by its timeout (a server that accepts and never
 //! answers, or trickles bytes, is down with [`FailureReason::Timeout`]) and
@@ -52,8 +52,8 @@ pub mod dns;
 pub mod exec;
 pub mod file;
 pub mod http;
-mod payload;
 mod pattern;
+mod payload;
 pub mod tcp;
 pub mod udp;
 
@@ -66,8 +66,12 @@ pub use tcp::TcpSendExpect;
 pub use udp::Udp;
 
 /// A check's kind and parameters, tagged by `type` in its serde form.
+///
+/// Every kind rejects fields it does not have (`{type: tcp, send: ...}` is
+/// an error, not a connect check), so a probe can be `#[serde(flatten)]`ed
+/// next to a check's timing fields.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "type", rename_all = "snake_case", from = "ProbeForm")]
 #[non_exhaustive]
 pub enum Probe {
     /// A TCP connection is accepted (`{type: tcp}`).
@@ -86,6 +90,34 @@ pub enum Probe {
     Exec(Exec),
     /// A weight, `up` or `down` read from a file.
     File(File),
+}
+
+/// The serde form read: [`Probe`] with a parameter-less `tcp` that still
+/// rejects unknown fields.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ProbeForm {
+    Tcp(tcp::NoParameters),
+    TcpSendExpect(TcpSendExpect),
+    Http(Http),
+    Udp(Udp),
+    Dns(Dns),
+    Exec(Exec),
+    File(File),
+}
+
+impl From<ProbeForm> for Probe {
+    fn from(form: ProbeForm) -> Self {
+        match form {
+            ProbeForm::Tcp(tcp::NoParameters) => Probe::Tcp,
+            ProbeForm::TcpSendExpect(p) => Probe::TcpSendExpect(p),
+            ProbeForm::Http(p) => Probe::Http(p),
+            ProbeForm::Udp(p) => Probe::Udp(p),
+            ProbeForm::Dns(p) => Probe::Dns(p),
+            ProbeForm::Exec(p) => Probe::Exec(p),
+            ProbeForm::File(p) => Probe::File(p),
+        }
+    }
 }
 
 /// Where a probe goes: the address and port to connect to, and optionally

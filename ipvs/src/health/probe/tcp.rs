@@ -27,6 +27,43 @@ pub(crate) async fn run_connect(target: &Target, timeout: Duration) -> Outcome {
     .await
 }
 
+/// The parameters of `{type: tcp}`: none. Any other field is an error that
+/// points at `tcp_send_expect`.
+pub(crate) struct NoParameters;
+
+impl<'de> Deserialize<'de> for NoParameters {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NoFields;
+
+        impl<'de> serde::de::Visitor<'de> for NoFields {
+            type Value = NoParameters;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("no parameters")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<NoParameters, A::Error> {
+                match map.next_key::<String>()? {
+                    None => Ok(NoParameters),
+                    Some(key) => Err(serde::de::Error::custom(format!(
+                        "unknown field `{key}`: a `tcp` check has no parameters \
+                         (send/expect is `type: tcp_send_expect`)"
+                    ))),
+                }
+            }
+
+            fn visit_unit<E: serde::de::Error>(self) -> Result<NoParameters, E> {
+                Ok(NoParameters)
+            }
+        }
+
+        deserializer.deserialize_any(NoFields)
+    }
+}
+
 /// TCP send/expect (nanny's `send`, `expect` and `use_regex`): connect, send
 /// `send` if set, and read until the reply matches `expect`.
 ///
@@ -91,7 +128,8 @@ impl TcpSendExpect {
     }
 
     pub(crate) fn validate(&self) -> Result<(), ProbeError> {
-        let err = |kind, message: String| ProbeError::new("tcp_send_expect", "expect", kind, message);
+        let err =
+            |kind, message: String| ProbeError::new("tcp_send_expect", "expect", kind, message);
         if self.expect.is_empty() {
             return Err(err(
                 ProbeErrorKind::Empty,
@@ -105,9 +143,12 @@ impl TcpSendExpect {
                     "a regex (regex: true) must be a string, not hex".into(),
                 ));
             };
-            self.cache
-                .get(source)
-                .map_err(|e| err(ProbeErrorKind::Regex, format!("regex does not compile: {e}")))?;
+            self.cache.get(source).map_err(|e| {
+                err(
+                    ProbeErrorKind::Regex,
+                    format!("regex does not compile: {e}"),
+                )
+            })?;
         }
         Ok(())
     }

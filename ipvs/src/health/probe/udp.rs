@@ -15,9 +15,9 @@ pub const MAX_DATAGRAM: usize = 65_535;
 /// UDP send/expect over a connected socket: send `send`, and wait for a
 /// datagram that starts with `expect` (any datagram if `expect` is not
 /// set). An ICMP port unreachable in answer is
-/// [`FailureReason::Refused`]; a datagram that does not start with
-/// `expect` is [`FailureReason::UnexpectedReply`]; silence is
-/// [`FailureReason::Timeout`].
+/// [`FailureReason::Refused`](super::FailureReason::Refused); a datagram that does not start with
+/// `expect` is [`FailureReason::UnexpectedReply`](super::FailureReason::UnexpectedReply); silence is
+/// [`FailureReason::Timeout`](super::FailureReason::Timeout).
 ///
 /// ```
 /// use ipvs::health::probe::{Payload, Probe, Udp};
@@ -94,4 +94,3 @@ pub(crate) async fn connected_udp(target: &Target) -> std::io::Result<UdpSocket>
     socket.connect(target.addr).await?;
     Ok(socket)
 }
-
