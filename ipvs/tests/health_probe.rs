@@ -916,9 +916,22 @@ fn every_kind() -> Vec<Probe> {
     ]
 }
 
+/// Every kind, and the TLS fields (not valid everywhere: a CA file).
+fn every_form() -> Vec<Probe> {
+    let mut forms = every_kind();
+    forms.push(Probe::Http(Http::new().with_tls(false)));
+    forms.push(Probe::Http(
+        Http::new()
+            .with_tls(true)
+            .with_tls_ca("/etc/ipvs/ca.pem")
+            .with_host("example.test"),
+    ));
+    forms
+}
+
 #[test]
 fn serde_json_round_trip() {
-    for probe in every_kind() {
+    for probe in every_form() {
         let json = serde_json::to_string(&probe).unwrap();
         let back: Probe = serde_json::from_str(&json).unwrap();
         assert_eq!(back, probe, "{json}");
@@ -928,7 +941,7 @@ fn serde_json_round_trip() {
 #[cfg(feature = "config")]
 #[test]
 fn serde_yaml_round_trip_and_written_forms() {
-    for probe in every_kind() {
+    for probe in every_form() {
         let yaml = serde_yaml::to_string(&probe).unwrap();
         let back: Probe = serde_yaml::from_str(&yaml).unwrap();
         assert_eq!(back, probe, "{yaml}");
@@ -1049,5 +1062,163 @@ fn failure_reasons_have_stable_distinct_names() {
             "tls",
             "io"
         ]
+    );
+}
+
+// ----------------------------------------------------------------- tls
+
+#[cfg(feature = "health-tls")]
+mod tls {
+    use super::*;
+    use std::sync::Arc;
+    use tokio_rustls::rustls::ServerConfig;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    fn material(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/health_tls")
+            .join(name)
+    }
+
+    /// An HTTPS server for example.test and 127.0.0.1 answering `reply`.
+    async fn https_server(reply: Vec<u8>) -> SocketAddr {
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_file_iter(material("server.pem"))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+        let key = PrivateKeyDer::from_pem_file(material("server.key")).unwrap();
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                let reply = reply.clone();
+                tokio::spawn(async move {
+                    let Ok(mut stream) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let mut request = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !request.ends_with(b"\r\n\r\n") && request.len() < 16384 {
+                        match stream.read(&mut byte).await {
+                            Ok(1) => request.push(byte[0]),
+                            _ => return,
+                        }
+                    }
+                    let _ = stream.write_all(&reply).await;
+                    let _ = stream.shutdown().await;
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn https_without_and_with_verification() {
+        let addr = https_server(http_response("200 OK", "ready")).await;
+        let unverified = Http::new().with_tls(false).with_body("ready");
+        assert_eq!(run(&Probe::Http(unverified), addr).await.0, Outcome::Up);
+
+        let verified = Http::new().with_tls(true).with_tls_ca(material("ca.pem"));
+        let by_name = verified.clone().with_host("example.test");
+        assert_eq!(run(&Probe::Http(by_name), addr).await.0, Outcome::Up);
+        // Without a host, the address is the name (127.0.0.1 is in the
+        // certificate).
+        assert_eq!(
+            run(&Probe::Http(verified.clone()), addr).await.0,
+            Outcome::Up
+        );
+
+        let wrong_name = verified.with_host("other.test:443");
+        let (outcome, _) = run(&Probe::Http(wrong_name), addr).await;
+        assert_down(&outcome, FailureReason::Tls);
+        // The system's roots do not know the test CA.
+        // (A machine without system roots: down as a configuration problem.)
+        let (outcome, _) = run(&Probe::Http(Http::new().with_tls(true)), addr).await;
+        let reason = outcome.failure().map(|f| f.reason);
+        assert!(
+            matches!(reason, Some(FailureReason::Tls | FailureReason::Config)),
+            "{outcome:?}"
+        );
+
+        let unavailable = https_server(http_response("503 Busy", "")).await;
+        let (outcome, _) = run(&Probe::Http(Http::new().with_tls(false)), unavailable).await;
+        assert_down(&outcome, FailureReason::BadStatus);
+    }
+
+    #[tokio::test]
+    async fn https_to_a_plain_or_silent_server() {
+        let plain = flood_server(b"HTTP/1.1 200 OK\r\n\r\n").await;
+        let probe = Probe::Http(Http::new().with_tls(false));
+        let (outcome, _) = run(&probe, plain).await;
+        assert_down(&outcome, FailureReason::Tls);
+        let (outcome, took) = run(&probe, hanging_server().await).await;
+        assert_timed_out(&outcome, took);
+        assert!(
+            outcome
+                .failure()
+                .unwrap()
+                .detail
+                .contains("no TLS handshake")
+        );
+    }
+
+    fn verify_without_tls() -> Http {
+        let mut http = Http::new();
+        http.tls_verify = true;
+        http
+    }
+
+    #[test]
+    fn tls_validation() {
+        let cases = [
+            (
+                Http::new()
+                    .with_tls(true)
+                    .with_tls_ca("/nonexistent/ca.pem"),
+                "tls_ca",
+                ProbeErrorKind::Certificate,
+            ),
+            (
+                Http::new()
+                    .with_tls(true)
+                    .with_tls_ca(material("README.md")),
+                "tls_ca",
+                ProbeErrorKind::Certificate,
+            ),
+            (
+                Http::new().with_tls(false).with_tls_ca(material("ca.pem")),
+                "tls_ca",
+                ProbeErrorKind::Conflict,
+            ),
+            (verify_without_tls(), "tls_verify", ProbeErrorKind::Conflict),
+        ];
+        for (http, field, kind) in cases {
+            let err = Probe::Http(http).validate().unwrap_err();
+            assert_eq!((err.field, err.kind), (field, kind), "{err}");
+        }
+    }
+}
+
+#[cfg(not(feature = "health-tls"))]
+#[test]
+fn tls_needs_the_feature() {
+    let err = Probe::Http(Http::new().with_tls(false))
+        .validate()
+        .unwrap_err();
+    assert_eq!(
+        (err.field, err.kind),
+        ("tls", ProbeErrorKind::Conflict),
+        "{err}"
     );
 }

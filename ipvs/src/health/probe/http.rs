@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::de::{self, Visitor};
@@ -31,6 +32,12 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// | `host` | the target's address (and port if not 80) | the `Host` header |
 /// | `status` | `["200-299"]` | accepted statuses: `"200"`, `"200-399"` or `200` |
 /// | `body` | none | a regex the body must match |
+/// | `tls` | `false` | HTTPS (feature `health-tls`) |
+/// | `tls_verify` | `false` | verify the certificate (chain and name: `host` or the address) |
+/// | `tls_ca` | system roots | PEM file of CA certificates for `tls_verify` |
+///
+/// Without `tls_verify` any certificate is accepted (as keepalived's
+/// `SSL_GET` does), though the server must still prove it holds its key.
 ///
 /// ```
 /// use ipvs::health::probe::{Http, Probe, StatusRange};
@@ -59,8 +66,21 @@ pub struct Http {
     /// A regex the body must match (none: the body is not read).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
+    /// HTTPS instead of HTTP (needs the `health-tls` feature).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls: bool,
+    /// Verify the server's certificate: its chain to `tls_ca` (or the
+    /// system's roots) and its name (`host`'s name, or the target address).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls_verify: bool,
+    /// A PEM file of CA certificates for `tls_verify`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca: Option<PathBuf>,
     #[serde(skip)]
     cache: RegexCache,
+    #[cfg(feature = "health-tls")]
+    #[serde(skip)]
+    tls_cache: super::tls::TlsCache,
 }
 
 fn default_path() -> String {
@@ -85,7 +105,12 @@ impl Http {
             host: None,
             status: default_status(),
             body: None,
+            tls: false,
+            tls_verify: false,
+            tls_ca: None,
             cache: RegexCache::default(),
+            #[cfg(feature = "health-tls")]
+            tls_cache: Default::default(),
         }
     }
 
@@ -105,6 +130,34 @@ impl Http {
     pub fn with_status(mut self, status: Vec<StatusRange>) -> Self {
         self.status = status;
         self
+    }
+
+    /// HTTPS, verifying the certificate or not (`tls`, `tls_verify`).
+    pub fn with_tls(mut self, verify: bool) -> Self {
+        self.tls = true;
+        self.tls_verify = verify;
+        self
+    }
+
+    /// Verify against the CA certificates in this PEM file (`tls_ca`).
+    pub fn with_tls_ca(mut self, ca: impl Into<PathBuf>) -> Self {
+        self.tls_ca = Some(ca.into());
+        self
+    }
+
+    /// The name the server's certificate must carry: `host` without its
+    /// port, or the target's address.
+    pub fn server_name(&self, addr: SocketAddr) -> String {
+        let Some(host) = &self.host else {
+            return addr.ip().to_string();
+        };
+        if let Some(rest) = host.strip_prefix('[') {
+            return rest.split(']').next().unwrap_or(rest).to_owned();
+        }
+        match host.split_once(':') {
+            Some((name, port)) if !port.contains(':') => name.to_owned(),
+            _ => host.clone(),
+        }
     }
 
     /// Require the body to match this regex.
@@ -150,6 +203,7 @@ impl Http {
                 .check()
                 .map_err(|e| err("status", ProbeErrorKind::StatusRange, e))?;
         }
+        self.validate_tls()?;
         if let Some(body) = &self.body {
             self.cache.get(body).map_err(|e| {
                 err(
@@ -162,16 +216,74 @@ impl Http {
         Ok(())
     }
 
+    fn validate_tls(&self) -> Result<(), ProbeError> {
+        let err = |field, kind, message: &str| ProbeError::new("http", field, kind, message);
+        if !self.tls && self.tls_verify {
+            return Err(err(
+                "tls_verify",
+                ProbeErrorKind::Conflict,
+                "needs tls: true",
+            ));
+        }
+        if self.tls_ca.is_some() && !self.tls_verify {
+            return Err(err(
+                "tls_ca",
+                ProbeErrorKind::Conflict,
+                "is only used with tls_verify: true",
+            ));
+        }
+        if self.tls && !cfg!(feature = "health-tls") {
+            return Err(err(
+                "tls",
+                ProbeErrorKind::Conflict,
+                "this build has no TLS (feature health-tls)",
+            ));
+        }
+        #[cfg(feature = "health-tls")]
+        if let Some(ca) = &self.tls_ca {
+            super::tls::load_ca(ca)
+                .map_err(|e: String| err("tls_ca", ProbeErrorKind::Certificate, &e))?;
+        }
+        Ok(())
+    }
+
     pub(crate) async fn run(&self, target: &Target, timeout: Duration) -> Outcome {
         if let Err(e) = self.validate() {
             return Outcome::down(FailureReason::Config, e.to_string());
         }
         let phase = Phase::new("connection");
         within(target, timeout, &phase, async {
-            match tcp_connect(target).await {
-                Ok(stream) => self.converse(stream, target, &phase).await,
-                Err(e) => io_failure(target, "connect", &e),
+            let stream = match tcp_connect(target).await {
+                Ok(stream) => stream,
+                Err(e) => return io_failure(target, "connect", &e),
+            };
+            if !self.tls {
+                return self.converse(stream, target, &phase).await;
             }
+            #[cfg(feature = "health-tls")]
+            {
+                phase.set("TLS handshake");
+                let config = match self.tls_cache.get(self.tls_verify, self.tls_ca.as_deref()) {
+                    Ok(config) => config,
+                    Err(e) => return Outcome::down(FailureReason::Config, e),
+                };
+                let name = self.server_name(target.addr);
+                match super::tls::connect(config, &name, stream).await {
+                    Ok(stream) => self.converse(stream, target, &phase).await,
+                    Err(e)
+                        if e.kind() == std::io::ErrorKind::InvalidData
+                            || e.kind() == std::io::ErrorKind::InvalidInput =>
+                    {
+                        Outcome::down(
+                            FailureReason::Tls,
+                            format!("{}: TLS handshake: {e}", target.addr),
+                        )
+                    }
+                    Err(e) => io_failure(target, "TLS handshake", &e),
+                }
+            }
+            #[cfg(not(feature = "health-tls"))]
+            Outcome::down(FailureReason::Config, "no TLS in this build")
         })
         .await
     }
@@ -237,19 +349,23 @@ impl Http {
             head.content_length.map_or(MAX_BODY, |n| n.min(MAX_BODY))
         };
         loop {
-            let (body, complete) = if head.chunked {
-                dechunk(&raw)
+            let decoded;
+            let (body, complete): (&[u8], bool) = if head.chunked {
+                let (body, complete) = dechunk(&raw);
+                decoded = body;
+                (&decoded, complete)
             } else {
-                (raw.clone(), raw.len() >= limit)
+                (&raw, raw.len() >= limit)
             };
-            if regex.is_match(&body) {
+            if regex.is_match(body) {
                 return Outcome::Up;
             }
             if complete || raw.len() >= limit {
-                return mismatch(target, &body, "body does not match the regex");
+                return mismatch(target, body, "body does not match the regex");
             }
-            match read_some(&mut stream, &mut raw, limit).await {
-                Ok(0) => return mismatch(target, &body, "body does not match the regex"),
+            let read = read_some(&mut stream, &mut raw, limit).await;
+            match read {
+                Ok(0) => return mismatch(target, &raw, "body does not match the regex"),
                 Ok(_) => {}
                 Err(e) => return io_failure(target, "read", &e),
             }
@@ -257,9 +373,10 @@ impl Http {
     }
 
     fn request(&self, addr: SocketAddr) -> String {
+        let default_port = if self.tls { 443 } else { 80 };
         let host = match &self.host {
             Some(host) => host.clone(),
-            None if addr.port() == 80 => match addr {
+            None if addr.port() == default_port => match addr {
                 SocketAddr::V4(a) => a.ip().to_string(),
                 SocketAddr::V6(a) => format!("[{}]", a.ip()),
             },
@@ -281,7 +398,12 @@ async fn read_some<S: AsyncRead + Unpin>(
 ) -> std::io::Result<usize> {
     let mut chunk = [0u8; 4096];
     let room = limit.saturating_sub(buf.len()).min(chunk.len());
-    let n = stream.read(&mut chunk[..room]).await?;
+    let n = match stream.read(&mut chunk[..room]).await {
+        Ok(n) => n,
+        // A TLS peer that closes without close_notify: the end, as in HTTP.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => 0,
+        Err(e) => return Err(e),
+    };
     buf.extend_from_slice(&chunk[..n]);
     Ok(n)
 }

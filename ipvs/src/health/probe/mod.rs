@@ -55,6 +55,8 @@ pub mod http;
 mod pattern;
 mod payload;
 pub mod tcp;
+#[cfg(feature = "health-tls")]
+mod tls;
 pub mod udp;
 
 pub use dns::Dns;
@@ -231,7 +233,8 @@ pub enum FailureReason {
     /// feature not built in); [`Probe::validate`] reports these up front
     /// (`config`).
     Config,
-    /// TLS handshake failed (`tls`).
+    /// The TLS handshake failed: a bad certificate (with `tls_verify`),
+    /// no common protocol, not TLS at all (`tls`).
     Tls,
     /// Any other I/O error (`io`).
     Io,
@@ -327,6 +330,8 @@ pub enum ProbeErrorKind {
     Path,
     /// An HTTP Host header with spaces or control characters.
     Host,
+    /// A CA certificate file that cannot be read or holds no certificate.
+    Certificate,
     /// A value that is not allowed with the others (`regex: true` with a
     /// hex `expect`, `tls` without the `health-tls` feature).
     Conflict,
