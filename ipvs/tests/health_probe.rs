@@ -151,6 +151,14 @@ async fn tcp_connect_up_refused() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (up, _) = run(&Probe::Tcp, listener.local_addr().unwrap()).await;
     assert_eq!(up, Outcome::Up);
+    // The probe closes with a reset, leaving no TIME_WAIT behind.
+    let (mut accepted, _) = listener.accept().await.unwrap();
+    let mut buf = [0u8; 1];
+    let read = accepted.read(&mut buf).await;
+    assert_eq!(
+        read.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::ConnectionReset)
+    );
     let (down, took) = run(&Probe::Tcp, closed_tcp_port().await).await;
     assert_down(&down, FailureReason::Refused);
     assert!(took < TIMEOUT, "a refusal is immediate: {took:?}");

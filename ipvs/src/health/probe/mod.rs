@@ -14,7 +14,8 @@
 //! | `exec` | `program` exits 0 (or 2..255: up with weight code − 2) | [`exec`] |
 //! | `file` | `path` says `up` or a weight | [`mod@file`] |
 //!
-//! Every probe is bounded by its timeout (a server that accepts and never
+//! TCP probes close their connection with a reset (no `TIME_WAIT` left on
+//! the director). Every probe is bounded by its timeout (a server that accepts and never
 //! answers, or trickles bytes, is down with [`FailureReason::Timeout`]) and
 //! in memory (replies are read into fixed caps). Regular expressions are
 //! compiled once per [`Probe`] value (by [`Probe::validate`] or the first
@@ -437,6 +438,9 @@ pub(crate) async fn within(
 }
 
 /// A TCP connection to the target, from its source address if one is set.
+///
+/// It closes with a reset (`SO_LINGER` 0) when dropped: a director checking
+/// thousands of servers every second keeps no `TIME_WAIT` sockets.
 pub(crate) async fn tcp_connect(target: &Target) -> std::io::Result<tokio::net::TcpStream> {
     let socket = match target.addr {
         SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
@@ -445,7 +449,9 @@ pub(crate) async fn tcp_connect(target: &Target) -> std::io::Result<tokio::net::
     if let Some(source) = target.source {
         socket.bind(SocketAddr::new(source, 0))?;
     }
-    socket.connect(target.addr).await
+    let stream = socket.connect(target.addr).await?;
+    stream.set_zero_linger()?;
+    Ok(stream)
 }
 
 /// An I/O error as a failure: refused, reset, unreachable, timeout or io.
