@@ -221,6 +221,8 @@ impl Reconcile {
                             });
                         }
                     }
+                    // The end of an operator's drain is not drift.
+                    Some(_) if self.held.contains(&(key, addr)) => {}
                     Some(ad) if ad.config() != ld.config() => drifted.push((key, Some(addr))),
                     Some(_) => {}
                 }
