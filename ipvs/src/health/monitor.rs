@@ -93,8 +93,13 @@ pub struct Monitor {
     status: HashMap<ProbeId, TargetStatus>,
     quorum: HashMap<ServiceKey, bool>,
     live_weights: HashMap<(ServiceKey, SocketAddr), u32>,
+    configured: HashMap<(ServiceKey, SocketAddr), u32>,
     next_id: u64,
 }
+
+/// The health settings of services without a `health:` block.
+static NO_HEALTH: std::sync::LazyLock<ServiceHealth> =
+    std::sync::LazyLock::new(ServiceHealth::default);
 
 impl Monitor {
     /// A monitor for `config`; every target starts as never probed.
@@ -106,6 +111,7 @@ impl Monitor {
             status: HashMap::new(),
             quorum: HashMap::new(),
             live_weights: HashMap::new(),
+            configured: HashMap::new(),
             next_id: 0,
         };
         m.reload(config);
@@ -212,6 +218,17 @@ impl Monitor {
             .map(|s| s.service.key)
             .collect();
         self.quorum.retain(|k, _| services.contains(k));
+        self.configured = config
+            .state
+            .services
+            .iter()
+            .flat_map(|s| {
+                let key = s.service.key;
+                s.destinations
+                    .iter()
+                    .map(move |d| ((key, d.socket_addr()), d.weight))
+            })
+            .collect();
         self.specs = specs;
         self.by_dest = by_dest;
         self.config = config;
@@ -260,14 +277,8 @@ impl Monitor {
             spec.dests
                 .iter()
                 .map(|(k, d)| {
-                    let h = m.config.health_of(k);
-                    let configured = m
-                        .config
-                        .state
-                        .service(k)
-                        .and_then(|s| s.dest(*d))
-                        .map_or(0, |d| d.weight);
-                    m.live_weight(&h, k, *d, configured)
+                    let configured = m.configured.get(&(*k, *d)).copied().unwrap_or(0);
+                    m.live_weight(m.health(k), k, *d, configured)
                 })
                 .collect()
         };
@@ -281,7 +292,7 @@ impl Monitor {
                 (Some(_), None) => events.push(Event::DestDown {
                     service: *service,
                     dest: *dest,
-                    action: self.config.health_of(service).on_failure,
+                    action: self.health(service).on_failure,
                     reason: match outcome {
                         Outcome::Down(f) => f.to_string(),
                         // Up, but not live: an Initial::Down service
@@ -312,7 +323,7 @@ impl Monitor {
         let mut live_weights = HashMap::with_capacity(self.live_weights.len());
         for svc in &self.config.state.services {
             let key = svc.service.key;
-            let health = self.config.health_of(&key);
+            let health = self.config.services.get(&key).unwrap_or(&NO_HEALTH);
             let mut out = ServiceState::new(svc.service.clone());
             out.destinations.reserve(svc.destinations.len() + 1);
             let mut live_total: u64 = 0;
@@ -391,6 +402,10 @@ impl Monitor {
         }
         self.live_weights = live_weights;
         (state, events)
+    }
+
+    fn health(&self, service: &ServiceKey) -> &ServiceHealth {
+        self.config.services.get(service).unwrap_or(&NO_HEALTH)
     }
 
     /// Whether `service` has its quorum (true for services without one).

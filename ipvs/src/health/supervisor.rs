@@ -107,6 +107,13 @@ pub struct ReloadSummary {
     pub ops: usize,
 }
 
+type RoundResult = (
+    Box<dyn Table>,
+    Reconcile,
+    Result<Round, crate::client::Error>,
+);
+type RoundTask = tokio::task::JoinHandle<RoundResult>;
+
 enum Command {
     Reload(Box<RunConfig>, oneshot::Sender<ReloadSummary>),
     ReloadFile(PathBuf, oneshot::Sender<Result<ReloadSummary, ConfigError>>),
@@ -233,8 +240,8 @@ impl Supervisor {
         let _ = self.events.send(event);
     }
 
-    /// One reconcile round on the blocking thread pool.
-    async fn reconcile(&mut self, read: bool) -> Result<Option<Round>, RunError> {
+    /// Start a reconcile round on the blocking thread pool.
+    fn start_round(&mut self, read: bool) -> RoundTask {
         let (desired, events) = self.monitor.desired();
         for e in events {
             self.emit(e);
@@ -247,12 +254,18 @@ impl Supervisor {
             .reconcile
             .take()
             .expect("the reconcile state is back after each round");
-        let (table, reconcile, result) = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             let r = reconcile.round(table.as_mut(), &desired, read);
             (table, reconcile, r)
         })
-        .await
-        .map_err(|e| RunError::TableThread(e.to_string()))?;
+    }
+
+    /// Take back what a round had, and emit its events.
+    fn finish_round(
+        &mut self,
+        done: Result<RoundResult, tokio::task::JoinError>,
+    ) -> Result<Option<Round>, RunError> {
+        let (table, reconcile, result) = done.map_err(|e| RunError::TableThread(e.to_string()))?;
         self.table = Some(table);
         self.reconcile = Some(reconcile);
         match result {
@@ -272,10 +285,29 @@ impl Supervisor {
         }
     }
 
+    /// One whole round, waited for (a round under way first finishes).
+    async fn reconcile(
+        &mut self,
+        running: &mut Option<RoundTask>,
+        read: bool,
+    ) -> Result<Option<Round>, RunError> {
+        if let Some(task) = running.take() {
+            self.finish_round(task.await)?;
+        }
+        let task = self.start_round(read);
+        self.finish_round(task.await)
+    }
+
     /// Run until stopped: the first reconcile (which must succeed: else
     /// [`RunError::Start`]), then the checks and the loop.
+    ///
+    /// Rounds run on the blocking pool while results keep being counted;
+    /// transitions during a round are covered by one round right after it
+    /// (a quick one, trusting the table as the last round left it); every
+    /// `reconcile_period` a round reads the table and repairs drift.
     pub async fn run(mut self) -> Result<(), RunError> {
-        match self.reconcile(true).await? {
+        let mut running: Option<RoundTask> = None;
+        match self.reconcile(&mut running, true).await? {
             Some(round) if round.report.is_ok() => {}
             Some(round) => return Err(RunError::Start(round.report.to_string())),
             None => {
@@ -289,16 +321,27 @@ impl Supervisor {
         let mut ticks = tokio::time::interval(self.options.reconcile_period);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
         ticks.tick().await;
+        // A round wanted: Some(whether it reads the table).
+        let mut wanted: Option<bool> = None;
         loop {
+            if running.is_none() {
+                if let Some(read) = wanted.take() {
+                    running = Some(self.start_round(read));
+                }
+            }
             tokio::select! {
+                done = async { running.as_mut().expect("guarded").await }, if running.is_some() => {
+                    running = None;
+                    self.finish_round(done)?;
+                }
                 command = self.commands.recv() => match command {
-                    None => return self.stop(scheduler, None).await,
-                    Some(Command::Stop(done)) => return self.stop(scheduler, Some(done)).await,
+                    None => return self.stop(scheduler, running, None).await,
+                    Some(Command::Stop(done)) => return self.stop(scheduler, running, Some(done)).await,
                     Some(Command::Desired(tx)) => {
                         let _ = tx.send(self.monitor.desired().0);
                     }
                     Some(Command::Reload(config, tx)) => {
-                        let summary = self.reload(*config, &mut scheduler).await?;
+                        let summary = self.reload(*config, &mut scheduler, &mut running).await?;
                         let _ = tx.send(summary);
                     }
                     Some(Command::ReloadFile(path, tx)) => {
@@ -307,7 +350,7 @@ impl Supervisor {
                             .map_err(|e| RunError::TableThread(e.to_string()))?;
                         match loaded {
                             Ok(config) => {
-                                let summary = self.reload(config, &mut scheduler).await?;
+                                let summary = self.reload(config, &mut scheduler, &mut running).await?;
                                 let _ = tx.send(Ok(summary));
                             }
                             Err(e) => {
@@ -319,16 +362,16 @@ impl Supervisor {
                 },
                 Some(report) = reports.recv() => {
                     let mut changed = self.handle(report);
-                    // Take every result already waiting: one reconcile for a burst.
+                    // Take every result already waiting.
                     while let Ok(report) = reports.try_recv() {
                         changed |= self.handle(report);
                     }
                     if changed {
-                        self.reconcile(false).await?;
+                        wanted = Some(wanted.unwrap_or(false));
                     }
                 }
                 _ = ticks.tick() => {
-                    self.reconcile(true).await?;
+                    wanted = Some(true);
                 }
             }
         }
@@ -347,6 +390,7 @@ impl Supervisor {
         &mut self,
         config: RunConfig,
         scheduler: &mut Scheduler,
+        running: &mut Option<RoundTask>,
     ) -> Result<ReloadSummary, RunError> {
         if let Some(n) = &config.notify {
             self.notifier = Some(Notifier::new(n.clone()));
@@ -361,7 +405,7 @@ impl Supervisor {
             probes_kept: changes.kept.len(),
         });
         let ops = self
-            .reconcile(true)
+            .reconcile(running, true)
             .await?
             .map_or(0, |r| r.report.applied.len());
         Ok(ReloadSummary {
@@ -375,9 +419,13 @@ impl Supervisor {
     async fn stop(
         mut self,
         mut scheduler: Scheduler,
+        running: Option<RoundTask>,
         done: Option<oneshot::Sender<()>>,
     ) -> Result<(), RunError> {
         scheduler.stop();
+        if let Some(task) = running {
+            self.finish_round(task.await)?;
+        }
         if self.options.on_stop == OnStop::Remove {
             let mut table = self.table.take().expect("the table is here");
             let mut reconcile = self.reconcile.take().expect("the reconcile state is here");
