@@ -701,8 +701,26 @@ async fn file_up_down_weight_changed_missing() {
     // Same length, new content: re-read.
     std::fs::write(&path, "7").unwrap();
     assert_eq!(run(&probe, addr).await.0, Outcome::UpWithWeight(7));
-    // Unchanged: the same answer (from the cache).
+    // Unchanged (same length, time and inode): not read again, so content
+    // changed behind a restored modification time goes unseen...
+    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+    std::fs::write(&path, "8").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
     assert_eq!(run(&probe, addr).await.0, Outcome::UpWithWeight(7));
+    // ...until the time moves.
+    let later = modified + Duration::from_secs(1);
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    assert_eq!(run(&probe, addr).await.0, Outcome::UpWithWeight(8));
     std::fs::write(&path, "heavy").unwrap();
     assert_down(&run(&probe, addr).await.0, FailureReason::File);
     std::fs::write(&path, "-3").unwrap();
@@ -734,6 +752,23 @@ async fn file_per_target_path() {
         &run(&probe, "127.0.0.1:82".parse().unwrap()).await.0,
         FailureReason::File,
     );
+}
+
+#[test]
+fn http_server_name_for_tls() {
+    let addr: SocketAddr = "192.0.2.1:443".parse().unwrap();
+    let name = |host: Option<&str>| {
+        let http = match host {
+            Some(host) => Http::new().with_host(host),
+            None => Http::new(),
+        };
+        http.server_name(addr)
+    };
+    assert_eq!(name(None), "192.0.2.1");
+    assert_eq!(name(Some("example.test")), "example.test");
+    assert_eq!(name(Some("example.test:8443")), "example.test");
+    assert_eq!(name(Some("[2001:db8::1]:443")), "2001:db8::1");
+    assert_eq!(name(Some("2001:db8::1")), "2001:db8::1");
 }
 
 // ---------------------------------------------------------- validation
