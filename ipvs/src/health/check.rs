@@ -156,9 +156,9 @@ impl Check {
         if self.connect_port == Some(0) {
             return Err(CheckError::new("connect_port", "must not be 0"));
         }
-        // The probe's own settings are checked by Probe::validate once
-        // every probe kind has one (see probe/mod.rs).
-        Ok(())
+        self.probe
+            .validate()
+            .map_err(|e| CheckError::new(e.field, e.message))
     }
 
     /// Read a check from a JSON value (the map described in the module's
@@ -185,27 +185,11 @@ impl Check {
                 "missing: say which probe (tcp, http, ...)",
             ));
         }
-        let probe: Probe = serde_json::from_value(Value::Object(rest.clone())).map_err(|e| {
+        let probe: Probe = serde_json::from_value(Value::Object(rest)).map_err(|e| {
             let text = e.to_string();
             let field = unknown_field(&text).unwrap_or_else(|| "type".into());
             CheckError::new(field, text)
         })?;
-        // serde lets unknown fields through for a probe without parameters
-        // (an internally tagged unit variant): report them here.
-        if let Ok(Value::Object(known)) = serde_json::to_value(&probe) {
-            if known.len() == 1 {
-                if let Some(k) = rest.keys().find(|k| *k != "type") {
-                    return Err(CheckError::new(
-                        k.as_str(),
-                        format!(
-                            "unknown field (a {} check has no parameters; known: type, {})",
-                            known["type"].as_str().unwrap_or("?"),
-                            TIMING_FIELDS.join(", ")
-                        ),
-                    ));
-                }
-            }
-        }
         let mut check = Check::new(probe);
         for (k, v) in &timing {
             let field = k.as_str();

@@ -613,6 +613,26 @@ weight = 3
             "{}",
             err(&bad)
         );
+        // The probe's own validation, through its field.
+        let bad = YAML.replace("type: tcp, connect_port: 8080", "type: http, path: health");
+        assert!(
+            err(&bad).starts_with(
+                "service TCP 192.0.2.10:80, destination 198.51.100.2:80, field check.path: must start with '/'"
+            ),
+            "{}",
+            err(&bad)
+        );
+        let bad = YAML.replace(
+            "type: tcp, connect_port: 8080",
+            "type: exec, program: /nonexistent/check",
+        );
+        assert!(err(&bad).contains("field check.program: "), "{}", err(&bad));
+        let bad = YAML.replace("type: tcp, connect_port: 8080", "type: tcp, send: hello");
+        assert!(
+            err(&bad).contains("field check.send: unknown field"),
+            "{}",
+            err(&bad)
+        );
         let bad = YAML.replace("on_failure: quiesce", "on_falure: quiesce");
         assert!(err(&bad).starts_with("service TCP 192.0.2.10:80, field health.on_falure:"));
         let bad = YAML.replace("check: false", "chek: false");

@@ -29,7 +29,7 @@ use super::event::Event;
 use super::table::Table;
 use crate::ServiceKey;
 use crate::client::Error;
-use crate::state::{ApplyReport, DiffOptions, Op, Plan, Reconciler, State, diff};
+use crate::state::{ApplyReport, Change, DiffOptions, Plan, Reconciler, State, diff};
 
 /// What a run remembers from one round to the next.
 #[derive(Debug, Default)]
@@ -68,12 +68,14 @@ fn restrict(state: &State, keys: &HashSet<ServiceKey>) -> State {
     }
 }
 
-fn touches(op: &Op, item: &(ServiceKey, Option<SocketAddr>)) -> bool {
+fn touches(op: &Change, item: &(ServiceKey, Option<SocketAddr>)) -> bool {
     op.service_key() == Some(&item.0)
         && match item.1 {
             None => matches!(
                 op,
-                Op::AddService { .. } | Op::UpdateService { .. } | Op::DeleteService { .. }
+                Change::AddService { .. }
+                    | Change::UpdateService { .. }
+                    | Change::DeleteService { .. }
             ),
             Some(d) => op.dest().is_some_and(|x| x.socket_addr() == d),
         }
@@ -170,7 +172,7 @@ impl Reconcile {
         }
         let mut left = actual;
         for op in &report.applied {
-            let _ = left.apply_op(op);
+            let _ = left.replay(op);
         }
         self.last = Some(left);
         if report.is_ok() {

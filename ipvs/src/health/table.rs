@@ -15,7 +15,7 @@
 use std::sync::{Arc, Mutex};
 
 use crate::client::{Client, Error};
-use crate::state::{ApplyError, ApplyOptions, ApplyReport, FailedOp, Plan, State};
+use crate::state::{ApplyOptions, ApplyReport, FailedChange, Plan, ReplayError, State};
 
 /// A table a run reads and changes.
 pub trait Table: Send + 'static {
@@ -81,15 +81,15 @@ impl MemoryTable {
     }
 }
 
-fn kernel_error(e: ApplyError) -> Error {
+fn kernel_error(e: ReplayError) -> Error {
     match e {
-        ApplyError::ServiceExists(service) => Error::ServiceExists { service },
-        ApplyError::NoSuchService(service) => Error::ServiceNotFound { service },
-        ApplyError::DestExists { service, dest } => Error::DestinationExists {
+        ReplayError::ServiceExists(service) => Error::ServiceExists { service },
+        ReplayError::NoSuchService(service) => Error::ServiceNotFound { service },
+        ReplayError::DestExists { service, dest } => Error::DestinationExists {
             service,
             destination: dest,
         },
-        ApplyError::NoSuchDest { service, dest } => Error::DestinationNotFound {
+        ReplayError::NoSuchDest { service, dest } => Error::DestinationNotFound {
             service,
             destination: dest,
         },
@@ -106,10 +106,10 @@ impl Table for MemoryTable {
         let mut report = ApplyReport::default();
         let mut ops = plan.ops.iter().cloned().enumerate();
         for (index, op) in ops.by_ref() {
-            match table.apply_op(&op) {
+            match table.replay(&op) {
                 Ok(()) => report.applied.push(op),
                 Err(e) => {
-                    report.failed.push(FailedOp {
+                    report.failed.push(FailedChange {
                         index,
                         op,
                         error: kernel_error(e),
