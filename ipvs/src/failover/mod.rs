@@ -328,7 +328,7 @@ impl Failover {
                 .arg(&files.vrrp_pid);
             Supervisor::spawn(program, POLICY, child_tx.clone())
         });
-        let (events, _) = broadcast::channel(256);
+        let (events, first_events) = broadcast::channel(256);
         let (role_tx, role) = watch::channel(None);
         let (stop, stop_rx) = oneshot::channel();
         let owned_fifo = supervisor.is_some().then(|| fifo_path.clone());
@@ -342,6 +342,7 @@ impl Failover {
         };
         let task = tokio::spawn(runner.run(fifo, child_rx, supervisor, stop_rx, owned_fifo));
         Ok(FailoverHandle {
+            first_events: std::sync::Mutex::new(Some(first_events)),
             events,
             role,
             stop: Some(stop),
@@ -354,6 +355,7 @@ impl Failover {
 /// long as the runtime runs); [`stop`](Self::stop) waits for it.
 #[derive(Debug)]
 pub struct FailoverHandle {
+    first_events: std::sync::Mutex<Option<broadcast::Receiver<Event>>>,
     events: broadcast::Sender<Event>,
     role: watch::Receiver<Option<Role>>,
     stop: Option<oneshot::Sender<()>>,
@@ -361,10 +363,15 @@ pub struct FailoverHandle {
 }
 
 impl FailoverHandle {
-    /// The events from now on (a receiver that lags behind by more than 256
-    /// events loses the oldest ones).
+    /// The events: the first call gets every one since the start, later
+    /// calls those from then on. A receiver more than 256 events behind
+    /// loses the oldest ones.
     pub fn events(&self) -> broadcast::Receiver<Event> {
-        self.events.subscribe()
+        let first = self.first_events.lock().map(|mut f| f.take());
+        match first {
+            Ok(Some(rx)) => rx,
+            _ => self.events.subscribe(),
+        }
     }
 
     /// The current role (none before keepalived's first report).

@@ -133,9 +133,10 @@ pub enum IdleSync {
     Stopped,
 }
 
-/// How keepalived is run.
+/// How keepalived is run: `{mode: run, binary: ..., runtime_dir: ...}` or
+/// `{mode: attach, fifo: ...}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Keepalived {
     /// Our child: configuration, notify FIFO and pid files under
     /// `runtime_dir`, started, watched, restarted, stopped by us.

@@ -40,6 +40,19 @@ impl SyncControl for Client {
     }
 }
 
+/// A shared one.
+impl<T: SyncControl + ?Sized> SyncControl for std::sync::Arc<T> {
+    fn daemons(&self) -> Result<Vec<SyncDaemon>, Error> {
+        (**self).daemons()
+    }
+    fn start_daemon(&self, daemon: &SyncDaemon) -> Result<(), Error> {
+        (**self).start_daemon(daemon)
+    }
+    fn stop_daemon(&self, state: DaemonState) -> Result<(), Error> {
+        (**self).stop_daemon(state)
+    }
+}
+
 /// The sync daemons `role` calls for (none, master or backup).
 ///
 /// ```
