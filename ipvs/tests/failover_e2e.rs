@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use cluster_common::*;
 use ipvs::client::{Client, Netns, within_netns};
 use ipvs::cluster::RealServerSetup;
+use ipvs::cluster::rtnl::Rtnl;
 use ipvs::failover::{Settings, Vip, keepalived_config};
 use ipvs::{Destination, ForwardMethod, Scheduler, Service, ServiceKey};
 
@@ -75,9 +76,17 @@ fn read_pid(path: &Path) -> Option<i32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
-/// Whether the VIP is an address of namespace `ns` (bind succeeds only then).
+/// Whether namespace `ns` holds the VIP: it is an address of a link that is up.
 fn holds(ns: &Netns, vip: IpAddr) -> bool {
-    within_netns(ns, || Ok(std::net::UdpSocket::bind((vip, 0)).is_ok())).unwrap_or(false)
+    within_netns(ns, || {
+        let mut rtnl = Rtnl::open().map_err(std::io::Error::other)?;
+        let addrs = rtnl.find_address(vip).map_err(std::io::Error::other)?;
+        let links = rtnl.links().map_err(std::io::Error::other)?;
+        Ok(addrs
+            .iter()
+            .any(|a| links.iter().any(|l| l.index == a.index && l.up)))
+    })
+    .unwrap_or(false)
 }
 
 /// One director: its namespace, where its cable goes, its running process.
@@ -102,7 +111,7 @@ impl Director {
         self.dir.join(format!("events-{}.txt", self.starts))
     }
 
-    /// Plug its eth0 into the bridge (again, after a crash took it away).
+    /// Plug its eth0 into the bridge.
     fn cable(&self, sw: &Ns) {
         let (h, w, p, a) = (&self.ns.name, &sw.name, self.port, self.addr);
         sh(&format!(
@@ -198,14 +207,28 @@ impl Director {
         signal(child.id() as i32, libc::SIGKILL);
         let t0 = Instant::now();
         let _ = child.wait();
-        sh(&format!("ip -n {} link del eth0", self.ns.name));
-        // Its pid files stay behind (as after a power cut); keepalived
-        // checks whether the pid in them still runs.
+        sh(&format!("ip -n {} link set eth0 down", self.ns.name));
+        // Its pid files stay behind, as after a power cut.
         eprintln!(
-            "{}: crashed (keepalived {main}, VRRP {vrrp}, director killed; link removed)",
+            "{}: crashed (keepalived {main}, VRRP {vrrp}, director killed; link down)",
             self.name
         );
         t0
+    }
+
+    /// Back from the crash as after a reboot: link up without the VIP, the
+    /// IPVS table loaded afresh, no sync daemon.
+    fn reboot(&self, key: &ServiceKey) {
+        sh(&format!(
+            "ip -n {n} addr del {VIP}/24 dev eth0 2>/dev/null; ip -n {n} link set eth0 up",
+            n = self.ns.name
+        ));
+        let c = Client::in_netns(&self.ns.name).unwrap();
+        c.flush().unwrap();
+        for st in [ipvs::DaemonState::Master, ipvs::DaemonState::Backup] {
+            let _ = c.stop_daemon(st);
+        }
+        table(&c, key);
     }
 
     /// SIGTERM to the director; it stops keepalived and the sync daemons.
@@ -325,11 +348,11 @@ struct Download {
 }
 
 impl Download {
-    fn start(cl: &Ns, vip: IpAddr) -> Download {
+    fn start(cl: &Ns, vip: IpAddr, local_port: u16) -> Download {
         let child = Command::new("nsenter")
             .arg(format!("--net=/run/netns/{}", cl.name))
+            .args(["curl", "--local-port", &local_port.to_string()])
             .args([
-                "curl",
                 "-s",
                 "-o",
                 "/dev/null",
@@ -354,6 +377,10 @@ impl Download {
             child,
             started: Instant::now(),
         }
+    }
+
+    fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
     }
 
     /// Its result: `BYTES HTTP_CODE`, and how long it took.
@@ -400,7 +427,7 @@ fn synced_connection(ns: &Ns, client: &str, vip: IpAddr) -> Option<String> {
     out.lines()
         .find(|l| {
             l.contains("ESTABLISHED")
-                && l.contains(&format!("{client}:"))
+                && l.contains(&format!("{client} "))
                 && l.contains(&format!("{vip}:80"))
         })
         .map(str::to_owned)
@@ -408,7 +435,7 @@ fn synced_connection(ns: &Ns, client: &str, vip: IpAddr) -> Option<String> {
 
 struct Topology {
     cl: Ns,
-    sw: Ns,
+    _sw: Ns,
     rs: Vec<Ns>,
     d: [Director; 2],
     _httpd: Vec<Daemon>,
@@ -496,7 +523,7 @@ impl Topology {
         eprintln!("topology built in {:.1} s", t0.elapsed().as_secs_f64());
         Topology {
             cl,
-            sw,
+            _sw: sw,
             rs,
             d,
             _httpd: httpd,
@@ -509,22 +536,10 @@ impl Topology {
         ServiceKey::tcp(SocketAddr::new(self.vip, 80))
     }
 
-    /// The same IPVS table on both directors: wrr 1:2:3, direct routing.
+    /// The same IPVS table on both directors.
     fn tables(&self) {
         for d in &self.d {
-            let c = Client::in_netns(&d.ns.name).unwrap();
-            c.add_service(&Service::new(self.key(), Scheduler::WeightedRoundRobin))
-                .unwrap();
-            for (i, w) in [1, 2, 3].into_iter().enumerate() {
-                let addr: IpAddr = format!("198.51.100.{}", 11 + i).parse().unwrap();
-                c.add_destination(
-                    &self.key(),
-                    &Destination::new(SocketAddr::new(addr, 80))
-                        .with_forward(ForwardMethod::DirectRoute)
-                        .with_weight(w),
-                )
-                .unwrap();
-            }
+            table(&Client::in_netns(&d.ns.name).unwrap(), &self.key());
         }
     }
 
@@ -562,6 +577,42 @@ impl Topology {
         v.sort_by_key(|s| s.to_raw());
         v
     }
+}
+
+/// A director's IPVS table: wrr 1:2:3 over the three real servers, direct routing.
+fn table(c: &Client, key: &ServiceKey) {
+    c.add_service(&Service::new(*key, Scheduler::WeightedRoundRobin))
+        .unwrap();
+    for (i, w) in [1, 2, 3].into_iter().enumerate() {
+        let addr: IpAddr = format!("198.51.100.{}", 11 + i).parse().unwrap();
+        c.add_destination(
+            key,
+            &Destination::new(SocketAddr::new(addr, 80))
+                .with_forward(ForwardMethod::DirectRoute)
+                .with_weight(w),
+        )
+        .unwrap();
+    }
+}
+
+/// What both directors' IPVS and links look like, for a failure message.
+fn diagnose(t: &Topology) -> String {
+    let mut out = String::new();
+    for d in &t.d {
+        let log = d.log();
+        let tail: Vec<&str> = log.lines().rev().take(30).collect();
+        out.push_str(&format!(
+            "=== {}\n{}--- events\n{}--- log (end)\n{}\n",
+            d.name,
+            d.ns.run(
+                "ipvsadm -Lnc; ipvsadm -L --daemon; ipvsadm -Ln --stats; ip -br addr; \
+                 ip maddr show dev eth0; true"
+            ),
+            d.events(),
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+        ));
+    }
+    out
 }
 
 /// Poll `f` every 20 ms until it holds; how long that took (panics after `limit`).
@@ -628,18 +679,30 @@ fn takeover_keeps_connections() {
         let backup = 1 - master;
         let (m, b) = (t.d[master].name, t.d[backup].name);
         eprintln!("--- run {run}: {m} master, {b} backup");
-        let dl = Download::start(&t.cl, t.vip);
+        let client = format!("{CLIENT}:{}", 40000 + run);
+        let mut dl = Download::start(&t.cl, t.vip, 40000 + run as u16);
         // The backup has the connection from the sync daemon before the crash.
         let mut synced = None;
-        until(
-            Duration::from_secs(15),
-            "the connection synced to the backup",
-            || {
-                synced = synced_connection(&t.d[backup].ns, CLIENT, t.vip);
-                synced.is_some()
-            },
+        let t_sync = Instant::now();
+        while synced.is_none() {
+            synced = synced_connection(&t.d[backup].ns, &client, t.vip);
+            if t_sync.elapsed() > Duration::from_secs(15) {
+                panic!(
+                    "the connection not synced to {b} within 15 s:\n{}",
+                    diagnose(&t)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        eprintln!(
+            "{b} has it {:.1} s after the start (ipvsadm -Lnc): {}",
+            t_sync.elapsed().as_secs_f64(),
+            synced.unwrap()
         );
-        eprintln!("{b} has it (ipvsadm -Lnc): {}", synced.unwrap());
+        assert!(
+            dl.running(),
+            "the download still runs when the master crashes"
+        );
         let old_mac = neighbour(&t.cl, t.vip);
         assert_eq!(
             old_mac.as_deref(),
@@ -699,9 +762,10 @@ fn takeover_keeps_connections() {
             );
         }
 
-        // The crashed director comes back (a reboot: fresh link, no VIP).
+        // The crashed director comes back.
+        let key = t.key();
         let d_old = &mut t.d[master];
-        d_old.cable(&t.sw);
+        d_old.reboot(&key);
         // Runs 1, 2 and 5: the preferred d1 comes back with preempt and takes
         // the VIPs back; run 3: d1 without preempt stays backup; run 4 (d2
         // crashed, d1 master): d2, of lower priority, stays backup.

@@ -302,6 +302,7 @@ impl Failover {
                     }
                 })?;
                 config_test(&binary, &files.config).await?;
+                stop_leftover(&files, &log).await;
                 (files.fifo.clone(), Some((binary, files)))
             }
         };
@@ -449,6 +450,44 @@ fn mkfifo(path: &Path) -> std::io::Result<()> {
         Ok(())
     } else {
         Err(std::io::Error::last_os_error())
+    }
+}
+
+/// A keepalived still running with our configuration (its parent, ours,
+/// died without stopping it) is stopped: SIGTERM, SIGKILL after 5 s. Pid
+/// files naming anything else are stale and removed, so that keepalived
+/// does not take a reused pid for itself already running.
+async fn stop_leftover(files: &Files, log: &Log) {
+    for pid_file in [&files.pid, &files.vrrp_pid] {
+        let Some(pid) = std::fs::read_to_string(pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+            .filter(|p| *p > 0)
+        else {
+            let _ = std::fs::remove_file(pid_file);
+            continue;
+        };
+        let ours = |pid: i32| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                let config = files.config.as_os_str().as_encoded_bytes();
+                c.windows(config.len()).any(|w| w == config)
+            })
+        };
+        if ours(pid) {
+            log(&format!(
+                "keepalived {pid} of an earlier run still runs with {}: stopping it",
+                files.config.display()
+            ));
+            supervise::signal(pid, libc::SIGTERM);
+            let t0 = Instant::now();
+            while ours(pid) && t0.elapsed() < POLICY.stop_timeout {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            if ours(pid) {
+                supervise::signal(pid, libc::SIGKILL);
+            }
+        }
+        let _ = std::fs::remove_file(pid_file);
     }
 }
 

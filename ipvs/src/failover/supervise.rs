@@ -248,7 +248,7 @@ async fn terminate(mut child: Child, pid: u32, timeout: Duration) -> Stopped {
     outcome
 }
 
-fn signal(pid: i32, sig: i32) {
+pub(crate) fn signal(pid: i32, sig: i32) {
     // SAFETY: kill(2) takes two integers and touches no memory of ours; a
     // pid that is gone gives ESRCH, which is ignored.
     unsafe {
