@@ -183,8 +183,13 @@ impl Director {
         let t0 = Instant::now();
         while !self.events().contains(what) {
             if t0.elapsed() > limit {
+                let ps = sh(&format!(
+                    "ps -eo pid,ppid,stat,etime,wchan:24,args | grep -E 'keepalived|director' | grep -v grep; \
+                     ls -la {dir}; for p in $(cat {dir}/*.pid 2>/dev/null); do echo $p; cat /proc/$p/stack 2>/dev/null; done; true",
+                    dir = self.runtime_dir().display()
+                ));
                 panic!(
-                    "{}: no {what:?} within {limit:?}; events:\n{}\nlog:\n{}",
+                    "{}: no {what:?} within {limit:?}; events:\n{}\nlog:\n{}\nprocesses:\n{ps}",
                     self.name,
                     self.events(),
                     self.log()
@@ -657,8 +662,8 @@ fn takeover_keeps_connections() {
     // Both directors up: d1 (the higher priority) is master.
     t.d[0].start(true);
     t.d[1].start(true);
-    t.d[0].wait_event("-> MASTER", Duration::from_secs(30));
-    t.d[1].wait_event("-> BACKUP", Duration::from_secs(30));
+    t.d[0].wait_event("-> MASTER", Duration::from_secs(90));
+    t.d[1].wait_event("-> BACKUP", Duration::from_secs(90));
     t.d[0].wait_event("sync daemon for MASTER: master", Duration::from_secs(10));
     t.d[1].wait_event("sync daemon for BACKUP: backup", Duration::from_secs(10));
     until(Duration::from_secs(5), "d1 holds the VIP", || {
