@@ -301,7 +301,10 @@ impl Sampler {
         let result = Arc::new(Mutex::new((0, Vec::new())));
         let (s, g, r) = (stop.clone(), gap_ok.clone(), result.clone());
         let thread = std::thread::spawn(move || {
-            let nss = [Netns::named(&names[0]), Netns::named(&names[1])];
+            let nss = [
+                Netns::named(&names[0]).unwrap(),
+                Netns::named(&names[1]).unwrap(),
+            ];
             while !s.load(Ordering::SeqCst) {
                 let gap_ok = g.load(Ordering::SeqCst);
                 let h = [holds(&nss[0], vip), holds(&nss[1], vip)];
@@ -487,7 +490,7 @@ impl Topology {
             std::fs::create_dir_all(&d).unwrap();
             Director {
                 name,
-                netns: Netns::named(&ns.name),
+                netns: Netns::named(&ns.name).unwrap(),
                 ns,
                 addr,
                 port,
@@ -577,7 +580,7 @@ impl Topology {
             .iter()
             .map(|r| {
                 RealServerSetup::dr(self.vip)
-                    .netns(Netns::named(&r.name))
+                    .netns(Netns::named(&r.name).unwrap())
                     .journal_dir(self.dir.path().join("journal"))
             })
             .collect()
