@@ -621,22 +621,14 @@ class DrainTracker:
         return iter(self.entries)
 
     def to_json(self) -> str:
-        """``[{"service": {...}, "dest": "ip:port", "since": seconds}, ...]``."""
-        return json.dumps(
-            [
-                {"service": k.to_dict(), "dest": _sock(a, p), "since": t}
-                for k, a, p, t in self.entries
-            ]
-        )
+        """The drain-state file ``ipvsctl --drain-state`` keeps: the two read
+        each other's files."""
+        return _ipvs.tracker_dumps(self.entries)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> DrainTracker:
-        """Read what :meth:`to_json` wrote."""
-        items = []
-        for e in json.loads(text):
-            host, _, port = str(e["dest"]).rpartition(":")
-            items.append((ServiceKey.from_dict(e["service"]), host.strip("[]"), int(port), float(e["since"])))
-        return cls(items)
+        """Read what :meth:`to_json` or ``ipvsctl --drain-state`` wrote."""
+        return cls(_ipvs.tracker_loads(_text(text)))
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -976,6 +968,8 @@ class ApplyReport:
     became of them, and reading the table back could not settle it."""
     rollback: Rollback | None
     """The rollback, if one was asked for and something was not applied."""
+    _text: str
+    _json: str
 
     @classmethod
     def _from_native(cls, d: dict[str, Any]) -> ApplyReport:
