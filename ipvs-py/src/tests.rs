@@ -237,3 +237,19 @@ fn drain_state_file() {
     let back: ipvs::state::DrainTracker = serde_json::from_str(&text).unwrap();
     assert_eq!(back.len(), 1);
 }
+
+/// A plan's summary as `ipvsctl` and `str(ipvs.PlanSummary)` print it.
+#[test]
+fn summary_words() {
+    use ipvs::state::PlanSummary;
+    assert_eq!(PlanSummary::default().to_string(), "no changes");
+    let s = PlanSummary {
+        add_services: 1,
+        add_destinations: 2,
+        ..PlanSummary::default()
+    };
+    assert_eq!(
+        s.to_string(),
+        "3 operations: 1 services added, 2 destinations added"
+    );
+}

@@ -124,3 +124,16 @@ def test_ipvsctl_reads_a_drain_state_file_python_wrote(tmp_path: Path) -> None:
     assert [d.since for d in ours.draining] == [since]
     assert json.loads(r.stdout) == json.loads(ours.to_json())
     assert plan == ours
+
+
+def test_plan_summaries_and_drains_print_as_ipvsctl_prints_them() -> None:
+    assert str(ipvs.PlanSummary()) == "no changes"
+    assert str(ipvs.PlanSummary(add_services=1, add_destinations=2)) == (
+        "3 operations: 1 services added, 2 destinations added"
+    )
+    now = time.time()
+    d = ipvs.Draining(KEY, DEST.address, 80, now, now + 60.5, 3, 0, True)
+    assert str(d) == (
+        "draining TCP 192.0.2.10:80 -> 192.0.2.21:80: 3 active, 0 inactive connections; "
+        "deleted when none are left, at the latest in 60 s (then the service)"
+    )

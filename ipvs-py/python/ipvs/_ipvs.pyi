@@ -25,6 +25,8 @@ __all__ = [
     "diff",
     "tracker_dumps",
     "tracker_loads",
+    "summary_text",
+    "draining_text",
     "state_read",
     "state_loads",
     "state_dumps",
@@ -173,6 +175,12 @@ def state_config_eq(a: _State, b: _State) -> bool: ...
 def rules_parse(text: str) -> list[tuple[int, str]]: ...
 def tracker_dumps(entries: Iterable[_TrackerEntry]) -> str:
     """A drain tracker as the file ``ipvsctl --drain-state`` writes."""
+
+def summary_text(summary: object) -> str:
+    """``str()`` of an ``ipvs.PlanSummary``, in the Rust (``ipvsctl``) words."""
+
+def draining_text(draining: _Draining) -> str:
+    """``str()`` of an ``ipvs.Draining``, in the Rust (``ipvsctl``) words."""
 
 def tracker_loads(text: str) -> list[_TrackerEntry]:
     """A drain-state file (``ipvsctl --drain-state``'s) as tracker entries."""

@@ -55,7 +55,6 @@ from .model import (
     _key,
     _repr,
     _setattrs,
-    _sock,
 )
 from .ops import Operation, UpdateDestination
 
@@ -581,10 +580,10 @@ class Draining:
     """Whether the whole service goes away once its destinations are drained."""
 
     def __str__(self) -> str:
-        return (
-            f"{_sock(self.address, self.port)} of {self.service}: draining, "
-            f"{self.active} active and {self.inactive} inactive connections left"
-        )
+        """As ``ipvsctl`` prints it: ``draining TCP 192.0.2.10:80 ->
+        192.0.2.21:80: 3 active, 0 inactive connections; deleted when none
+        are left, at the latest in 60 s``."""
+        return _ipvs.draining_text(self)
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -729,8 +728,9 @@ class PlanSummary:
         return sum(getattr(self, f.name) for f in dataclasses.fields(self))
 
     def __str__(self) -> str:
-        parts = [f"{getattr(self, f.name)} {f.name.replace('_', ' ')}" for f in dataclasses.fields(self) if getattr(self, f.name)]
-        return ", ".join(parts) if parts else "nothing to do"
+        """As ``ipvsctl`` prints it: ``3 operations: 1 services added, 2
+        destinations added``, or ``no changes``."""
+        return _ipvs.summary_text(self)
 
 
 class Plan(Sequence[Operation]):
