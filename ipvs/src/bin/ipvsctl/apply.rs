@@ -195,44 +195,16 @@ fn print_plan(plan: &Plan, json: bool) {
     print_draining(plan);
 }
 
+/// The plan's summary, in the words the Python package prints too
+/// (`PlanSummary`'s `Display`).
 fn describe(plan: &Plan) -> String {
-    if plan.is_empty() {
-        return "no changes".to_owned();
-    }
-    let s = plan.summary();
-    let parts: Vec<String> = [
-        (s.set_timeouts, "timeouts set"),
-        (s.add_services, "services added"),
-        (s.update_services, "services changed"),
-        (s.delete_services, "services deleted"),
-        (s.add_destinations, "destinations added"),
-        (s.update_destinations, "destinations changed"),
-        (s.drain_destinations, "destinations drained"),
-        (s.delete_destinations, "destinations deleted"),
-    ]
-    .iter()
-    .filter(|(n, _)| *n > 0)
-    .map(|(n, what)| format!("{n} {what}"))
-    .collect();
-    format!("{} operations: {}", plan.len(), parts.join(", "))
+    plan.summary().to_string()
 }
 
+/// Each drain under way (`Draining`'s `Display`, as Python prints it).
 fn print_draining(plan: &Plan) {
-    let now = std::time::SystemTime::now();
     for d in &plan.draining {
-        let left = d.deadline.duration_since(now).unwrap_or_default().as_secs();
-        eprintln!(
-            "ipvsctl: draining {} -> {}: {} active, {} inactive connections; deleted when none are left, at the latest in {left} s{}",
-            d.service,
-            d.dest,
-            d.active,
-            d.inactive,
-            if d.service_removed {
-                " (then the service)"
-            } else {
-                ""
-            }
-        );
+        eprintln!("ipvsctl: {d}");
     }
 }
 
