@@ -12,8 +12,13 @@ pub mod cluster;
 pub mod codec;
 #[cfg(feature = "health")]
 pub mod health;
+pub mod listing;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod model;
 pub mod rules;
 pub mod state;
+#[cfg(feature = "status")]
+pub mod status;
 
 pub use model::*;
