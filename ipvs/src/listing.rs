@@ -442,8 +442,8 @@ pub fn ipv6_text(a: &Ipv6Addr) -> String {
         if i > 0 {
             out.push(':');
         }
-        let dotted_tail = i == 6
-            && best.is_some_and(|(s, n)| s == 0 && (n == 6 || (n == 5 && w[5] == 0xffff)));
+        let dotted_tail =
+            i == 6 && best.is_some_and(|(s, n)| s == 0 && (n == 6 || (n == 5 && w[5] == 0xffff)));
         if dotted_tail {
             let o = a.octets();
             let _ = write!(out, "{}.{}.{}.{}", o[12], o[13], o[14], o[15]);
@@ -523,7 +523,9 @@ fn words(addr: &IpAddr) -> [u32; 4] {
         IpAddr::V4(a) => [u32::from(*a), 0, 0, 0],
         IpAddr::V6(a) => {
             let o = a.octets();
-            std::array::from_fn(|i| u32::from_be_bytes([o[4 * i], o[4 * i + 1], o[4 * i + 2], o[4 * i + 3]]))
+            std::array::from_fn(|i| {
+                u32::from_be_bytes([o[4 * i], o[4 * i + 1], o[4 * i + 2], o[4 * i + 3]])
+            })
         }
     }
 }
@@ -718,7 +720,11 @@ mod tests {
             Err::<String, _>(std::io::Error::other("gone"))
         });
         assert!(err.is_err());
-        assert!(String::from_utf8(out).unwrap().ends_with("\x1b[?25h\x1b[?1049l"));
+        assert!(
+            String::from_utf8(out)
+                .unwrap()
+                .ends_with("\x1b[?25h\x1b[?1049l")
+        );
     }
 
     #[test]
@@ -770,7 +776,10 @@ mod tests {
         let big = ServiceKey::fwmark(0x8000_0001);
         let tcp = ServiceKey::tcp("192.0.2.1:80".parse().unwrap());
         assert_eq!(compare_services(&tcp, &big), Ordering::Greater);
-        assert_eq!(compare_services(&big, &ServiceKey::fwmark(1)), Ordering::Less);
+        assert_eq!(
+            compare_services(&big, &ServiceKey::fwmark(1)),
+            Ordering::Less
+        );
         let a = ServiceKey::tcp("[2001:db8::]:80".parse().unwrap());
         let b = ServiceKey::tcp("[2001:db8:0:0:ffff:ffff::]:80".parse().unwrap());
         assert_eq!(compare_services(&a, &b), Ordering::Greater);
