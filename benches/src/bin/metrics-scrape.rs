@@ -124,7 +124,7 @@ fn run(ns: &str, n: u32, runs: usize) -> String {
             .expect("client")
     };
     let ops = table_ops(n);
-    let applied = client().apply(&ops).expect("apply");
+    let applied = client().execute_batch(&ops).expect("apply");
     assert!(applied.is_ok(), "the table did not apply");
     eprintln!("metrics-scrape: {n} services x {DESTS} made");
     let mut report = String::new();

@@ -159,7 +159,7 @@ impl Client {
     /// # fn ops() -> Vec<Operation> { vec![] }
     /// let client = Client::new()?;
     /// let before = client.io_counters();
-    /// client.apply(&ops())?;
+    /// client.execute_batch(&ops())?;
     /// println!("{} writes", client.io_counters().sends - before.sends);
     /// # Ok::<(), ipvs::client::Error>(())
     /// ```
@@ -310,7 +310,7 @@ impl Client {
     /// sent and the error names its index. Otherwise every operation is
     /// attempted in order and the result says, per operation, whether it
     /// succeeded.
-    pub fn apply(&self, ops: &[Operation]) -> Result<BatchResult> {
+    pub fn execute_batch(&self, ops: &[Operation]) -> Result<BatchResult> {
         let requests = operation::batch_requests(ops)?;
         let mut results: Vec<Result<()>> = Vec::with_capacity(ops.len());
         let mut inner = self.lock();
