@@ -220,7 +220,7 @@ fn exposition_parses_as_prometheus_text_with_the_expected_names_and_labels() {
             .iter()
             .filter(|s| s.metric == *name)
             .map(|s| {
-                let mut k: Vec<String> = s.labels.iter().map(|(k, _)| k.clone()).collect();
+                let mut k: Vec<String> = s.labels.keys().cloned().collect();
                 k.sort();
                 k
             })

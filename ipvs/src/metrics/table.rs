@@ -149,9 +149,13 @@ fn family<'a, T: 'a>(
     Ok(())
 }
 
+/// A figure of [`Stats`]: name (after the prefix), help, whether a counter
+/// (else a gauge), and how to read it.
+type StatsFigure = (&'static str, &'static str, bool, fn(&Stats) -> u64);
+
 /// The five counters and five rates the kernel keeps per service and per
-/// destination: (name, help, counter?, field).
-const STATS: [(&str, &str, bool, fn(&Stats) -> u64); 10] = [
+/// destination.
+const STATS: [StatsFigure; 10] = [
     ("connections", "Connections scheduled", true, |s| {
         s.connections
     }),

@@ -68,9 +68,9 @@ pub fn render_page(
         }
         None => h.push_str("Failover: <span id=\"role\">not running</span> · "),
     }
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "read {} · refreshes every {} s</div>\n",
+        "read {} · refreshes every {} s</div>",
         format_utc(now),
         refresh.as_secs().max(1)
     );
@@ -82,7 +82,7 @@ pub fn render_page(
                 esc(e)
             );
         }
-        Ok(services) if services.is_empty() => {
+        Ok([]) => {
             h.push_str("<p id=\"empty\">The IPVS table is empty.</p>\n");
         }
         Ok(services) => {
