@@ -35,7 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let client = match &netns {
-        Some(name) => Client::builder().netns(Netns::named(name)).build()?,
+        Some(name) => Client::builder().netns(Netns::named(name)?).build()?,
         None => Client::new()?,
     };
     let metrics = Arc::new(Metrics::for_client(client, options));

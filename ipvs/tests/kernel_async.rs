@@ -39,7 +39,7 @@ impl Ns {
     }
     async fn client(&self) -> AsyncClient {
         AsyncClient::with_netns(
-            Netns::named(&self.0),
+            Netns::named(&self.0).unwrap(),
             Some(std::time::Duration::from_secs(60)),
         )
         .await

@@ -258,7 +258,7 @@ fn listing_matches_ipvsadm_on_a_table_with_every_feature() {
         String::from_utf8_lossy(&out.stderr)
     );
     let client = Client::builder()
-        .netns(Netns::named(&ns.name))
+        .netns(Netns::named(&ns.name).unwrap())
         .build()
         .unwrap();
     let (_, services) = read(&client);
@@ -455,7 +455,7 @@ impl StatusThread {
         use ipvs::metrics::{Metrics, MetricsOptions};
         use ipvs::status::{ServerOptions, StatusBoard, StatusServer};
         let client = Client::builder()
-            .netns(Netns::named(&lb.name))
+            .netns(Netns::named(&lb.name).unwrap())
             .build()
             .unwrap();
         let metrics = std::sync::Arc::new(Metrics::for_client(client, MetricsOptions::both()));
@@ -627,9 +627,15 @@ fn chromium(url: &str, png: &std::path::Path, profile: &std::path::Path) -> Stri
     } else {
         "chromium"
     };
+    // Seconds allowed (a browser under software emulation on a busy machine
+    // is slow to start): IPVS_CHROMIUM_TIMEOUT, 300 by default.
+    let limit: u64 = std::env::var("IPVS_CHROMIUM_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
     let started = Instant::now();
     let dom = sh(&format!(
-        "HOME={p} timeout 300 {exe} --headless --no-sandbox --disable-gpu --disable-dev-shm-usage \
+        "HOME={p} timeout {limit} {exe} --headless --no-sandbox --disable-gpu --disable-dev-shm-usage \
          --single-process --no-zygote --disable-extensions --disable-background-networking \
          --disable-component-update --disable-sync --no-first-run --user-data-dir={p} \
          --window-size=1400,1000 --screenshot={png} --dump-dom {url} 2>/dev/null",
@@ -655,7 +661,7 @@ fn prometheus_and_chromium_see_a_nat_cluster_under_traffic() {
     let check = |i: usize| {
         let addr = NatCluster::server(i);
         let started = Instant::now();
-        let ok = ipvs::client::within_netns(&Netns::named(&cluster.lb.name), || {
+        let ok = ipvs::client::within_netns(&Netns::named(&cluster.lb.name).unwrap(), || {
             std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1))
         })
         .is_ok();
@@ -735,7 +741,7 @@ fn prometheus_and_chromium_see_a_nat_cluster_under_traffic() {
     assert_eq!(node, 6, "node_exporter's names, same weights");
     // The listing of this table, counters non-zero, against ipvsadm.
     let client = Client::builder()
-        .netns(Netns::named(&cluster.lb.name))
+        .netns(Netns::named(&cluster.lb.name).unwrap())
         .build()
         .unwrap();
     assert_same_listings(&cluster.lb, &client, &all_views());

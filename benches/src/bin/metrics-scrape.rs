@@ -118,7 +118,7 @@ fn main() {
 fn run(ns: &str, n: u32, runs: usize) -> String {
     let client = || {
         Client::builder()
-            .netns(Netns::named(ns))
+            .netns(Netns::named(ns).expect("namespace name"))
             .timeout(Duration::from_secs(600))
             .build()
             .expect("client")

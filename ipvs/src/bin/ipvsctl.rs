@@ -194,7 +194,10 @@ fn run(args: &Args) -> Result<u8> {
 fn client(args: &Args) -> Result<Client> {
     let mut b = Client::builder();
     if let Some(ns) = &args.netns {
-        let path = Netns::named(ns);
+        let path = Netns::named(ns).map_err(|e| Failure {
+            code: exit::USAGE,
+            message: format!("--netns: {e}"),
+        })?;
         if let Netns::Path(p) = &path {
             if !p.exists() {
                 return Err(Failure {
