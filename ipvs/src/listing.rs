@@ -679,6 +679,58 @@ where
     result.map(|()| drawn)
 }
 
+/// Set by [`watch_until_interrupted`]'s signal handler.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// [`watch`] until `opts.count` frames, or Ctrl-C (SIGINT) or SIGTERM,
+/// whichever comes first: what `ipvsctl show --watch` runs. The signals'
+/// handlers are this function's while it runs and restored after, so the
+/// terminal is always left clean (screen restored, cursor shown) and the
+/// caller decides what an interruption means. Returns the frames drawn and
+/// whether a signal ended the watch. One watch at a time per process.
+pub fn watch_until_interrupted<W, E>(
+    out: &mut W,
+    opts: &WatchOptions,
+    frame: impl FnMut() -> Result<String, E>,
+) -> Result<(u64, bool), E>
+where
+    W: std::io::Write,
+    E: From<std::io::Error>,
+{
+    use std::sync::atomic::Ordering::SeqCst;
+    INTERRUPTED.store(false, SeqCst);
+    let signals = [libc::SIGINT, libc::SIGTERM];
+    // SAFETY: sigaction structs are plain data, zeroed is a valid empty
+    // value; the handler only stores to an atomic (async-signal-safe); the
+    // previous actions are kept and put back below.
+    let previous: Vec<libc::sigaction> = unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        libc::sigemptyset(&mut action.sa_mask);
+        signals
+            .iter()
+            .map(|&sig| {
+                let mut old: libc::sigaction = std::mem::zeroed();
+                libc::sigaction(sig, &action, &mut old);
+                old
+            })
+            .collect()
+    };
+    let result = watch(out, opts, &INTERRUPTED, frame);
+    for (sig, old) in signals.iter().zip(&previous) {
+        // SAFETY: restores an action sigaction itself returned above.
+        unsafe {
+            libc::sigaction(*sig, old, std::ptr::null_mut());
+        }
+    }
+    result.map(|frames| (frames, INTERRUPTED.load(SeqCst)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -725,6 +777,41 @@ mod tests {
                 .unwrap()
                 .ends_with("\x1b[?25h\x1b[?1049l")
         );
+    }
+
+    #[test]
+    fn ctrl_c_ends_a_watch_cleanly() {
+        let opts = WatchOptions {
+            interval: std::time::Duration::from_secs(3600),
+            count: None,
+            terminal: true,
+        };
+        let mut out = Vec::new();
+        let (frames, interrupted) = watch_until_interrupted(&mut out, &opts, || {
+            // SAFETY: raising a signal whose handler is installed.
+            unsafe {
+                libc::raise(libc::SIGINT);
+            }
+            Ok::<_, std::io::Error>("x\n".to_owned())
+        })
+        .unwrap();
+        assert_eq!((frames, interrupted), (1, true));
+        assert!(
+            String::from_utf8(out)
+                .unwrap()
+                .ends_with("\x1b[?25h\x1b[?1049lx\n")
+        );
+        // The default action is back: a frame count ends the next watch.
+        let opts = WatchOptions {
+            count: Some(2),
+            interval: std::time::Duration::ZERO,
+            ..opts
+        };
+        let (frames, interrupted) = watch_until_interrupted(&mut Vec::new(), &opts, || {
+            Ok::<_, std::io::Error>(String::new())
+        })
+        .unwrap();
+        assert_eq!((frames, interrupted), (2, false));
     }
 
     #[test]
