@@ -2,8 +2,8 @@
 //! other views: `--stats`, `--rate`, `--thresholds`, `--persistent-conn`,
 //! `--tun-info`, and `--exact` numbers.
 //!
-//! Pure formatting of a table already read (a [`State`] from
-//! [`State::read`](crate::state::State), or any list of
+//! Pure formatting of a table already read (the services of a
+//! [`State`](crate::state::State) read from the kernel, or any list of
 //! [`ServiceState`]s): no I/O. The layouts, orders and quirks are ipvsadm
 //! 1.31's, checked against it in the guest (`ipvs/tests/listing_kernel.rs`):
 //!
