@@ -12,6 +12,8 @@ pub mod cluster;
 pub mod codec;
 #[cfg(feature = "health")]
 pub mod health;
+#[cfg(feature = "import")]
+pub mod import;
 pub mod model;
 pub mod rules;
 pub mod state;
