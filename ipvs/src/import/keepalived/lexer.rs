@@ -1,11 +1,12 @@
 //! keepalived.conf's lexical rules, as keepalived 2.2 reads a file: a line
-//! is a statement; `!` and `#` start a comment outside double quotes; a
-//! backslash at the end of a line continues it; `{` and `}` stand alone
-//! wherever they are (outside quotes); words are split on blanks, with
-//! `"..."` and `'...'` grouping and backslash escapes (`\n`, `\t`, `\x41`,
-//! `\101`, `\cA`, `\"`...) anywhere. A line starting with `include` reads
-//! the files its glob matches (relative to the including file's
-//! directory) in its place; an include cycle is refused.
+//! is a statement; `!` and `#` start a comment outside double quotes
+//! (`\!` and `\#` are the characters themselves); `{` and `}` outside
+//! double quotes stand alone wherever they are; words are split on blanks,
+//! and a word starting with `"` runs to the next `"` (no escapes: those
+//! belong to the few keys keepalived re-reads with quotes and escapes,
+//! see [`escaped_words`]). A line starting with `include` reads the files
+//! its glob matches (relative to the including file's directory) in its
+//! place; an include cycle is refused.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,14 +17,16 @@ use crate::import::{ErrorKind, ImportError, Location, WarningKind, Warnings};
 /// What the lexer gives the parser.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum TokenKind {
-    /// A word, quotes removed and escapes resolved.
-    Word(String),
+    /// A statement's words (quotes removed), and its text as written
+    /// (comments removed), for keys keepalived re-reads with escapes.
+    Line {
+        words: Vec<(String, Location)>,
+        raw: String,
+    },
     /// `{`
     Open,
     /// `}`
     Close,
-    /// The end of a statement (a line, or the text before a brace).
-    End,
 }
 
 /// A token and where it starts.
@@ -116,24 +119,19 @@ impl<'w> Lexer<'w> {
 
     fn lex_lines(&mut self, text: &str, path: &Path) -> Result<(), ImportError> {
         let file: Arc<Path> = Arc::from(path);
-        let mut logical: Vec<Ch> = Vec::new();
         for (n, raw) in text.split('\n').enumerate() {
             let line = u32::try_from(n + 1).unwrap_or(u32::MAX);
             let raw = raw.strip_suffix('\r').unwrap_or(raw);
-            logical.extend(raw.chars().enumerate().map(|(i, c)| Ch {
-                c,
-                line,
-                column: u32::try_from(i + 1).unwrap_or(u32::MAX),
-            }));
-            if decomment(&mut logical) {
-                // A backslash at the end: the next line continues this one.
-                continue;
-            }
-            let chars = std::mem::take(&mut logical);
-            self.logical_line(&chars, &file, path)?;
-        }
-        if !logical.is_empty() {
-            let chars = std::mem::take(&mut logical);
+            let mut chars: Vec<Ch> = raw
+                .chars()
+                .enumerate()
+                .map(|(i, c)| Ch {
+                    c,
+                    line,
+                    column: u32::try_from(i + 1).unwrap_or(u32::MAX),
+                })
+                .collect();
+            decomment(&mut chars);
             self.logical_line(&chars, &file, path)?;
         }
         Ok(())
@@ -152,7 +150,7 @@ impl<'w> Lexer<'w> {
         let text: String = chars.iter().map(|c| c.c).collect();
 
         if let Some(rest) = include_pattern(&text) {
-            return self.include(rest.trim(), &at(&chars[0]), path);
+            return self.include(rest.trim_matches(is_blank), &at(&chars[0]), path);
         }
         match chars[0].c {
             '$' => {
@@ -178,75 +176,82 @@ impl<'w> Lexer<'w> {
             }
             _ => {}
         }
-        self.words(chars, file)
+        self.segments(chars, file)
     }
 
-    /// Split a decommented logical line into words and braces.
+    /// Split a line at braces outside double quotes, as keepalived's
+    /// `read_line` does, and each piece into words.
+    fn segments(&mut self, chars: &[Ch], file: &Arc<Path>) -> Result<(), ImportError> {
+        let at = |c: &Ch| Location::new(file.clone(), c.line, c.column);
+        let mut seg_start = 0;
+        let mut quote = false;
+        for (i, c) in chars.iter().enumerate() {
+            match c.c {
+                '"' => quote = !quote,
+                '{' | '}' if !quote => {
+                    self.words(&chars[seg_start..i], file)?;
+                    let kind = if c.c == '{' {
+                        TokenKind::Open
+                    } else {
+                        TokenKind::Close
+                    };
+                    self.push(kind, at(c));
+                    seg_start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        self.words(&chars[seg_start..], file)
+    }
+
+    /// One statement's words: blank-separated, a word starting with `"`
+    /// running to the next `"` (keepalived's `alloc_strvec`).
     fn words(&mut self, chars: &[Ch], file: &Arc<Path>) -> Result<(), ImportError> {
         let at = |c: &Ch| Location::new(file.clone(), c.line, c.column);
+        let Some(first) = chars.iter().position(|c| !is_blank(c.c)) else {
+            return Ok(());
+        };
+        let chars = &chars[first..];
+        let mut words = Vec::new();
         let mut i = 0;
-        let mut pending_end = false;
         while i < chars.len() {
-            let c = chars[i];
-            if is_blank(c.c) {
+            if is_blank(chars[i].c) {
                 i += 1;
                 continue;
             }
-            if c.c == '{' || c.c == '}' {
-                if pending_end {
-                    self.push(TokenKind::End, at(&c));
-                    pending_end = false;
-                }
-                let kind = if c.c == '{' {
-                    TokenKind::Open
-                } else {
-                    TokenKind::Close
-                };
-                self.push(kind, at(&c));
-                i += 1;
-                continue;
-            }
-            // A word.
-            let start = at(&c);
+            let start = at(&chars[i]);
             let mut word = String::new();
-            let mut quote: Option<(char, Location)> = None;
-            while i < chars.len() {
-                let ch = chars[i].c;
-                match (quote.as_ref(), ch) {
-                    (_, '\\') => {
-                        let (value, used) = escape(&chars[i + 1..]).ok_or_else(|| {
-                            ImportError::at(
-                                &at(&chars[i]),
-                                ErrorKind::Syntax,
-                                "a backslash with nothing after it",
-                            )
-                        })?;
-                        word.push(value);
-                        i += 1 + used;
-                        continue;
-                    }
-                    (Some((q, _)), _) if ch == *q => quote = None,
-                    (Some(_), _) => word.push(ch),
-                    (None, '"' | '\'') => quote = Some((ch, at(&chars[i]))),
-                    (None, _) if is_blank(ch) || ch == '{' || ch == '}' => break,
-                    (None, _) => word.push(ch),
+            if chars[i].c == '"' {
+                i += 1;
+                while i < chars.len() && chars[i].c != '"' {
+                    word.push(chars[i].c);
+                    i += 1;
+                }
+                if i == chars.len() {
+                    return Err(ImportError::at(
+                        &start,
+                        ErrorKind::Syntax,
+                        "unterminated quote: no closing \" on this line",
+                    ));
                 }
                 i += 1;
+            } else {
+                while i < chars.len() && !is_blank(chars[i].c) && chars[i].c != '"' {
+                    word.push(chars[i].c);
+                    i += 1;
+                }
             }
-            if let Some((q, where_)) = quote {
-                return Err(ImportError::at(
-                    &where_,
-                    ErrorKind::Syntax,
-                    format!("unterminated quote: no closing {q} on this line"),
-                ));
-            }
-            self.push(TokenKind::Word(word), start);
-            pending_end = true;
+            words.push((word, start));
         }
-        if pending_end {
-            let last = chars.last().expect("a word was read");
-            self.push(TokenKind::End, at(last));
-        }
+        let raw: String = chars.iter().map(|c| c.c).collect();
+        let here = at(&chars[0]);
+        self.push(
+            TokenKind::Line {
+                words,
+                raw: raw.trim_end_matches(is_blank).to_owned(),
+            },
+            here,
+        );
         Ok(())
     }
 
@@ -262,7 +267,7 @@ impl<'w> Lexer<'w> {
                 "include: no file named",
             ));
         }
-        let pattern = unquote(pattern);
+        let pattern = pattern.to_owned();
         let base = path.parent().unwrap_or(Path::new(""));
         let full = if Path::new(&pattern).is_absolute() {
             PathBuf::from(&pattern)
@@ -309,36 +314,22 @@ fn include_pattern(text: &str) -> Option<&str> {
     }
 }
 
-/// A quoted include pattern, unquoted.
-fn unquote(s: &str) -> String {
-    let b = s.as_bytes();
-    if b.len() >= 2 && (b[0] == b'"' || b[0] == b'\'') && b[b.len() - 1] == b[0] {
-        s[1..s.len() - 1].to_owned()
-    } else {
-        s.to_owned()
-    }
-}
-
 fn is_blank(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\r' | '\x0b' | '\x0c')
 }
 
 /// Remove a comment (`!` or `#` outside double quotes, not escaped) from
-/// a logical line, as keepalived's `decomment` does: `\#` and `\!` outside
-/// quotes become plain `#` and `!`. Returns whether the line ends in a
-/// backslash (continued on the next line), which is then removed.
-fn decomment(chars: &mut Vec<Ch>) -> bool {
+/// a line, as keepalived's `decomment` does: `\#` and `\!` outside quotes
+/// become plain `#` and `!`. A backslash at the end of a line stays (there
+/// are no continuation lines outside `$NAME` definitions).
+fn decomment(chars: &mut Vec<Ch>) {
     let mut quote = false;
     let mut i = 0;
     while i < chars.len() {
         match chars[i].c {
             '"' => quote = !quote,
             '\\' => {
-                if i + 1 == chars.len() {
-                    chars.pop();
-                    return true;
-                }
-                if !quote && matches!(chars[i + 1].c, '#' | '!') {
+                if i + 1 < chars.len() && !quote && matches!(chars[i + 1].c, '#' | '!') {
                     chars.remove(i);
                     i += 1;
                     continue;
@@ -357,7 +348,54 @@ fn decomment(chars: &mut Vec<Ch>) -> bool {
     while chars.last().is_some_and(|c| is_blank(c.c)) {
         chars.pop();
     }
-    false
+}
+
+/// A statement's text split as keepalived's `alloc_strvec_quoted_escaped`
+/// splits it, for the keys it re-reads so (`misc_path`, scripts, `regex`):
+/// `"..."` and `'...'` group, anywhere in a word, and backslash escapes
+/// (`\n`, `\t`, `\x41`, `\101`, `\cA`, `\"`...) are resolved. `None` for an
+/// unterminated quote or a backslash at the end.
+pub(crate) fn escaped_words(text: &str) -> Option<Vec<String>> {
+    let chars: Vec<Ch> = text
+        .chars()
+        .map(|c| Ch {
+            c,
+            line: 0,
+            column: 0,
+        })
+        .collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if is_blank(chars[i].c) {
+            i += 1;
+            continue;
+        }
+        let mut word = String::new();
+        let mut quote: Option<char> = None;
+        while i < chars.len() {
+            let ch = chars[i].c;
+            match (quote, ch) {
+                (_, '\\') => {
+                    let (value, used) = escape(&chars[i + 1..])?;
+                    word.push(value);
+                    i += 1 + used;
+                    continue;
+                }
+                (Some(q), _) if ch == q => quote = None,
+                (Some(_), _) => word.push(ch),
+                (None, '"' | '\'') => quote = Some(ch),
+                (None, _) if is_blank(ch) => break,
+                (None, _) => word.push(ch),
+            }
+            i += 1;
+        }
+        if quote.is_some() {
+            return None;
+        }
+        out.push(word);
+    }
+    Some(out)
 }
 
 /// The character a backslash escape stands for, and how many characters
@@ -409,69 +447,50 @@ fn escape(rest: &[Ch]) -> Option<(char, usize)> {
 mod tests {
     use super::*;
 
-    fn lex(text: &str) -> Vec<TokenKind> {
+    fn lex(text: &str) -> Vec<String> {
         let mut w = Warnings::default();
         let mut l = Lexer::new(&mut w);
         l.lex_text(text, Path::new("/nonexistent/k.conf")).unwrap();
-        l.tokens.into_iter().map(|t| t.kind).collect()
-    }
-
-    fn word(s: &str) -> TokenKind {
-        TokenKind::Word(s.into())
+        l.tokens
+            .into_iter()
+            .map(|t| match t.kind {
+                TokenKind::Line { words, .. } => words
+                    .into_iter()
+                    .map(|(w, _)| w)
+                    .collect::<Vec<_>>()
+                    .join("|"),
+                TokenKind::Open => "{".into(),
+                TokenKind::Close => "}".into(),
+            })
+            .collect()
     }
 
     #[test]
-    fn comments_quotes_braces_escapes() {
-        use TokenKind::*;
+    fn comments_quotes_braces() {
         assert_eq!(
-            lex("a b { ! comment\n  c \"d # e\" f#g\n}"),
-            vec![
-                word("a"),
-                word("b"),
-                End,
-                Open,
-                word("c"),
-                word("d # e"),
-                word("f"),
-                End,
-                Close
-            ]
+            lex("a b { ! comment\n  c \"d # {e}\" f#g\n}"),
+            vec!["a|b", "{", "c|d # {e}|f", "}"]
         );
+        // Single quotes and backslashes are plain characters in words.
+        assert_eq!(lex(r#"x 'c d' a\n \# e\"#), vec![r"x|'c|d'|a\n|#|e\"]);
         assert_eq!(
-            lex(r#"x "a\"b" 'c d' \x41\101\n \#"#),
-            vec![
-                word("x"),
-                word("a\"b"),
-                word("c d"),
-                word("AA\n"),
-                word("#"),
-                End
-            ]
+            lex("c{d}e\na\"b\"c"),
+            vec!["c", "{", "d", "}", "e", "a|b|c"]
         );
+    }
+
+    #[test]
+    fn escaped_words_for_scripts() {
         assert_eq!(
-            lex("a \\\n b\nc{d}e"),
-            vec![
-                word("a"),
-                word("b"),
-                End,
-                word("c"),
-                End,
-                Open,
-                word("d"),
-                End,
-                Close,
-                word("e"),
-                End
-            ]
+            escaped_words(r#"misc_path "/bin/check %h" 'a b' \x41\101\n"#).unwrap(),
+            vec!["misc_path", "/bin/check %h", "a b", "AA\n"]
         );
+        assert!(escaped_words("a \"b").is_none());
     }
 
     #[test]
     fn locations_and_errors() {
         let mut w = Warnings::default();
-        let mut l = Lexer::new(&mut w);
-        l.lex_text("\n  real_server  \"192.0.2.1", Path::new("k.conf"))
-            .unwrap_err();
         let mut l = Lexer::new(&mut w);
         let e = l.lex_text("\n  a  \"b", Path::new("k.conf")).unwrap_err();
         assert_eq!(
@@ -479,9 +498,13 @@ mod tests {
             "k.conf:2:6: unterminated quote: no closing \" on this line"
         );
         let mut l = Lexer::new(&mut w);
-        l.lex_text("x\n   yy z", Path::new("k.conf")).unwrap();
-        assert_eq!((l.tokens[2].at.line, l.tokens[2].at.column), (2, 4));
-        assert_eq!((l.tokens[3].at.line, l.tokens[3].at.column), (2, 7));
+        l.lex_text("x\n   yy z {", Path::new("k.conf")).unwrap();
+        let TokenKind::Line { words, .. } = &l.tokens[1].kind else {
+            panic!()
+        };
+        assert_eq!((words[0].1.line, words[0].1.column), (2, 4));
+        assert_eq!((words[1].1.line, words[1].1.column), (2, 7));
+        assert_eq!((l.tokens[2].at.line, l.tokens[2].at.column), (2, 9));
         let mut l = Lexer::new(&mut w);
         let e = l
             .lex_text("$VIP=192.0.2.1", Path::new("k.conf"))

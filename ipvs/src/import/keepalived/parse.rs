@@ -29,6 +29,10 @@ pub struct Statement {
     pub words: Vec<Word>,
     /// The block after it, if any.
     pub block: Option<Vec<Statement>>,
+    /// The statement's text as written, comments removed: keepalived
+    /// re-reads a few keys (`misc_path`, scripts, `regex`) with quotes and
+    /// escapes ([`Statement::escaped_args`]).
+    pub text: String,
 }
 
 impl Statement {
@@ -45,6 +49,18 @@ impl Statement {
     /// The words after the keyword.
     pub fn args(&self) -> &[Word] {
         &self.words[1..]
+    }
+
+    /// The words after the keyword as keepalived reads script and regex
+    /// keys: `"..."` and `'...'` group anywhere, backslash escapes
+    /// (`\n`, `\x41`, `\"`...) resolved. `None` for an unterminated quote.
+    pub fn escaped_args(&self) -> Option<Vec<String>> {
+        let mut words = super::lexer::escaped_words(&self.text)?;
+        if words.is_empty() {
+            return None;
+        }
+        words.remove(0);
+        Some(words)
     }
 
     /// The statements of its block (none if it has no block).
@@ -87,22 +103,20 @@ fn block(
         ));
     }
     let mut out: Vec<Statement> = Vec::new();
-    let mut words: Vec<Word> = Vec::new();
     while let Some(t) = tokens.get(*pos) {
         *pos += 1;
         match &t.kind {
-            TokenKind::Word(w) => words.push(Word {
-                text: w.clone(),
-                at: t.at.clone(),
+            TokenKind::Line { words, raw } => out.push(Statement {
+                words: words
+                    .iter()
+                    .map(|(text, at)| Word {
+                        text: text.clone(),
+                        at: at.clone(),
+                    })
+                    .collect(),
+                block: None,
+                text: raw.clone(),
             }),
-            TokenKind::End => {
-                if !words.is_empty() {
-                    out.push(Statement {
-                        words: std::mem::take(&mut words),
-                        block: None,
-                    });
-                }
-            }
             TokenKind::Open => {
                 // The block belongs to the statement before it (on the same
                 // line or an earlier one).
