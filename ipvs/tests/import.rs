@@ -316,3 +316,278 @@ fn formats_are_recognised_by_name() {
     assert_eq!("piranha".parse::<Format>().unwrap(), Format::Piranha);
     assert!("nginx".parse::<Format>().is_err());
 }
+
+// ---------------------------------------------------------------- writer
+
+/// Every test file's table, written as keepalived.conf: keepalived accepts
+/// it without a complaint (exit 0), and it reads back to the same state,
+/// which writes to the same text (keepalived.conf -> state ->
+/// keepalived.conf -> state is the identity).
+#[test]
+fn written_keepalived_conf_reads_back_and_keepalived_accepts_it() {
+    let have_keepalived = std::process::Command::new("keepalived")
+        .arg("--version")
+        .output()
+        .is_ok();
+    assert!(
+        have_keepalived || std::env::var_os("CI").is_none(),
+        "keepalived is not installed"
+    );
+    let dir = std::env::temp_dir().join(format!("ipvs-import-write-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut inputs: Vec<(PathBuf, Format)> = Vec::new();
+    for d in ["keepalived/guest", "keepalived/host", "keepalived/other"] {
+        inputs.extend(
+            files(&data().join(d), "conf")
+                .into_iter()
+                .map(|f| (f, Format::Keepalived)),
+        );
+    }
+    inputs.extend(
+        files(&data().join("piranha"), "cf")
+            .into_iter()
+            .map(|f| (f, Format::Piranha)),
+    );
+    let mut checked = 0;
+    for (file, format) in &inputs {
+        let state = import::load(file, *format).unwrap().state;
+        let text =
+            import::keepalived::write(&state).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let out = dir.join(format!(
+            "{}.keepalived.conf",
+            file.file_stem().unwrap().to_string_lossy()
+        ));
+        std::fs::write(&out, &text).unwrap();
+        let back = import::load(&out, Format::Keepalived).unwrap_or_else(|e| {
+            panic!(
+                "{}: the written file does not load: {e}\n{text}",
+                file.display()
+            )
+        });
+        assert_eq!(
+            back.state.config(),
+            state.config(),
+            "{}:\n{text}",
+            file.display()
+        );
+        assert!(
+            back.warnings.is_empty(),
+            "{}: {:?}\n{text}",
+            file.display(),
+            back.warnings
+        );
+        assert_eq!(
+            import::keepalived::write(&back.state).unwrap(),
+            text,
+            "{}",
+            file.display()
+        );
+        if have_keepalived {
+            let (code, output) = keepalived_config_test(&out);
+            assert_eq!(
+                code,
+                0,
+                "{}: keepalived --config-test on what we wrote:\n{output}\n{text}",
+                file.display()
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 16, "{checked} files");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn what_keepalived_cannot_express_is_an_error() {
+    let cases = [
+        (
+            "-A -t 192.0.2.1:80 -s rr\n",
+            "TCP 192.0.2.1:80: no destinations: keepalived ignores a virtual server without real servers",
+        ),
+        (
+            "-A -t 192.0.2.1:80 -s none\n-a -t 192.0.2.1:80 -r 192.0.2.2:80 -m\n",
+            "TCP 192.0.2.1:80: scheduler \"none\" is not one keepalived 2.2 accepts",
+        ),
+        (
+            "-A -f 5 -s rr\n-a -f 5 -r 192.0.2.2:80 -g\n",
+            "FWM 5, destination 192.0.2.2:80: a direct-routed or tunnelled destination's port is not the service's (0 for fwmark): keepalived resets it",
+        ),
+    ];
+    for (rules, message) in cases {
+        let mut state = State::from_rules_text(rules).unwrap();
+        // Rules give a DR destination the service's port; set it by hand.
+        for s in &mut state.services {
+            for d in &mut s.destinations {
+                if d.forward == ipvs::ForwardMethod::DirectRoute {
+                    d.port = 80;
+                }
+            }
+        }
+        assert_eq!(
+            import::keepalived::write(&state).unwrap_err().to_string(),
+            message
+        );
+    }
+}
+
+mod write_roundtrip {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+    use ipvs::import::keepalived;
+    use ipvs::state::{ServiceState, State};
+    use ipvs::{
+        AddressFamily, Destination, ForwardMethod, Netmask, Persistence, Protocol, Scheduler,
+        Service, ServiceFlags, ServiceKey, Timeouts, Tunnel, TunnelChecksum,
+    };
+    use proptest::prelude::*;
+
+    const SCHEDULERS: &[&str] = &[
+        "rr", "wrr", "lc", "wlc", "lblc", "sh", "mh", "dh", "fo", "ovf", "lblcr", "sed", "nq",
+        "twos",
+    ];
+
+    fn forward() -> impl Strategy<Value = ForwardMethod> {
+        let csum = prop_oneof![
+            Just(TunnelChecksum::None),
+            Just(TunnelChecksum::Checksum),
+            Just(TunnelChecksum::Remote)
+        ];
+        prop_oneof![
+            Just(ForwardMethod::Masquerade),
+            Just(ForwardMethod::DirectRoute),
+            Just(ForwardMethod::Tunnel(Tunnel::Ipip)),
+            (1u16.., csum.clone())
+                .prop_map(|(port, checksum)| ForwardMethod::Tunnel(Tunnel::Gue { port, checksum })),
+            csum.prop_filter("gre has no remcsum", |c| *c != TunnelChecksum::Remote)
+                .prop_map(|checksum| ForwardMethod::Tunnel(Tunnel::Gre { checksum })),
+        ]
+    }
+
+    /// A service keepalived can express, with up to four destinations.
+    fn service(i: u8) -> impl Strategy<Value = ServiceState> {
+        (
+            0..4u8,
+            any::<bool>(),
+            1u16..,
+            0..SCHEDULERS.len(),
+            0u32..8,
+            prop::option::of((1u32..100_000, any::<bool>())),
+            prop::collection::vec(
+                (1u8..250, 1u16.., forward(), 0u32..1000, 0u32..50, 0u32..50),
+                1..4,
+            ),
+        )
+            .prop_map(move |(kind, v6, port, sched, flag_bits, persist, dests)| {
+                let family = if v6 {
+                    AddressFamily::Ipv6
+                } else {
+                    AddressFamily::Ipv4
+                };
+                let vip: IpAddr = if v6 {
+                    IpAddr::V6(Ipv6Addr::new(
+                        0x2001,
+                        0xdb8,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        u16::from(i) + 1,
+                    ))
+                } else {
+                    IpAddr::V4(Ipv4Addr::new(192, 0, 2, i + 1))
+                };
+                let key = match kind {
+                    0 => ServiceKey::with_protocol(Protocol::Tcp, SocketAddr::new(vip, port)),
+                    1 => ServiceKey::with_protocol(Protocol::Udp, SocketAddr::new(vip, port)),
+                    2 => ServiceKey::with_protocol(Protocol::Sctp, SocketAddr::new(vip, port)),
+                    _ => ServiceKey::Fwmark {
+                        fwmark: u32::from(i) + 1,
+                        family,
+                    },
+                };
+                let mut flags = ServiceFlags::from_bits((flag_bits & 7) << 3);
+                if kind == 1 && flag_bits & 1 == 1 {
+                    flags |= ServiceFlags::ONE_PACKET;
+                }
+                let mut svc =
+                    Service::new(key, Scheduler::from_name(SCHEDULERS[sched])).with_flags(flags);
+                if let Some((timeout, wide)) = persist {
+                    svc.persistence = Some(Persistence {
+                        timeout,
+                        netmask: match (wide, family) {
+                            (false, f) => Netmask::host(f),
+                            (true, AddressFamily::Ipv4) => {
+                                Netmask::V4(Ipv4Addr::new(255, 255, 255, 0))
+                            }
+                            (true, AddressFamily::Ipv6) => Netmask::V6(64),
+                        },
+                    });
+                }
+                let mut ss = ServiceState::new(svc);
+                for (host, dport, fwd, weight, upper, lower) in dests {
+                    let address: IpAddr = if v6 {
+                        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, u16::from(host)))
+                    } else {
+                        IpAddr::V4(Ipv4Addr::new(198, 51, 100, host))
+                    };
+                    let dport = match (fwd, key) {
+                        (ForwardMethod::Masquerade, _) => dport,
+                        (_, ServiceKey::Address { port, .. }) => port,
+                        (_, ServiceKey::Fwmark { .. }) => 0,
+                    };
+                    if ss.dest(SocketAddr::new(address, dport)).is_some() {
+                        continue;
+                    }
+                    let (upper, lower) = if upper == 0 {
+                        (0, 0)
+                    } else {
+                        (upper.max(lower), lower)
+                    };
+                    ss.destinations.push(
+                        Destination::new(SocketAddr::new(address, dport))
+                            .with_forward(fwd)
+                            .with_weight(weight)
+                            .with_thresholds(upper, lower),
+                    );
+                }
+                ss
+            })
+    }
+
+    fn state() -> impl Strategy<Value = State> {
+        (
+            prop::collection::vec(0u8..1, 1..5),
+            prop::option::of((0u32..10_000, 0u32..1000, 0u32..1000)),
+        )
+            .prop_flat_map(|(n, t)| {
+                let services: Vec<_> = (0..n.len() as u8).map(service).collect();
+                (services, Just(t))
+            })
+            .prop_map(|(services, t)| {
+                let mut s = State::new();
+                s.services = services;
+                s.timeouts = t
+                    .map(|(tcp, tcp_fin, udp)| Timeouts { tcp, tcp_fin, udp })
+                    .filter(|t| *t != Timeouts::UNCHANGED);
+                s
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// state -> keepalived.conf -> state is the identity, and writing
+        /// again gives the same text.
+        #[test]
+        fn state_to_keepalived_conf_and_back(state in state()) {
+            state.validate().unwrap();
+            let text = keepalived::write(&state).unwrap();
+            let doc = keepalived::parse_str(&text, "keepalived.conf".as_ref()).unwrap();
+            let back = keepalived::to_import(&doc).unwrap();
+            prop_assert!(back.warnings.is_empty(), "{:?}\n{}", back.warnings, text);
+            prop_assert_eq!(back.state.config(), state.config(), "{}", text);
+            prop_assert_eq!(keepalived::write(&back.state).unwrap(), text);
+        }
+    }
+}

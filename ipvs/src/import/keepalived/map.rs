@@ -20,7 +20,7 @@ use crate::model::{
 use crate::state::{ServiceState, State, StateError};
 
 /// The schedulers keepalived 2.2 accepts in `lvs_sched`.
-const KEEPALIVED_SCHEDULERS: &[&str] = &[
+pub(crate) const KEEPALIVED_SCHEDULERS: &[&str] = &[
     "rr", "wrr", "lc", "wlc", "lblc", "sh", "mh", "dh", "fo", "ovf", "lblcr", "sed", "nq", "twos",
 ];
 

@@ -7,6 +7,7 @@
 //! - [`to_import`]: the [`Config`] to the table keepalived's checker
 //!   process makes once every real server is up (`alpha` off, or checks
 //!   that pass).
+//! - [`write()`]: a state as keepalived.conf that reads back to it.
 //!
 //! ```
 //! use ipvs::import::keepalived;
@@ -32,6 +33,7 @@ mod glob;
 mod lexer;
 mod map;
 mod parse;
+mod write;
 
 use std::path::Path;
 
@@ -41,6 +43,7 @@ pub use document::{
 };
 pub use map::DEFAULT_PERSISTENCE;
 pub use parse::{Statement, Word};
+pub use write::{WriteError, write};
 
 use crate::import::{Import, ImportError, Warning, Warnings};
 
