@@ -10,6 +10,8 @@ pub mod client;
 #[cfg(feature = "cluster")]
 pub mod cluster;
 pub mod codec;
+#[cfg(feature = "failover")]
+pub mod failover;
 #[cfg(feature = "health")]
 pub mod health;
 #[cfg(feature = "import")]

@@ -506,7 +506,7 @@ mod write_roundtrip {
                         family,
                     },
                 };
-                let mut flags = ServiceFlags::from_bits((flag_bits & 7) << 3);
+                let mut flags = ServiceFlags::from_bits_retain((flag_bits & 7) << 3);
                 if kind == 1 && flag_bits & 1 == 1 {
                     flags |= ServiceFlags::ONE_PACKET;
                 }

@@ -7,6 +7,10 @@
 //! must hold the same settings (thresholds, tunnels and timeouts included,
 //! which `-Sn` omits).
 //!
+//! The same for Piranha's test files (`tests/data/import/piranha/`), through
+//! the keepalived.conf our writer makes of them: keepalived must make the
+//! table the lvs.cf loader reads.
+//!
 //! Every test is ignored on the host: run them in the guest
 //! (`scripts/test-kernel --suite import_kernel`). Documentation addresses
 //! only, all inside the guest's namespaces.
@@ -286,6 +290,32 @@ fn keepalived_makes_the_tables_our_loader_reads() {
         .collect();
     files.sort();
     assert!(files.len() >= 8, "{} files", files.len());
+    // Piranha's files too, as the keepalived.conf our writer makes of them:
+    // keepalived must make the table the lvs.cf loader reads.
+    let written = TempDir::new(&format!("ka-written-{}", std::process::id()));
+    let piranha = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/import/piranha");
+    let mut lvs_cf: Vec<PathBuf> = std::fs::read_dir(&piranha)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cf"))
+        .collect();
+    lvs_cf.sort();
+    for cf in lvs_cf {
+        let state = import::load(&cf, Format::Piranha).unwrap().state;
+        let out = written.path().join(format!(
+            "piranha-{}.keepalived.conf",
+            cf.file_stem().unwrap().to_string_lossy()
+        ));
+        std::fs::write(&out, import::keepalived::write(&state).unwrap()).unwrap();
+        assert_eq!(
+            import::load(&out, Format::Keepalived)
+                .unwrap()
+                .state
+                .config(),
+            state.config()
+        );
+        files.push(out);
+    }
     let mut cases: Vec<Case> = files
         .iter()
         .enumerate()

@@ -39,7 +39,7 @@ impl Ns {
     }
     async fn client(&self) -> AsyncClient {
         AsyncClient::with_netns(
-            Netns::named(&self.0),
+            Netns::named(&self.0).unwrap(),
             Some(std::time::Duration::from_secs(60)),
         )
         .await
@@ -185,7 +185,7 @@ async fn async_batch_reports_each_operation() {
         key(2000),
         Destination::new("198.51.100.21:80".parse().unwrap()),
     ));
-    let result = c.apply(&ops).await.unwrap();
+    let result = c.execute_batch(&ops).await.unwrap();
     let failures: Vec<usize> = result.failures().map(|(i, _)| i).collect();
     assert_eq!(failures, vec![1000, 1001]);
     assert!(matches!(

@@ -86,11 +86,11 @@ fn capture(ns: &str, n: u32, out: &str) {
         })
         .collect();
     let client = Client::builder()
-        .netns(Netns::named(ns))
+        .netns(Netns::named(ns).unwrap())
         .timeout(Duration::from_secs(600))
         .build()
         .expect("client");
-    let result = client.apply(&ops).expect("apply");
+    let result = client.execute_batch(&ops).expect("apply");
     assert!(result.is_ok(), "apply: {:?}", result.failures().next());
     eprintln!("capture-dump: {n} services added");
 

@@ -194,7 +194,10 @@ fn run(args: &Args) -> Result<u8> {
 fn client(args: &Args) -> Result<Client> {
     let mut b = Client::builder();
     if let Some(ns) = &args.netns {
-        let path = Netns::named(ns);
+        let path = Netns::named(ns).map_err(|e| Failure {
+            code: exit::USAGE,
+            message: format!("--netns: {e}"),
+        })?;
         if let Netns::Path(p) = &path {
             if !p.exists() {
                 return Err(Failure {
@@ -362,10 +365,10 @@ fn describe(plan: &Plan) -> String {
         (s.add_services, "services added"),
         (s.update_services, "services changed"),
         (s.delete_services, "services deleted"),
-        (s.add_dests, "destinations added"),
-        (s.update_dests, "destinations changed"),
-        (s.drain_dests, "destinations drained"),
-        (s.delete_dests, "destinations deleted"),
+        (s.add_destinations, "destinations added"),
+        (s.update_destinations, "destinations changed"),
+        (s.drain_destinations, "destinations drained"),
+        (s.delete_destinations, "destinations deleted"),
     ]
     .iter()
     .filter(|(n, _)| *n > 0)

@@ -186,8 +186,8 @@ impl AsyncClient {
         })
     }
 
-    /// Apply many changes, many per write; see [`Client::apply`].
-    pub async fn apply(&self, ops: &[Operation]) -> Result<BatchResult> {
+    /// Apply many changes, many per write; see [`Client::execute_batch`].
+    pub async fn execute_batch(&self, ops: &[Operation]) -> Result<BatchResult> {
         let requests = operation::batch_requests(ops)?;
         let mut results = Vec::with_capacity(ops.len());
         let mut start = 0;

@@ -34,7 +34,7 @@ const SOCK_BUF: libc::c_int = 8 << 20;
 /// use std::time::Duration;
 /// use ipvs::client::{Client, Netns};
 /// let client = Client::builder()
-///     .netns(Netns::named("lb"))
+///     .netns(Netns::named("lb")?)
 ///     .timeout(Duration::from_secs(2))
 ///     .build()?;
 /// # Ok::<(), ipvs::client::Error>(())
@@ -136,9 +136,10 @@ impl Client {
         Builder::default()
     }
 
-    /// A client in the namespace made by `ip netns add NAME`.
+    /// A client in the namespace made by `ip netns add NAME`; a name that
+    /// is not a plain file name is refused ([`Error::NetnsName`]).
     pub fn in_netns(name: &str) -> Result<Self> {
-        Builder::default().netns(Netns::named(name)).build()
+        Builder::default().netns(Netns::named(name)?).build()
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -159,7 +160,7 @@ impl Client {
     /// # fn ops() -> Vec<Operation> { vec![] }
     /// let client = Client::new()?;
     /// let before = client.io_counters();
-    /// client.apply(&ops())?;
+    /// client.execute_batch(&ops())?;
     /// println!("{} writes", client.io_counters().sends - before.sends);
     /// # Ok::<(), ipvs::client::Error>(())
     /// ```
@@ -310,7 +311,7 @@ impl Client {
     /// sent and the error names its index. Otherwise every operation is
     /// attempted in order and the result says, per operation, whether it
     /// succeeded.
-    pub fn apply(&self, ops: &[Operation]) -> Result<BatchResult> {
+    pub fn execute_batch(&self, ops: &[Operation]) -> Result<BatchResult> {
         let requests = operation::batch_requests(ops)?;
         let mut results: Vec<Result<()>> = Vec::with_capacity(ops.len());
         let mut inner = self.lock();

@@ -14,5 +14,5 @@ mod sys;
 pub use asynchronous::AsyncClient;
 pub use blocking::{Builder, Client, IoCounters};
 pub use error::{Error, Result};
-pub use netns::{Netns, within, within_netns};
+pub use netns::{NETNS_RUN_DIR, Netns, NetnsNameError, within, within_netns};
 pub use operation::{BatchResult, Operation, ServiceEntry};

@@ -6,8 +6,9 @@
 
 use netlink_packet_core::NetlinkBuffer;
 use netlink_packet_core::{
-    DecodeError, Emitable, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_MULTIPART, NLM_F_REQUEST,
-    NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN, NetlinkHeader, NlasIterator, Parseable,
+    DecodeError, Emitable, NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_CAPPED, NLM_F_DUMP, NLM_F_DUMP_INTR,
+    NLM_F_MULTIPART, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN,
+    NetlinkHeader, NlasIterator, Parseable,
 };
 
 use super::{Command, IpvsMessage};
@@ -16,10 +17,6 @@ use super::{Command, IpvsMessage};
 pub const NLMSG_HDRLEN: usize = 16;
 /// Length of `struct genlmsghdr`.
 pub const GENL_HDRLEN: usize = 4;
-/// `NLM_F_CAPPED`: an error message holds only the request's header.
-const NLM_F_CAPPED: u16 = 0x100;
-/// `NLM_F_ACK_TLVS`: an error message carries extended-ACK attributes.
-const NLM_F_ACK_TLVS: u16 = 0x200;
 
 fn align4(n: usize) -> usize {
     (n + 3) & !3
@@ -259,7 +256,14 @@ pub fn parse_error(flags: u16, payload: &[u8]) -> Result<Option<KernelError>, De
     Ok(Some(err))
 }
 
-/// `NLMSGERR_ATTR_*`: MSG 1, OFFS 2, MISS_TYPE 5.
+/// `NLMSGERR_ATTR_MSG`: the kernel's message (string).
+const NLMSGERR_ATTR_MSG: u16 = 1;
+/// `NLMSGERR_ATTR_OFFS`: offset of the offending attribute (u32).
+const NLMSGERR_ATTR_OFFS: u16 = 2;
+/// `NLMSGERR_ATTR_MISS_TYPE`: the type of a missing attribute (u32).
+const NLMSGERR_ATTR_MISS_TYPE: u16 = 5;
+
+/// The extended ACK's attributes (`NLMSGERR_ATTR_*`).
 fn parse_ext_ack(tlvs: &[u8]) -> KernelError {
     let mut e = KernelError {
         errno: 0,
@@ -270,9 +274,9 @@ fn parse_ext_ack(tlvs: &[u8]) -> KernelError {
     for nla in NlasIterator::new(tlvs).map_while(Result::ok) {
         let v = nla.value();
         match nla.kind() {
-            1 => e.message = super::nla::string_of("EXT_ACK.MSG", v).ok(),
-            2 => e.offset = super::nla::u32_of("EXT_ACK.OFFS", v).ok(),
-            5 => {
+            NLMSGERR_ATTR_MSG => e.message = super::nla::string_of("EXT_ACK.MSG", v).ok(),
+            NLMSGERR_ATTR_OFFS => e.offset = super::nla::u32_of("EXT_ACK.OFFS", v).ok(),
+            NLMSGERR_ATTR_MISS_TYPE => {
                 e.missing_type = v
                     .get(..4)
                     .map(|b| u32::from_ne_bytes(b.try_into().unwrap()) as u16)

@@ -187,7 +187,7 @@ fn stop_right_after_start() {
     let ns = TestNs::new();
     ns.add_dummy("sync0");
     let c = Client::builder()
-        .netns(Netns::named(&ns.name))
+        .netns(Netns::named(&ns.name).unwrap())
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
@@ -207,7 +207,7 @@ fn stop_right_after_start() {
             Operation::StopDaemon(DaemonState::Master),
             Operation::StopDaemon(DaemonState::Backup),
         ];
-        assert!(c.apply(&batch).unwrap().is_ok(), "round {round}");
+        assert!(c.execute_batch(&batch).unwrap().is_ok(), "round {round}");
         assert!(c.daemons().unwrap().is_empty());
     }
 

@@ -141,7 +141,7 @@ fn service(out: &mut String, ss: &ServiceState) -> Result<(), WriteError> {
     }
     let _ = writeln!(out, "    lvs_sched {sched}");
     let flags = s.flags;
-    let unnamed = flags.without(
+    let unnamed = flags.difference(
         ServiceFlags::ONE_PACKET
             | ServiceFlags::SCHED1
             | ServiceFlags::SCHED2
