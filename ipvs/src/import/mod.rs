@@ -271,12 +271,17 @@ impl std::str::FromStr for Format {
     }
 }
 
-/// What a file brought in: the table, and everything that was not carried
-/// over as written.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a file brought in: the table, the failover settings, and
+/// everything that was not carried over as written.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Import {
     /// The IPVS table: services, destinations, timeouts. Validated.
     pub state: State,
+    /// The director failover settings (keepalived's `vrrp_instance` and
+    /// `lvs_sync_daemon`; lvs.cf's pulse keys), if the file has them.
+    /// Validated.
+    #[cfg(feature = "failover")]
+    pub failover: Option<crate::failover::Settings>,
     /// What was dropped or corrected, in file order.
     pub warnings: Vec<Warning>,
 }

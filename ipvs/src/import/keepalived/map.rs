@@ -29,8 +29,8 @@ pub const DEFAULT_PERSISTENCE: u32 = 360;
 
 const HEALTH_PENDING: &str =
     "a health-checking setting: not carried over (the result holds the table only)";
-const FAILOVER_PENDING: &str =
-    "a failover setting: not carried over (the result holds the table only)";
+#[cfg(not(feature = "failover"))]
+const FAILOVER_PENDING: &str = "a failover setting: not carried over (feature failover is off)";
 
 /// The table keepalived makes from `config` with every real server up,
 /// and what did not carry over.
@@ -40,29 +40,34 @@ pub fn to_import(config: &Config) -> Result<Import, ImportError> {
     if let Some(t) = &config.global_defs.lvs_timeouts {
         state.timeouts = Some(t.value);
     }
-    if let Some(d) = &config.global_defs.lvs_sync_daemon {
-        w.push(
-            &d.at,
-            WarningKind::NotCarriedOver,
-            "lvs_sync_daemon",
-            FAILOVER_PENDING,
-        );
-    }
     if let Some(r) = &config.global_defs.router_id {
         w.push(
             &r.at,
             WarningKind::NotCarriedOver,
             "router_id",
-            FAILOVER_PENDING,
+            "keepalived's name for this director (in its e-mails and logs): no counterpart",
         );
     }
-    for v in &config.vrrp_instances {
-        w.push(
-            &v.name.at,
-            WarningKind::NotCarriedOver,
-            format!("vrrp_instance {}", v.name.value),
-            FAILOVER_PENDING,
-        );
+    #[cfg(feature = "failover")]
+    let failover = super::vrrp::to_settings(config, &mut w)?;
+    #[cfg(not(feature = "failover"))]
+    {
+        if let Some(d) = &config.global_defs.lvs_sync_daemon {
+            w.push(
+                &d.at,
+                WarningKind::NotCarriedOver,
+                "lvs_sync_daemon",
+                FAILOVER_PENDING,
+            );
+        }
+        for v in &config.vrrp_instances {
+            w.push(
+                &v.name.at,
+                WarningKind::NotCarriedOver,
+                format!("vrrp_instance {}", v.name.value),
+                FAILOVER_PENDING,
+            );
+        }
     }
 
     let groups: HashMap<&str, &VirtualServerGroup> = config
@@ -89,6 +94,8 @@ pub fn to_import(config: &Config) -> Result<Import, ImportError> {
     state.validate().map_err(|e| state_error(e, &defined_at))?;
     Ok(Import {
         state,
+        #[cfg(feature = "failover")]
+        failover,
         warnings: w.0,
     })
 }

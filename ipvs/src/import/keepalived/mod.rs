@@ -33,6 +33,8 @@ mod glob;
 mod lexer;
 mod map;
 mod parse;
+#[cfg(feature = "failover")]
+mod vrrp;
 mod write;
 
 use std::path::Path;
@@ -43,6 +45,8 @@ pub use document::{
 };
 pub use map::DEFAULT_PERSISTENCE;
 pub use parse::{Statement, Word};
+#[cfg(feature = "failover")]
+pub use write::write_with_failover;
 pub use write::{WriteError, write};
 
 use crate::import::{Import, ImportError, Warning, Warnings};

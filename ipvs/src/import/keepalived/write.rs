@@ -49,9 +49,27 @@ pub struct WriteError {
 /// assert!(keepalived::to_import(&doc).unwrap().state.config_eq(&state));
 /// ```
 pub fn write(state: &State) -> Result<String, WriteError> {
+    write_inner(state, None)
+}
+
+/// `state` and the director failover `settings` as keepalived.conf: the
+/// table as [`write()`] writes it, the `vrrp_instance` and the
+/// `lvs_sync_daemon` that follows it. Reads back to the same state and
+/// settings (what keepalived.conf cannot hold of the settings, such as
+/// FAULT and STOP behaviour or how keepalived is run, is not written).
+#[cfg(feature = "failover")]
+pub fn write_with_failover(
+    state: &State,
+    settings: &crate::failover::Settings,
+) -> Result<String, WriteError> {
+    write_inner(state, Some(super::vrrp::write_settings(settings)))
+}
+
+fn write_inner(state: &State, vrrp: Option<(String, String)>) -> Result<String, WriteError> {
     let mut sorted = state.config();
     sorted.sort();
     let mut out = String::from("! Written by ipvs-netlink: the IPVS table as keepalived.conf.\n");
+    let mut globals = Vec::new();
     if let Some(t) = sorted.timeouts {
         let mut parts = Vec::new();
         for (name, v) in [("tcp", t.tcp), ("tcpfin", t.tcp_fin), ("udp", t.udp)] {
@@ -60,12 +78,22 @@ pub fn write(state: &State) -> Result<String, WriteError> {
             }
         }
         if !parts.is_empty() {
-            let _ = writeln!(
-                out,
-                "\nglobal_defs {{\n    lvs_timeouts {}\n}}",
-                parts.join(" ")
-            );
+            globals.push(format!("lvs_timeouts {}", parts.join(" ")));
         }
+    }
+    if let Some((sync, _)) = &vrrp {
+        globals.push(sync.clone());
+    }
+    if !globals.is_empty() {
+        out.push_str("\nglobal_defs {\n");
+        for g in globals {
+            let _ = writeln!(out, "    {g}");
+        }
+        out.push_str("}\n");
+    }
+    if let Some((_, instance)) = &vrrp {
+        out.push('\n');
+        out.push_str(instance);
     }
     for s in &sorted.services {
         out.push('\n');

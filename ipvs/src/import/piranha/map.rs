@@ -17,8 +17,9 @@ use crate::state::{ServiceState, State};
 
 const HEALTH_PENDING: &str =
     "a health-checking (nanny) setting: not carried over (the result holds the table only)";
-const FAILOVER_PENDING: &str =
-    "a failover (pulse) setting: not carried over (the result holds the table only)";
+const FAILOVER_PENDING: &str = "a failover (pulse) setting: not carried over (feature failover \
+     off, or no failover settings: no primary and backup, or no VIP with an interface)";
+const PULSE_ONLY: &str = "a pulse setting the failover settings do not hold: not carried over";
 
 /// The table Piranha makes from `doc`, and what did not carry over.
 pub fn to_import(doc: &LvsCf) -> Result<Import, ImportError> {
@@ -42,44 +43,16 @@ pub fn to_import(doc: &LvsCf) -> Result<Import, ImportError> {
         &g.reservation_conflict_action,
         BOOKKEEPING,
     );
-    note(&mut w, "primary", &g.primary, FAILOVER_PENDING);
-    note(
-        &mut w,
-        "primary_private",
-        &g.primary_private,
-        FAILOVER_PENDING,
-    );
-    note(
-        &mut w,
-        "primary_shared",
-        &g.primary_shared,
-        FAILOVER_PENDING,
-    );
-    note(&mut w, "backup", &g.backup, FAILOVER_PENDING);
-    note(&mut w, "backup_active", &g.backup_active, FAILOVER_PENDING);
-    note(
-        &mut w,
-        "backup_private",
-        &g.backup_private,
-        FAILOVER_PENDING,
-    );
-    note(&mut w, "backup_shared", &g.backup_shared, FAILOVER_PENDING);
-    note(&mut w, "heartbeat", &g.heartbeat, FAILOVER_PENDING);
-    note(
-        &mut w,
-        "heartbeat_port",
-        &g.heartbeat_port,
-        FAILOVER_PENDING,
-    );
-    note(&mut w, "keepalive", &g.keepalive, FAILOVER_PENDING);
-    note(&mut w, "deadtime", &g.deadtime, FAILOVER_PENDING);
-    note(&mut w, "nat_router", &g.nat_router, FAILOVER_PENDING);
-    note(&mut w, "nat_nmask", &g.nat_nmask, FAILOVER_PENDING);
-    note(&mut w, "monitor_links", &g.monitor_links, FAILOVER_PENDING);
-    note(&mut w, "syncdaemon", &g.syncdaemon, FAILOVER_PENDING);
-    note(&mut w, "syncd_iface", &g.syncd_iface, FAILOVER_PENDING);
-    note(&mut w, "syncd_id", &g.syncd_id, FAILOVER_PENDING);
-    note(&mut w, "hard_shutdown", &g.hard_shutdown, FAILOVER_PENDING);
+    // pulse keys the failover settings never hold.
+    note(&mut w, "primary_private", &g.primary_private, PULSE_ONLY);
+    note(&mut w, "primary_shared", &g.primary_shared, PULSE_ONLY);
+    note(&mut w, "backup_private", &g.backup_private, PULSE_ONLY);
+    note(&mut w, "backup_shared", &g.backup_shared, PULSE_ONLY);
+    note(&mut w, "heartbeat", &g.heartbeat, PULSE_ONLY);
+    note(&mut w, "nat_router", &g.nat_router, PULSE_ONLY);
+    note(&mut w, "nat_nmask", &g.nat_nmask, PULSE_ONLY);
+    note(&mut w, "monitor_links", &g.monitor_links, PULSE_ONLY);
+    note(&mut w, "hard_shutdown", &g.hard_shutdown, PULSE_ONLY);
     for f in &doc.failovers {
         w.push(
             &f.name.at,
@@ -114,6 +87,29 @@ pub fn to_import(doc: &LvsCf) -> Result<Import, ImportError> {
         .iter()
         .filter(|v| is_active(&v.active, &v.name, "virtual", &mut w))
         .collect();
+    #[cfg(feature = "failover")]
+    let failover = super::failover::to_settings(doc, &active, &mut w)?;
+    #[cfg(feature = "failover")]
+    let carried = failover.is_some();
+    #[cfg(not(feature = "failover"))]
+    let carried = false;
+    if !carried {
+        // The keys the failover settings would hold.
+        note(&mut w, "primary", &g.primary, FAILOVER_PENDING);
+        note(&mut w, "backup", &g.backup, FAILOVER_PENDING);
+        note(&mut w, "backup_active", &g.backup_active, FAILOVER_PENDING);
+        note(
+            &mut w,
+            "heartbeat_port",
+            &g.heartbeat_port,
+            FAILOVER_PENDING,
+        );
+        note(&mut w, "keepalive", &g.keepalive, FAILOVER_PENDING);
+        note(&mut w, "deadtime", &g.deadtime, FAILOVER_PENDING);
+        note(&mut w, "syncdaemon", &g.syncdaemon, FAILOVER_PENDING);
+        note(&mut w, "syncd_iface", &g.syncd_iface, FAILOVER_PENDING);
+        note(&mut w, "syncd_id", &g.syncd_id, FAILOVER_PENDING);
+    }
     let forward = match &g.network {
         Some(n) => match n.value {
             Network::Nat => ForwardMethod::Masquerade,
@@ -134,7 +130,7 @@ pub fn to_import(doc: &LvsCf) -> Result<Import, ImportError> {
 
     let mut defined_at: HashMap<ServiceKey, (Location, usize)> = HashMap::new();
     for v in active {
-        let svc = virtual_service(v, forward, &mut w)?;
+        let svc = virtual_service(v, forward, carried, &mut w)?;
         let key = svc.service.key;
         match defined_at.get(&key) {
             None => {
@@ -194,6 +190,8 @@ pub fn to_import(doc: &LvsCf) -> Result<Import, ImportError> {
     })?;
     Ok(Import {
         state,
+        #[cfg(feature = "failover")]
+        failover,
         warnings: w.0,
     })
 }
@@ -230,6 +228,7 @@ fn is_active(
 fn virtual_service(
     v: &Virtual,
     forward: ForwardMethod,
+    failover_carried: bool,
     w: &mut Warnings,
 ) -> Result<ServiceState, ImportError> {
     let name = format!("virtual {}", v.name.value);
@@ -240,7 +239,7 @@ fn virtual_service(
         .address
         .as_ref()
         .ok_or_else(|| err(&v.name.at, "no address".into()))?;
-    if address.value.interface.is_some() {
+    if address.value.interface.is_some() && !failover_carried {
         w.push(
             &address.at,
             WarningKind::NotCarriedOver,
@@ -251,7 +250,7 @@ fn virtual_service(
             ),
         );
     }
-    if let Some(m) = &v.vip_nmask {
+    if let (Some(m), false) = (&v.vip_nmask, failover_carried) {
         w.push(
             &m.at,
             WarningKind::NotCarriedOver,

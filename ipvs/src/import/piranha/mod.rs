@@ -44,6 +44,8 @@
 //! assert_eq!(loaded.warnings[0].key, "address");
 //! ```
 
+#[cfg(feature = "failover")]
+mod failover;
 mod map;
 mod parse;
 
