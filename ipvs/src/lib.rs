@@ -130,6 +130,8 @@ pub mod codec;
 pub mod failover;
 #[cfg(feature = "health")]
 pub mod health;
+#[cfg(feature = "import")]
+pub mod import;
 pub mod listing;
 #[cfg(feature = "metrics")]
 pub mod metrics;
