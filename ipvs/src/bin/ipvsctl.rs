@@ -4,6 +4,8 @@
 
 mod ipvsctl {
     pub mod args;
+    #[cfg(feature = "health")]
+    pub mod run;
     pub mod table;
 }
 
@@ -66,6 +68,15 @@ Commands:
                              over, printing the draining destinations each round.
       --drain-state FILE     With --drain: when each drain started, kept in FILE
                              from one run to the next.
+  run FILE [--period DUR] [--on-stop leave|remove] [--drain DUR] [--log-format text|json]
+                             Keep the table what FILE says, health-checked (feature
+                             health): FILE is a state file with health: blocks per
+                             service and check: per destination (or plain rules).
+                             Reconciles every --period (5s) and at once on a
+                             transition; one log line per event on stderr; SIGHUP
+                             re-reads FILE (a bad file keeps the running one);
+                             SIGTERM/SIGINT stop, leaving the table (default) or
+                             removing the services of FILE.
   diff FILE [--json] [--exit-code]
                              The plan that `apply FILE` would apply.
   check FILE                 Read and validate FILE; print it as ipvsadm rules.
@@ -183,6 +194,24 @@ fn run(args: &Args) -> Result<u8> {
             );
             Ok(exit::OK)
         }
+        #[cfg(feature = "health")]
+        Command::Run {
+            file,
+            period,
+            on_stop,
+            log,
+        } => Ok(ipvsctl::run::run(&ipvsctl::run::RunOptions {
+            file: file.clone(),
+            netns: args.netns.clone(),
+            period: *period,
+            on_stop: ipvsctl::run::parse_on_stop(on_stop).map_err(Failure::usage)?,
+            drain: args.drain,
+            log: ipvsctl::run::LogFormat::parse(log).map_err(Failure::usage)?,
+        })),
+        #[cfg(not(feature = "health"))]
+        Command::Run { .. } => Err(Failure::usage(
+            "run: this ipvsctl was built without the health feature",
+        )),
         Command::Convert { file, to } => {
             let state = read_state(file, args.format)?;
             print!("{}", write_state(&state, *to, true)?);

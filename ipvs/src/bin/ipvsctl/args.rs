@@ -28,13 +28,38 @@ impl Format {
 pub enum Command {
     Help,
     Version,
-    Show { json: bool },
-    Save { format: Format, complete: bool },
-    Restore { file: Option<PathBuf> },
-    Apply { file: PathBuf },
-    Diff { file: PathBuf, exit_code: bool },
-    Check { file: PathBuf },
-    Convert { file: PathBuf, to: Format },
+    Show {
+        json: bool,
+    },
+    Save {
+        format: Format,
+        complete: bool,
+    },
+    Restore {
+        file: Option<PathBuf>,
+    },
+    Apply {
+        file: PathBuf,
+    },
+    Diff {
+        file: PathBuf,
+        exit_code: bool,
+    },
+    Check {
+        file: PathBuf,
+    },
+    Convert {
+        file: PathBuf,
+        to: Format,
+    },
+    /// Health-checked run (feature `health`): on-stop and log format are
+    /// checked by the run module.
+    Run {
+        file: PathBuf,
+        period: Duration,
+        on_stop: String,
+        log: String,
+    },
 }
 
 /// Everything the command line says.
@@ -84,6 +109,9 @@ impl Args {
         let mut from = None;
         let mut drain = None;
         let mut drain_state = None;
+        let mut period = None;
+        let mut on_stop = None;
+        let mut log_format = None;
         let (mut json, mut dry_run, mut rollback, mut keep_going, mut wait) =
             (false, false, false, false, false);
         let (mut exit_code, mut complete, mut help, mut version) = (false, false, false, false);
@@ -145,6 +173,18 @@ impl Args {
                     drain_state = Some(PathBuf::from(value(name)?));
                     "--drain-state"
                 }
+                "--period" => {
+                    period = Some(parse_duration(&value(name)?)?);
+                    "--period"
+                }
+                "--on-stop" => {
+                    on_stop = Some(value(name)?);
+                    "--on-stop"
+                }
+                "--log-format" => {
+                    log_format = Some(value(name)?);
+                    "--log-format"
+                }
                 "--json" => {
                     json = true;
                     "--json"
@@ -178,7 +218,15 @@ impl Args {
             if inline.is_some()
                 && !matches!(
                     flag,
-                    "--netns" | "--format" | "--to" | "--from" | "--drain" | "--drain-state"
+                    "--netns"
+                        | "--format"
+                        | "--to"
+                        | "--from"
+                        | "--drain"
+                        | "--drain-state"
+                        | "--period"
+                        | "--on-stop"
+                        | "--log-format"
                 )
             {
                 return Err(format!("{flag} takes no value"));
@@ -273,6 +321,15 @@ impl Args {
                         to: to.ok_or("convert needs --to FORMAT")?,
                     },
                     &["--format", "--to"],
+                ),
+                "run" => (
+                    Command::Run {
+                        file: file(cmd)?,
+                        period: period.unwrap_or(Duration::from_secs(5)),
+                        on_stop: on_stop.clone().unwrap_or_else(|| "leave".into()),
+                        log: log_format.clone().unwrap_or_else(|| "text".into()),
+                    },
+                    &["--period", "--on-stop", "--log-format", "--drain"],
                 ),
                 _ => return Err(format!("unknown command {cmd:?}")),
             };
