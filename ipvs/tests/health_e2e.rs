@@ -121,17 +121,25 @@ fn a_dead_real_server_is_taken_out_and_put_back() {
         format!("ip -n {l} addr add 203.0.113.1/24 dev cl0; ip -n {l} link set cl0 up"),
         format!("ip -n {l} addr add 203.0.113.10/32 dev cl0"),
         format!("ip -n {l} link set lo up"),
-        format!("{} sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward'", lb.enter()),
+        format!(
+            "{} sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward'",
+            lb.enter()
+        ),
     ];
     let mut addrs = Vec::new();
     for (i, r) in rs.iter().enumerate() {
         let (r, net) = (&r.name, 4 * (i + 1));
-        script.push(format!("ip -n {r} link add eth0 type veth peer name rs{i} netns {l}"));
+        script.push(format!(
+            "ip -n {r} link add eth0 type veth peer name rs{i} netns {l}"
+        ));
         script.push(format!(
             "ip -n {r} addr add 198.51.100.{}/30 dev eth0; ip -n {r} link set eth0 up; ip -n {r} link set lo up",
             net + 2
         ));
-        script.push(format!("ip -n {r} route add default via 198.51.100.{}", net + 1));
+        script.push(format!(
+            "ip -n {r} route add default via 198.51.100.{}",
+            net + 1
+        ));
         script.push(format!(
             "ip -n {l} addr add 198.51.100.{}/30 dev rs{i}; ip -n {l} link set rs{i} up",
             net + 1
@@ -144,7 +152,15 @@ fn a_dead_real_server_is_taken_out_and_put_back() {
         let www = dir.path().join(format!("www{}", i + 1));
         std::fs::create_dir_all(&www).unwrap();
         std::fs::write(www.join("index.html"), format!("rs{}", i + 1)).unwrap();
-        let d = rs[i].spawn(&["busybox", "httpd", "-f", "-p", "80", "-h", www.to_str().unwrap()]);
+        let d = rs[i].spawn(&[
+            "busybox",
+            "httpd",
+            "-f",
+            "-p",
+            "80",
+            "-h",
+            www.to_str().unwrap(),
+        ]);
         rs[i].wait_listening(80);
         d
     };
@@ -156,7 +172,14 @@ fn a_dead_real_server_is_taken_out_and_put_back() {
     std::fs::write(&file, config([1, 1, 1])).unwrap();
     let log = dir.path().join("run.log");
     let child = Command::new(IPVSCTL)
-        .args(["--netns", l, "run", file.to_str().unwrap(), "--period", "2s"])
+        .args([
+            "--netns",
+            l,
+            "run",
+            file.to_str().unwrap(),
+            "--period",
+            "2s",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
@@ -172,15 +195,23 @@ fn a_dead_real_server_is_taken_out_and_put_back() {
     // rs2's httpd dies: out within fall × interval + timeout (3 s), with
     // slack for the emulated guest.
     httpd[1] = None;
-    let took = within(Duration::from_secs(15), || !weights(&lb, &key).contains_key(&addrs[1]));
+    let took = within(Duration::from_secs(15), || {
+        !weights(&lb, &key).contains_key(&addrs[1])
+    });
     eprintln!("rs2 out of the table {took:?} after its httpd was killed");
     let counts = curl_count(&cl, vip, 9);
     assert_eq!(counts.get("rs2"), None, "{counts:?}");
-    assert_eq!(counts.values().sum::<usize>(), 9, "no request failed: {counts:?}");
+    assert_eq!(
+        counts.values().sum::<usize>(),
+        9,
+        "no request failed: {counts:?}"
+    );
 
     // Back after rise (2) successes.
     httpd[1] = Some(start_httpd(1));
-    let took = within(Duration::from_secs(15), || weights(&lb, &key).get(&addrs[1]) == Some(&1));
+    let took = within(Duration::from_secs(15), || {
+        weights(&lb, &key).get(&addrs[1]) == Some(&1)
+    });
     eprintln!("rs2 back in the table {took:?} after its httpd restarted");
     assert!(curl_count(&cl, vip, 9).contains_key("rs2"));
 
@@ -188,18 +219,28 @@ fn a_dead_real_server_is_taken_out_and_put_back() {
     within(Duration::from_secs(15), || weights(&lb, &key).len() == 3);
     lb.run("ipvsadm -d -t 203.0.113.10:80 -r 198.51.100.6:80");
     assert!(!weights(&lb, &key).contains_key(&addrs[0]));
-    let took = within(Duration::from_secs(10), || weights(&lb, &key).contains_key(&addrs[0]));
+    let took = within(Duration::from_secs(10), || {
+        weights(&lb, &key).contains_key(&addrs[0])
+    });
     eprintln!("rs1 deleted by hand, back after {took:?}");
 
     // A broken file on SIGHUP keeps the running configuration; a changed
     // weight applies only that change.
-    std::fs::write(&file, config([1, 1, 1]).replace("interval: 1s", "interval: 0s")).unwrap();
+    std::fs::write(
+        &file,
+        config([1, 1, 1]).replace("interval: 1s", "interval: 0s"),
+    )
+    .unwrap();
     run.signal("HUP");
-    within(Duration::from_secs(10), || run.log().contains("reload-failed"));
+    within(Duration::from_secs(10), || {
+        run.log().contains("reload-failed")
+    });
     assert_eq!(weights(&lb, &key).len(), 3);
     std::fs::write(&file, config([1, 1, 5])).unwrap();
     run.signal("HUP");
-    within(Duration::from_secs(10), || weights(&lb, &key).get(&addrs[2]) == Some(&5));
+    within(Duration::from_secs(10), || {
+        weights(&lb, &key).get(&addrs[2]) == Some(&5)
+    });
 
     // SIGTERM: the run stops (leaving the table), exit 0.
     run.signal("TERM");
@@ -208,7 +249,10 @@ fn a_dead_real_server_is_taken_out_and_put_back() {
         if let Some(s) = run.child.try_wait().unwrap() {
             break s;
         }
-        assert!(t0.elapsed() < Duration::from_secs(10), "still running after SIGTERM");
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "still running after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     let text = run.log();
