@@ -885,12 +885,19 @@ fn takeover_keeps_connections() {
             "keepalived {pid} still runs"
         );
     }
+    // The director prints its own "stopped" once failover stopped; the
+    // last role change and "failover stopped" are in its log.
     for d in &t.d {
+        let (events, log) = (d.events(), d.log());
         assert!(
-            d.events().contains("failover stopped"),
-            "{}: {}",
-            d.name,
-            d.events()
+            events.trim_end().ends_with(" stopped"),
+            "{}: {events}",
+            d.name
+        );
+        assert!(
+            log.contains("-> STOP") && log.contains("failover stopped"),
+            "{}: {log}",
+            d.name
         );
     }
     eprintln!("VIP samples: {samples}, violations: {}", bad.len());
