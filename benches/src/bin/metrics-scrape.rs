@@ -164,11 +164,17 @@ fn main() {
     let n: u32 = args.next().map_or(10_000, |a| a.parse().expect("SERVICES"));
     let runs: usize = args.next().map_or(5, |a| a.parse().expect("SCRAPES"));
     let ns = format!("bench-metrics-{}", std::process::id());
-    let ok = Command::new("ip")
-        .args(["netns", "add", &ns])
-        .status()
-        .unwrap();
-    assert!(ok.success(), "ip netns add");
+    // A route to the destinations (the kernel refuses destinations it cannot reach).
+    for cmd in [
+        format!("ip netns add {ns}"),
+        format!("ip -n {ns} link set lo up"),
+        format!("ip -n {ns} link add dummy0 type dummy"),
+        format!("ip -n {ns} link set dummy0 up"),
+        format!("ip -n {ns} addr add 198.51.100.254/24 dev dummy0"),
+    ] {
+        let ok = Command::new("sh").args(["-c", &cmd]).status().unwrap();
+        assert!(ok.success(), "{cmd}");
+    }
     let result = std::panic::catch_unwind(|| run(&ns, n, runs));
     let _ = Command::new("ip").args(["netns", "del", &ns]).status();
     match result {
@@ -187,7 +193,11 @@ fn run(ns: &str, n: u32, runs: usize) -> String {
     };
     let ops = table_ops(n);
     let applied = client().execute_batch(&ops).expect("apply");
-    assert!(applied.is_ok(), "the table did not apply");
+    assert!(
+        applied.is_ok(),
+        "the table did not apply: {:?}",
+        applied.failures().next()
+    );
     eprintln!("metrics-scrape: {n} services x {DESTS} made");
     let mut report = String::new();
     writeln!(
