@@ -107,7 +107,12 @@ fn service_section(h: &mut String, s: &ServiceState, board: &BoardSnapshot, now:
     let listed = listing::service_listing(s, &ListOptions::default());
     let line = listed.lines().nth(2).unwrap_or_default();
     let st = svc.stats.unwrap_or_default();
-    let report = BalanceReport::new(svc, &s.destinations);
+    // Destinations in ipvsadm's order, as the terminal lists them.
+    let dests: Vec<crate::Destination> = listing::ipvsadm_dest_order(&s.destinations)
+        .into_iter()
+        .cloned()
+        .collect();
+    let report = BalanceReport::new(svc, &dests);
     let _ = write!(
         h,
         "<section class=\"service\" data-service=\"{}\">\n<h2>{}</h2>\n\
@@ -119,7 +124,7 @@ fn service_section(h: &mut String, s: &ServiceState, board: &BoardSnapshot, now:
         bytes(st.bytes_out),
         st.cps
     );
-    if s.destinations.is_empty() {
+    if dests.is_empty() {
         h.push_str("<p>No destinations.</p></section>\n");
         return;
     }
@@ -128,7 +133,7 @@ fn service_section(h: &mut String, s: &ServiceState, board: &BoardSnapshot, now:
          <th>Effective</th><th>Active</th><th>Inactive</th><th>Persistent</th><th>Connections</th>\
          <th>Health</th><th>Balance (weight / connections)</th></tr>\n",
     );
-    for (d, b) in s.destinations.iter().zip(&report.destinations) {
+    for (d, b) in dests.iter().zip(&report.destinations) {
         let addr = d.socket_addr();
         let c = d.connections.unwrap_or_default();
         let ds = d.stats.unwrap_or_default();
