@@ -130,21 +130,26 @@ pub enum ConfigError {
     },
     /// Two destinations share a probe (same target, probe and source) but
     /// give it different timing.
-    #[error(
-        "{second}: the probe of {target} is shared with {first}, which gives it another timing ({first_timing} against {second_timing}); give every check of one real server the same timing"
-    )]
-    SharedProbeTiming {
-        /// The probe's target.
-        target: SocketAddr,
-        /// The first destination with that probe.
-        first: Location,
-        /// Its timing.
-        first_timing: Timing,
-        /// The destination whose timing differs.
-        second: Location,
-        /// Its timing.
-        second_timing: Timing,
-    },
+    #[error("{0}")]
+    SharedProbeTiming(Box<SharedProbeTiming>),
+}
+
+/// Two destinations sharing a probe with different timing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{second}: the probe of {target} is shared with {first}, which gives it another timing ({first_timing} against {second_timing}); give every check of one real server the same timing"
+)]
+pub struct SharedProbeTiming {
+    /// The probe's target.
+    pub target: SocketAddr,
+    /// The first destination with that probe.
+    pub first: Location,
+    /// Its timing.
+    pub first_timing: Timing,
+    /// The destination whose timing differs.
+    pub second: Location,
+    /// Its timing.
+    pub second_timing: Timing,
 }
 
 impl ConfigError {
@@ -412,13 +417,15 @@ impl RunConfig {
             let entries = seen.entry(target).or_default();
             match entries.iter().find(|(p, ..)| **p == check.probe) {
                 Some((_, t, first)) if *t != timing => {
-                    return Err(ConfigError::SharedProbeTiming {
-                        target: target.addr,
-                        first: *first,
-                        first_timing: *t,
-                        second: at,
-                        second_timing: timing,
-                    });
+                    return Err(ConfigError::SharedProbeTiming(Box::new(
+                        SharedProbeTiming {
+                            target: target.addr,
+                            first: *first,
+                            first_timing: *t,
+                            second: at,
+                            second_timing: timing,
+                        },
+                    )));
                 }
                 Some(_) => {}
                 None => entries.push((&check.probe, timing, at)),
@@ -709,7 +716,7 @@ services:
      destinations: [{address: 198.51.100.1, port: 80}]}
 ";
         let e = RunConfig::from_yaml(text).unwrap_err();
-        assert!(matches!(e, ConfigError::SharedProbeTiming { .. }), "{e}");
+        assert!(matches!(e, ConfigError::SharedProbeTiming(_)), "{e}");
         assert!(e.to_string().starts_with(
             "service TCP 192.0.2.11:80, destination 198.51.100.1:80: the probe of 198.51.100.1:80 is shared with service TCP 192.0.2.10:80"
         ), "{e}");
