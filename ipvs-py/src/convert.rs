@@ -20,7 +20,7 @@ use ipvs::client::{Operation, ServiceEntry};
 use ipvs::{
     AddressFamily, Connections, DaemonState, Destination, ForwardMethod, Info, Netmask,
     Persistence, Protocol, Scheduler, Service, ServiceFlags, ServiceKey, Stats, SyncDaemon,
-    Timeouts, Tunnel, TunnelChecksum,
+    Timeouts, Tunnel, TunnelChecksum, Version,
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -30,7 +30,6 @@ use pyo3::{IntoPyObjectExt, ffi, intern};
 
 /// Handles on the Python model's classes and enum members, fetched once.
 pub(crate) struct Model {
-    object_new: Py<PyAny>,
     ipv4: Py<PyType>,
     ipv6: Py<PyType>,
     // model classes
@@ -89,7 +88,6 @@ impl Model {
         let m = py.import("ipvs.model")?;
         let ops = py.import("ipvs.ops")?;
         let ip = py.import("ipaddress")?;
-        let builtins = py.import("builtins")?;
         let service_flags = class(&m, "ServiceFlags")?;
         let no_flags = service_flags.bind(py).call1((0,))?.unbind();
         let mut schedulers = HashMap::new();
@@ -116,7 +114,6 @@ impl Model {
             op_classes.push(class(&ops, name)?);
         }
         Ok(Model {
-            object_new: builtins.getattr("object")?.getattr("__new__")?.unbind(),
             ipv4: class(&ip, "IPv4Address")?,
             ipv6: class(&ip, "IPv6Address")?,
             service: class(&m, "Service")?,
@@ -153,31 +150,87 @@ impl Model {
 // ---------------------------------------------------------------------------
 // Rust to Python.
 
-/// A new instance of `cls`, its constructor skipped.
-fn alloc<'py>(py: Python<'py>, m: &Model, cls: &Py<PyType>) -> PyResult<Bound<'py, PyAny>> {
-    m.object_new.bind(py).call1((cls.bind(py),))
-}
-
-/// `object.__setattr__(obj, name, value)`: sets a slot of a frozen dataclass.
-fn set(
-    obj: &Bound<'_, PyAny>,
-    name: &Bound<'_, PyString>,
-    value: Bound<'_, PyAny>,
-) -> PyResult<()> {
-    // SAFETY: three valid, owned-by-the-caller object pointers, with the GIL held.
-    let rc = unsafe { ffi::PyObject_GenericSetAttr(obj.as_ptr(), name.as_ptr(), value.as_ptr()) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(PyErr::fetch(obj.py()))
+/// A new instance of `cls`, its constructor skipped (what `object.__new__(cls)`
+/// does for these classes: every slot unset).
+fn alloc<'py>(py: Python<'py>, cls: &Py<PyType>) -> PyResult<Bound<'py, PyAny>> {
+    let ty = cls.as_ptr().cast::<ffi::PyTypeObject>();
+    // SAFETY: `ty` is a live type object (held by the model); its `tp_alloc`
+    // slot, when set, is an allocation function of that signature.
+    unsafe {
+        let slot = ffi::PyType_GetSlot(ty, ffi::Py_tp_alloc);
+        let obj = if slot.is_null() {
+            ffi::PyType_GenericAlloc(ty, 0)
+        } else {
+            let f: ffi::allocfunc = std::mem::transmute(slot);
+            f(ty, 0)
+        };
+        Bound::from_owned_ptr_or_err(py, obj)
     }
 }
 
-/// Build an instance of `$cls` from `field => value` pairs.
+/// Sets one slot of one class's instances (`object.__setattr__`, as frozen
+/// dataclasses need), through the slot's descriptor found once.
+pub(crate) struct Setter {
+    name: Py<PyString>,
+    descr: Py<PyAny>,
+    set: Option<ffi::descrsetfunc>,
+}
+
+impl Setter {
+    pub(crate) fn new(cls: &Bound<'_, PyType>, name: &str) -> PyResult<Setter> {
+        let py = cls.py();
+        let name = PyString::new(py, name);
+        // The slot's member descriptor, looked up without calling it.
+        let descr = py
+            .import("inspect")?
+            .getattr("getattr_static")?
+            .call1((cls, &name))?;
+        let ty = descr.get_type();
+        // SAFETY: `ty` is the live type of a live object.
+        let slot = unsafe { ffi::PyType_GetSlot(ty.as_ptr().cast(), ffi::Py_tp_descr_set) };
+        let set = if slot.is_null() {
+            None
+        } else {
+            // SAFETY: the `tp_descr_set` slot holds a function of that type.
+            Some(unsafe { std::mem::transmute::<*mut std::ffi::c_void, ffi::descrsetfunc>(slot) })
+        };
+        Ok(Setter {
+            name: name.unbind(),
+            descr: descr.unbind(),
+            set,
+        })
+    }
+
+    pub(crate) fn set(&self, obj: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        // SAFETY: three valid object pointers held by the caller, with the
+        // GIL held; a descriptor's setter takes (descriptor, object, value).
+        let rc = unsafe {
+            match self.set {
+                Some(f) => f(self.descr.as_ptr(), obj.as_ptr(), value.as_ptr()),
+                None => {
+                    ffi::PyObject_GenericSetAttr(obj.as_ptr(), self.name.as_ptr(), value.as_ptr())
+                }
+            }
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(PyErr::fetch(obj.py()))
+        }
+    }
+}
+
+/// Build an instance of `$cls` from `field => value` pairs. Each field's
+/// setter is found once per call site (one class per site).
 macro_rules! make {
     ($py:expr, $m:expr, $cls:expr, { $($name:literal => $value:expr),* $(,)? }) => {{
-        let obj = alloc($py, $m, $cls)?;
-        $( set(&obj, intern!($py, $name), ($value).into_bound_py_any($py)?)?; )*
+        let cls: &Py<PyType> = $cls;
+        let obj = alloc($py, cls)?;
+        $( {
+            static SETTER: PyOnceLock<Setter> = PyOnceLock::new();
+            let setter = SETTER.get_or_try_init($py, || Setter::new(cls.bind($py), $name))?;
+            setter.set(&obj, &($value).into_bound_py_any($py)?)?;
+        } )*
         obj
     }};
 }
@@ -198,10 +251,11 @@ fn opt<'py, T>(
 }
 
 pub(crate) fn ip_to_py<'py>(py: Python<'py>, m: &Model, ip: IpAddr) -> PyResult<Bound<'py, PyAny>> {
-    match ip {
-        IpAddr::V4(a) => m.ipv4.bind(py).call1((u32::from(a),)),
-        IpAddr::V6(a) => m.ipv6.bind(py).call1((u128::from(a),)),
-    }
+    // The ipaddress classes' own slots, as their constructors set them.
+    Ok(match ip {
+        IpAddr::V4(a) => make!(py, m, &m.ipv4, { "_ip" => u32::from(a) }),
+        IpAddr::V6(a) => make!(py, m, &m.ipv6, { "_ip" => u128::from(a), "_scope_id" => none(py) }),
+    })
 }
 
 pub(crate) fn key_to_py<'py>(
@@ -256,6 +310,18 @@ fn stats_to_py<'py>(py: Python<'py>, m: &Model, s: &Stats) -> PyResult<Bound<'py
     }))
 }
 
+fn persistence_to_py<'py>(
+    py: Python<'py>,
+    m: &Model,
+    p: &Persistence,
+) -> PyResult<Bound<'py, PyAny>> {
+    let netmask = match p.netmask {
+        Netmask::V4(mask) => ip_to_py(py, m, IpAddr::V4(mask))?,
+        Netmask::V6(len) => len.into_bound_py_any(py)?,
+    };
+    Ok(make!(py, m, &m.persistence, { "timeout" => p.timeout, "netmask" => netmask }))
+}
+
 pub(crate) fn service_to_py<'py>(
     py: Python<'py>,
     m: &Model,
@@ -265,13 +331,7 @@ pub(crate) fn service_to_py<'py>(
         Some(member) => member.bind(py).clone(),
         None => s.scheduler.name().into_bound_py_any(py)?,
     };
-    let persistence = opt(py, s.persistence.as_ref(), |p| {
-        let netmask = match p.netmask {
-            Netmask::V4(mask) => ip_to_py(py, m, IpAddr::V4(mask))?,
-            Netmask::V6(len) => len.into_bound_py_any(py)?,
-        };
-        Ok(make!(py, m, &m.persistence, { "timeout" => p.timeout, "netmask" => netmask }))
-    })?;
+    let persistence = opt(py, s.persistence.as_ref(), |p| persistence_to_py(py, m, p))?;
     let flags = match s.flags.bits() {
         0 => m.no_flags.bind(py).clone(),
         bits => m.service_flags.bind(py).call1((bits,))?,
@@ -299,6 +359,18 @@ fn tunnel_to_py<'py>(py: Python<'py>, m: &Model, t: &Tunnel) -> PyResult<Bound<'
     }))
 }
 
+fn connections_to_py<'py>(
+    py: Python<'py>,
+    m: &Model,
+    c: &Connections,
+) -> PyResult<Bound<'py, PyAny>> {
+    Ok(make!(py, m, &m.connections, {
+        "active" => c.active,
+        "inactive" => c.inactive,
+        "persistent" => c.persistent,
+    }))
+}
+
 pub(crate) fn destination_to_py<'py>(
     py: Python<'py>,
     m: &Model,
@@ -312,13 +384,7 @@ pub(crate) fn destination_to_py<'py>(
             none(py),
         ),
     };
-    let connections = opt(py, d.connections.as_ref(), |c| {
-        Ok(make!(py, m, &m.connections, {
-            "active" => c.active,
-            "inactive" => c.inactive,
-            "persistent" => c.persistent,
-        }))
-    })?;
+    let connections = opt(py, d.connections.as_ref(), |c| connections_to_py(py, m, c))?;
     Ok(make!(py, m, &m.destination, {
         "address" => ip_to_py(py, m, d.address)?,
         "port" => d.port,
@@ -356,13 +422,15 @@ pub(crate) fn timeouts_to_py<'py>(
     Ok(make!(py, m, &m.timeouts, { "tcp" => t.tcp, "tcp_fin" => t.tcp_fin, "udp" => t.udp }))
 }
 
-pub(crate) fn info_to_py<'py>(py: Python<'py>, m: &Model, i: &Info) -> PyResult<Bound<'py, PyAny>> {
-    let v = i.version;
-    let version = make!(py, m, &m.version, {
+fn version_to_py<'py>(py: Python<'py>, m: &Model, v: &Version) -> PyResult<Bound<'py, PyAny>> {
+    Ok(make!(py, m, &m.version, {
         "major" => v.major, "minor" => v.minor, "patch" => v.patch,
-    });
+    }))
+}
+
+pub(crate) fn info_to_py<'py>(py: Python<'py>, m: &Model, i: &Info) -> PyResult<Bound<'py, PyAny>> {
     Ok(make!(py, m, &m.info, {
-        "version" => version,
+        "version" => version_to_py(py, m, &i.version)?,
         "connection_table_size" => i.connection_table_size,
     }))
 }
@@ -391,12 +459,38 @@ pub(crate) fn daemon_to_py<'py>(
     }))
 }
 
+/// The cyclic garbage collector paused while building a large list of
+/// values: they hold no cycles, and each of its passes over the growing heap
+/// would otherwise cost more than the building (tenfold at 10,000 services).
+pub(crate) struct GcPaused {
+    was_enabled: bool,
+}
+
+impl GcPaused {
+    pub(crate) fn new(_py: Python<'_>) -> GcPaused {
+        // SAFETY: the GIL is held (the token proves it).
+        GcPaused {
+            was_enabled: unsafe { ffi::PyGC_Disable() } != 0,
+        }
+    }
+}
+
+impl Drop for GcPaused {
+    fn drop(&mut self) {
+        if self.was_enabled {
+            // SAFETY: dropped where it was made, with the GIL still held.
+            unsafe { ffi::PyGC_Enable() };
+        }
+    }
+}
+
 pub(crate) fn list_to_py<'py, T>(
     py: Python<'py>,
     m: &Model,
     items: &[T],
     f: impl Fn(Python<'py>, &Model, &T) -> PyResult<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyList>> {
+    let _gc = GcPaused::new(py);
     let objs = items
         .iter()
         .map(|x| f(py, m, x))
@@ -510,6 +604,41 @@ fn stats_from_py(obj: &Bound<'_, PyAny>) -> PyResult<Stats> {
     })
 }
 
+/// A `Persistence`; a netmask left unset is the host mask of `family`
+/// (none without a family: a persistence alone has no serde form then).
+fn persistence_from_py(
+    m: &Model,
+    p: &Bound<'_, PyAny>,
+    family: Option<AddressFamily>,
+) -> PyResult<Persistence> {
+    let py = p.py();
+    if !p.is_instance(m.persistence.bind(py))? {
+        return Err(bad("persistence", "expected a Persistence"));
+    }
+    let mask = p.getattr(intern!(py, "netmask"))?;
+    let netmask = if mask.is_none() {
+        match family {
+            Some(family) => Netmask::host(family),
+            None => {
+                return Err(pyo3::exceptions::PyValueError::new_err(
+                    "a Persistence without a netmask has no serde form; use it in a Service",
+                ));
+            }
+        }
+    } else if let Ok(len) = mask.extract::<u8>() {
+        Netmask::V6(len)
+    } else {
+        match ip_from_py(m, "netmask", &mask)? {
+            IpAddr::V4(a) => Netmask::V4(a),
+            IpAddr::V6(_) => return Err(bad("netmask", "an IPv6 address is not a mask")),
+        }
+    };
+    Ok(Persistence {
+        timeout: attr(p, intern!(py, "timeout"))?,
+        netmask,
+    })
+}
+
 pub(crate) fn service_from_py(m: &Model, obj: &Bound<'_, PyAny>) -> PyResult<Service> {
     let py = obj.py();
     if !obj.is_instance(m.service.bind(py))? {
@@ -521,26 +650,9 @@ pub(crate) fn service_from_py(m: &Model, obj: &Bound<'_, PyAny>) -> PyResult<Ser
         Ok(name) => Scheduler::from_name(&name),
         Err(_) => Scheduler::from_name(&attr::<String>(&sched, intern!(py, "value"))?),
     };
-    let persistence = match opt_attr(obj, intern!(py, "persistence"))? {
-        None => None,
-        Some(p) => {
-            let mask = p.getattr(intern!(py, "netmask"))?;
-            let netmask = if mask.is_none() {
-                Netmask::host(key.family())
-            } else if let Ok(len) = mask.extract::<u8>() {
-                Netmask::V6(len)
-            } else {
-                match ip_from_py(m, "netmask", &mask)? {
-                    IpAddr::V4(a) => Netmask::V4(a),
-                    IpAddr::V6(_) => return Err(bad("netmask", "an IPv6 address is not a mask")),
-                }
-            };
-            Some(Persistence {
-                timeout: attr(&p, intern!(py, "timeout"))?,
-                netmask,
-            })
-        }
-    };
+    let persistence = opt_attr(obj, intern!(py, "persistence"))?
+        .map(|p| persistence_from_py(m, &p, Some(key.family())))
+        .transpose()?;
     Ok(Service {
         key,
         scheduler,
@@ -689,6 +801,95 @@ pub(crate) fn op_from_py(m: &Model, obj: &Bound<'_, PyAny>) -> PyResult<Operatio
     })
 }
 
+fn connections_from_py(obj: &Bound<'_, PyAny>) -> PyResult<Connections> {
+    let py = obj.py();
+    Ok(Connections {
+        active: attr(obj, intern!(py, "active"))?,
+        inactive: attr(obj, intern!(py, "inactive"))?,
+        persistent: attr(obj, intern!(py, "persistent"))?,
+    })
+}
+
+fn checked<'a, 'py>(
+    obj: &'a Bound<'py, PyAny>,
+    cls: &Py<PyType>,
+    what: &str,
+) -> PyResult<&'a Bound<'py, PyAny>> {
+    if obj.is_instance(cls.bind(obj.py()))? {
+        Ok(obj)
+    } else {
+        Err(bad(what, format!("expected a {what}")))
+    }
+}
+
+fn version_from_py(m: &Model, obj: &Bound<'_, PyAny>) -> PyResult<ipvs::Version> {
+    let py = obj.py();
+    let obj = checked(obj, &m.version, "Version")?;
+    Ok(ipvs::Version {
+        major: attr(obj, intern!(py, "major"))?,
+        minor: attr(obj, intern!(py, "minor"))?,
+        patch: attr(obj, intern!(py, "patch"))?,
+    })
+}
+
+fn entry_from_py(m: &Model, obj: &Bound<'_, PyAny>) -> PyResult<ServiceEntry> {
+    let py = obj.py();
+    let obj = checked(obj, &m.entry, "ServiceEntry")?;
+    Ok(ServiceEntry {
+        service: service_from_py(m, &obj.getattr(intern!(py, "service"))?)?,
+        destinations: obj
+            .getattr(intern!(py, "destinations"))?
+            .try_iter()?
+            .map(|d| destination_from_py(m, &d?))
+            .collect::<PyResult<_>>()?,
+    })
+}
+
+/// A Python operation as its Rust value (the operation classes' constructors
+/// build it).
+pub(crate) fn op_to_py<'py>(
+    py: Python<'py>,
+    m: &Model,
+    op: &Operation,
+) -> PyResult<Bound<'py, PyAny>> {
+    let cls = |i: usize| m.ops[i].bind(py);
+    match op {
+        Operation::AddService(s) => cls(0).call1((service_to_py(py, m, s)?,)),
+        Operation::UpdateService(s) => cls(1).call1((service_to_py(py, m, s)?,)),
+        Operation::DeleteService(k) => cls(2).call1((key_to_py(py, m, k)?,)),
+        Operation::AddDestination(k, d) => {
+            cls(3).call1((key_to_py(py, m, k)?, destination_to_py(py, m, d)?))
+        }
+        Operation::UpdateDestination(k, d) => {
+            cls(4).call1((key_to_py(py, m, k)?, destination_to_py(py, m, d)?))
+        }
+        Operation::DeleteDestination(k, a) => {
+            cls(5).call1((key_to_py(py, m, k)?, ip_to_py(py, m, a.ip())?, a.port()))
+        }
+        Operation::SetTimeouts(t) => cls(6).call1((timeouts_to_py(py, m, t)?,)),
+        Operation::Zero(k) => cls(7).call1((opt(py, k.as_ref(), |k| key_to_py(py, m, k))?,)),
+        Operation::Flush => cls(8).call0(),
+        Operation::StartDaemon(d) => cls(9).call1((daemon_to_py(py, m, d)?,)),
+        Operation::StopDaemon(s) => cls(10).call1((state_to_py(py, m, *s)?,)),
+        other => Err(bad("operation", format!("{other} has no Python class"))),
+    }
+}
+
+/// The display string of a Python value of `kind`: the Rust value's.
+pub(crate) fn display(m: &Model, kind: &str, obj: &Bound<'_, PyAny>) -> PyResult<String> {
+    Ok(match kind {
+        "operation" => op_from_py(m, obj)?.to_string(),
+        "service_key" => key_from_py(m, obj)?.to_string(),
+        "destination" => destination_from_py(m, obj)?.socket_addr().to_string(),
+        "daemon_state" => state_from_py(m, obj)?.to_string(),
+        _ => {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "unknown kind {kind:?}"
+            )));
+        }
+    })
+}
+
 /// The Python value `obj` of `kind` as its Rust value's serde JSON.
 pub(crate) fn to_json(m: &Model, kind: &str, obj: &Bound<'_, PyAny>) -> PyResult<String> {
     fn j<T: serde::Serialize>(v: &T) -> PyResult<String> {
@@ -701,6 +902,24 @@ pub(crate) fn to_json(m: &Model, kind: &str, obj: &Bound<'_, PyAny>) -> PyResult
         "timeouts" => j(&timeouts_from_py(m, obj)?),
         "daemon" => j(&daemon_from_py(m, obj)?),
         "operation" => j(&op_from_py(m, obj)?),
+        "tunnel" => j(&tunnel_from_py(m, checked(obj, &m.tunnel, "Tunnel")?)?),
+        "persistence" => j(&persistence_from_py(m, obj, None)?),
+        "stats" => j(&stats_from_py(checked(obj, &m.stats, "Stats")?)?),
+        "connections" => j(&connections_from_py(checked(
+            obj,
+            &m.connections,
+            "Connections",
+        )?)?),
+        "version" => j(&version_from_py(m, obj)?),
+        "info" => {
+            let py = obj.py();
+            let obj = checked(obj, &m.info, "Info")?;
+            j(&Info {
+                version: version_from_py(m, &obj.getattr(intern!(py, "version"))?)?,
+                connection_table_size: attr(obj, intern!(py, "connection_table_size"))?,
+            })
+        }
+        "entry" => j(&entry_from_py(m, obj)?),
         _ => Err(pyo3::exceptions::PyValueError::new_err(format!(
             "unknown kind {kind:?}"
         ))),
@@ -726,6 +945,12 @@ pub(crate) fn from_json<'py>(
         "info" => info_to_py(py, m, &p(json)?),
         "daemon" => daemon_to_py(py, m, &p(json)?),
         "entry" => entry_to_py(py, m, &p(json)?),
+        "tunnel" => tunnel_to_py(py, m, &p(json)?),
+        "persistence" => persistence_to_py(py, m, &p(json)?),
+        "stats" => stats_to_py(py, m, &p(json)?),
+        "connections" => connections_to_py(py, m, &p(json)?),
+        "version" => version_to_py(py, m, &p(json)?),
+        "operation" => op_to_py(py, m, &p(json)?),
         _ => Err(pyo3::exceptions::PyValueError::new_err(format!(
             "unknown kind {kind:?}"
         ))),

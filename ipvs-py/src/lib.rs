@@ -114,11 +114,73 @@ fn to_json(py: Python<'_>, kind: &str, value: &Bound<'_, PyAny>) -> PyResult<Str
     convert::to_json(Model::get(py)?, kind, value)
 }
 
+/// The display string of a Python value (`str()`): its Rust value's `Display`.
+#[pyfunction]
+fn display(py: Python<'_>, kind: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {
+    convert::display(Model::get(py)?, kind, value)
+}
+
 /// A Python model value built the way the client builds what it reads
 /// from the kernel, from the Rust value `json` deserializes to.
 #[pyfunction]
 fn from_json<'py>(py: Python<'py>, kind: &str, json: &str) -> PyResult<Bound<'py, PyAny>> {
     convert::from_json(py, Model::get(py)?, kind, json)
+}
+
+/// For the benchmarks: `services` TCP services with `dests` NAT destinations
+/// each, with stats and connection counts as the kernel reports them, built
+/// in Rust; as the Python values a snapshot returns if `build`, else `None`.
+#[pyfunction]
+fn _synthetic_snapshot<'py>(
+    py: Python<'py>,
+    services: u32,
+    dests: u16,
+    build: bool,
+) -> PyResult<Option<Bound<'py, PyList>>> {
+    let list = synthetic_entries(services, dests);
+    if !build {
+        return Ok(None);
+    }
+    let m = Model::get(py)?;
+    convert::list_to_py(py, m, &list, convert::entry_to_py).map(Some)
+}
+
+fn synthetic_entries(services: u32, dests: u16) -> Vec<ServiceEntry> {
+    use std::net::{Ipv4Addr, SocketAddr};
+    let stats = Stats {
+        connections: 12,
+        packets_in: 3400,
+        bytes_in: 567_000,
+        ..Stats::default()
+    };
+    (0..services)
+        .map(|i| {
+            let vip = Ipv4Addr::from(0xc612_0000 + i);
+            let mut service = Service::new(
+                ServiceKey::tcp(SocketAddr::new(vip.into(), 80)),
+                ipvs::Scheduler::WeightedRoundRobin,
+            );
+            service.stats = Some(stats);
+            let destinations = (0..dests)
+                .map(|j| {
+                    let rip = Ipv4Addr::from(0xc633_6400 + (i * 4 + u32::from(j)) % 250 + 1);
+                    let mut d = Destination::new(SocketAddr::new(rip.into(), 8000 + j));
+                    d.weight = 1 + u32::from(j);
+                    d.connections = Some(Connections {
+                        active: 3,
+                        inactive: 1,
+                        persistent: 0,
+                    });
+                    d.stats = Some(stats);
+                    d
+                })
+                .collect();
+            ServiceEntry {
+                service,
+                destinations,
+            }
+        })
+        .collect()
 }
 
 /// The blocking Rust client behind `ipvs.Client`.
@@ -272,6 +334,13 @@ impl PyClient {
         convert::list_to_py(py, m, &list, convert::entry_to_py)
     }
 
+    /// The Rust snapshot alone, no Python value built: how many services
+    /// and destinations it holds (for the benchmarks).
+    fn _snapshot_counts(&self, py: Python<'_>) -> PyResult<(usize, usize)> {
+        let list = self.call(py, |c| c.snapshot())?;
+        Ok((list.len(), list.iter().map(|e| e.destinations.len()).sum()))
+    }
+
     /// The `Timeouts`.
     fn timeouts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let m = Model::get(py)?;
@@ -304,6 +373,8 @@ fn _ipvs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(validate_daemon, m)?)?;
     m.add_function(wrap_pyfunction!(to_json, m)?)?;
     m.add_function(wrap_pyfunction!(from_json, m)?)?;
+    m.add_function(wrap_pyfunction!(display, m)?)?;
+    m.add_function(wrap_pyfunction!(_synthetic_snapshot, m)?)?;
     state::register(m)?;
     cluster::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -247,6 +247,7 @@ pub(crate) fn state_to_py<'py>(py: Python<'py>, s: &State) -> PyResult<Bound<'py
     let m = Model::get(py)?;
     let c = Classes::get(py)?;
     let make = c.make_service_state.bind(py);
+    let _gc = convert::GcPaused::new(py);
     let mut services = Vec::with_capacity(s.services.len());
     for ss in &s.services {
         let dests = ss
@@ -417,6 +418,60 @@ fn tracker_from_py(py: Python<'_>, entries: &Bound<'_, PyAny>) -> PyResult<Drain
         );
     }
     Ok(t)
+}
+
+/// A tracker's file: the JSON `ipvsctl --drain-state` writes (pretty, with
+/// a final newline), from `[(key, address, port, since), ...]`.
+#[pyfunction]
+fn tracker_dumps(py: Python<'_>, entries: &Bound<'_, PyAny>) -> PyResult<String> {
+    let t = tracker_from_py(py, entries)?;
+    let text = serde_json::to_string_pretty(&t)
+        .map_err(|e| PyValueError::new_err(format!("drain tracker: {e}")))?;
+    Ok(text + "\n")
+}
+
+/// A tracker file (as `ipvsctl --drain-state` reads it), as
+/// `[(key, address, port, since), ...]`.
+#[pyfunction]
+fn tracker_loads<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyList>> {
+    let t: DrainTracker = serde_json::from_str(text)
+        .map_err(|e| PyValueError::new_err(format!("drain tracker: {e}")))?;
+    tracker_to_py(py, &t)
+}
+
+/// `str()` of an `ipvs.PlanSummary`: the Rust `PlanSummary`'s words (`ipvsctl`'s).
+#[pyfunction]
+fn summary_text(summary: &Bound<'_, PyAny>) -> PyResult<String> {
+    let n = |name: &str| -> PyResult<usize> { summary.getattr(name)?.extract() };
+    Ok(ipvs::state::PlanSummary {
+        set_timeouts: n("set_timeouts")?,
+        add_services: n("add_services")?,
+        update_services: n("update_services")?,
+        delete_services: n("delete_services")?,
+        add_destinations: n("add_destinations")?,
+        update_destinations: n("update_destinations")?,
+        drain_destinations: n("drain_destinations")?,
+        delete_destinations: n("delete_destinations")?,
+    }
+    .to_string())
+}
+
+/// `str()` of an `ipvs.Draining`: the Rust `Draining`'s words (`ipvsctl`'s).
+#[pyfunction]
+fn draining_text(py: Python<'_>, draining: &Bound<'_, PyAny>) -> PyResult<String> {
+    let d = draining;
+    let m = Model::get(py)?;
+    let ip: IpAddr = d.getattr("address")?.extract()?;
+    Ok(ipvs::state::Draining {
+        service: convert::key_from_py(m, &d.getattr("service")?)?,
+        dest: SocketAddr::new(ip, d.getattr("port")?.extract()?),
+        since: time_from_py("since", d.getattr("since")?.extract()?)?,
+        deadline: time_from_py("deadline", d.getattr("deadline")?.extract()?)?,
+        active: d.getattr("active")?.extract()?,
+        inactive: d.getattr("inactive")?.extract()?,
+        service_removed: d.getattr("service_removed")?.extract()?,
+    }
+    .to_string())
 }
 
 fn draining_to_py<'py>(py: Python<'py>, plan: &Plan) -> PyResult<Bound<'py, PyList>> {
@@ -887,6 +942,10 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyPlan>()?;
     m.add_class::<PyReconciler>()?;
     m.add_function(wrap_pyfunction!(diff, m)?)?;
+    m.add_function(wrap_pyfunction!(tracker_dumps, m)?)?;
+    m.add_function(wrap_pyfunction!(summary_text, m)?)?;
+    m.add_function(wrap_pyfunction!(draining_text, m)?)?;
+    m.add_function(wrap_pyfunction!(tracker_loads, m)?)?;
     m.add_function(wrap_pyfunction!(state_read, m)?)?;
     m.add_function(wrap_pyfunction!(state_loads, m)?)?;
     m.add_function(wrap_pyfunction!(state_dumps, m)?)?;

@@ -147,3 +147,109 @@ fn operation_forms() {
     let back: Vec<Operation> = serde_json::from_value(form(&ops)).unwrap();
     assert_eq!(back, ops);
 }
+
+/// The words Python prints (`str()` of its operations and values calls these
+/// `Display`s): `tests/test_rust_agreement.py` pins the same text.
+#[test]
+fn display_words() {
+    use ipvs::client::Error;
+    let key = ServiceKey::tcp("192.0.2.10:80".parse().unwrap());
+    let dest = Destination::new("192.0.2.21:80".parse().unwrap());
+    let words = [
+        (
+            Operation::AddService(Service::new(key, Scheduler::RoundRobin)).to_string(),
+            "add service TCP 192.0.2.10:80",
+        ),
+        (
+            Operation::AddDestination(key, dest.clone()).to_string(),
+            "add destination 192.0.2.21:80 to TCP 192.0.2.10:80",
+        ),
+        (
+            Operation::UpdateDestination(key, dest).to_string(),
+            "update destination 192.0.2.21:80 of TCP 192.0.2.10:80",
+        ),
+        (
+            Operation::DeleteDestination(key, "[2001:db8::21]:8443".parse().unwrap()).to_string(),
+            "delete destination [2001:db8::21]:8443 of TCP 192.0.2.10:80",
+        ),
+        (
+            Operation::SetTimeouts(Timeouts {
+                tcp: 1,
+                tcp_fin: 2,
+                udp: 3,
+            })
+            .to_string(),
+            "set timeouts tcp 1 tcpfin 2 udp 3",
+        ),
+        (Operation::Zero(None).to_string(), "zero all counters"),
+        (
+            Operation::StartDaemon(SyncDaemon::new(DaemonState::Master, "eth0", 5)).to_string(),
+            "start master sync daemon on eth0",
+        ),
+        (
+            Operation::StopDaemon(DaemonState::Backup).to_string(),
+            "stop backup sync daemon",
+        ),
+        (
+            Error::DaemonExists {
+                state: DaemonState::Master,
+            }
+            .to_string(),
+            "a master sync daemon is already running",
+        ),
+        (ServiceKey::fwmark_v6(7).to_string(), "FWM 7 IPv6"),
+    ];
+    for (got, want) in words {
+        assert_eq!(got, want);
+    }
+}
+
+/// The drain-state file: what `ipvsctl --drain-state` writes and
+/// `ipvs.DrainTracker.to_json()` returns (`tracker_dumps`), and reads back.
+#[test]
+fn drain_state_file() {
+    use std::time::{Duration, UNIX_EPOCH};
+    let mut t = ipvs::state::DrainTracker::default();
+    t.insert(
+        ServiceKey::tcp("192.0.2.10:80".parse().unwrap()),
+        "192.0.2.21:80".parse().unwrap(),
+        UNIX_EPOCH + Duration::from_millis(1_700_000_000_500),
+    );
+    let text = serde_json::to_string_pretty(&t).unwrap() + "\n";
+    assert_eq!(
+        text,
+        r#"[
+  {
+    "service": {
+      "protocol": "tcp",
+      "address": "192.0.2.10",
+      "port": 80
+    },
+    "dest": "192.0.2.21:80",
+    "since": {
+      "secs_since_epoch": 1700000000,
+      "nanos_since_epoch": 500000000
+    }
+  }
+]
+"#
+    );
+    let back: ipvs::state::DrainTracker = serde_json::from_str(&text).unwrap();
+    assert_eq!(back.len(), 1);
+}
+
+/// A plan's summary as `ipvsctl` and `str(ipvs.PlanSummary)` print it.
+#[test]
+fn summary_words() {
+    use ipvs::state::PlanSummary;
+    assert_eq!(PlanSummary::default().to_string(), "no changes");
+    let s = PlanSummary {
+        add_services: 1,
+        add_destinations: 2,
+        ..PlanSummary::default()
+    };
+    assert_eq!(
+        s.to_string(),
+        "3 operations: 1 services added, 2 destinations added"
+    );
+}

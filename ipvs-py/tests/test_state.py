@@ -377,7 +377,7 @@ def test_diff_from_nothing_and_back() -> None:
     assert after.config_eq(desired)
     again = diff(after, desired)
     assert again.empty and not again and len(again) == 0 and list(again) == []
-    assert str(again.summary) == "nothing to do"
+    assert str(again.summary) == "no changes"
     # And away: one delete per service (deleting a service takes its destinations).
     back = diff(desired, State())
     assert [type(op) for op in back] == [DeleteService] * 4
@@ -403,7 +403,7 @@ def test_changes_are_in_place_and_make_before_break() -> None:
     assert str(plan) == plan.to_rules()
     assert plan.op_rules() == plan.to_rules().splitlines()
     assert plan.summary == PlanSummary(update_services=1, add_destinations=1, update_destinations=1, delete_destinations=1)
-    assert "1 update services" in str(plan.summary) and "ipvs.Plan" in repr(plan)
+    assert "1 services changed" in str(plan.summary) and "ipvs.Plan" in repr(plan)
     assert diff(plan.apply_to(actual), desired).empty
 
 

@@ -3,12 +3,45 @@ the model rather than this module: its functions take and return the model's
 objects, trusting that their constructors checked them."""
 
 import os
-from typing import Iterable, Literal
+from typing import Iterable, Literal, final
 
-from .model import Destination, Info, Service, ServiceEntry, ServiceKey, SyncDaemon, Timeouts
+from .model import Destination, IPAddress, Info, Service, ServiceEntry, ServiceKey, SyncDaemon, Timeouts
 from .ops import Operation
 
 __version__: str
+__all__ = [
+    "Client",
+    "normalize",
+    "validate_service",
+    "validate_service_key",
+    "validate_destination",
+    "validate_daemon",
+    "to_json",
+    "from_json",
+    "display",
+    "_synthetic_snapshot",
+    "Plan",
+    "Reconciler",
+    "diff",
+    "tracker_dumps",
+    "tracker_loads",
+    "summary_text",
+    "draining_text",
+    "state_read",
+    "state_loads",
+    "state_dumps",
+    "state_validate",
+    "state_config",
+    "state_sorted",
+    "state_config_eq",
+    "rules_parse",
+    "inverse_of",
+    "ClusterRealServer",
+    "ClusterDirector",
+    "cluster_balance_report",
+    "CLUSTER_DEFAULT_JOURNAL_DIR",
+    "__version__",
+]
 
 _NormalizeKind = Literal[
     "service", "service_key", "destination", "forward", "tunnel", "persistence", "netmask",
@@ -23,17 +56,24 @@ def normalize(kind: _NormalizeKind, json: str) -> str:
     :raises ValueError: `json` is not a document of that type.
     """
 
-def to_json(
-    kind: Literal["service", "service_key", "destination", "timeouts", "daemon", "operation"],
-    value: object,
-) -> str:
-    """The Rust serde JSON of a model value, read the way the client reads it."""
+def to_json(kind: str, value: object) -> str:
+    """The Rust serde JSON of a model value of `kind` (``"service"``,
+    ``"destination"``, ``"operation"``...), read the way the client reads it."""
 
-def from_json(
-    kind: Literal["service", "service_key", "destination", "timeouts", "info", "daemon", "entry"],
-    json: str,
-) -> object:
-    """A model value built the way the client builds what the kernel reports."""
+def from_json(kind: str, json: str) -> object:
+    """A model value of `kind` read from serde JSON by Rust, built the way the
+    client builds what the kernel reports.
+
+    :raises ValueError: `json` is not a document of that kind (serde's words).
+    """
+
+def display(kind: str, value: object) -> str:
+    """The Rust ``Display`` of a model value of `kind` (``"operation"``,
+    ``"service_key"``, ``"destination"``, ``"daemon_state"``)."""
+
+def _synthetic_snapshot(services: int, dests: int, build: bool) -> list[ServiceEntry] | None:
+    """For the benchmarks: a table built in Rust, as a snapshot returns it
+    (``build``) or not at all."""
 
 def validate_service(service: Service) -> None:
     """Rust's ``Service::validate``; raises :class:`ipvs.ValidationError`."""
@@ -47,14 +87,15 @@ def validate_destination(destination: Destination, key: ServiceKey) -> None:
 def validate_daemon(daemon: SyncDaemon) -> None:
     """Rust's ``SyncDaemon::validate``; raises :class:`ipvs.ValidationError`."""
 
+@final
 class Client:
     """The Rust blocking client. Every kernel call releases the GIL."""
 
     def __new__(
         cls,
         netns: str | os.PathLike[str] | None = None,
-        timeout: float | None = 30.0,
-        dump_attempts: int = 5,
+        timeout: float | None = ...,
+        dump_attempts: int = ...,
     ) -> Client: ...
     def close(self) -> None: ...
     @property
@@ -67,6 +108,7 @@ class Client:
     def services(self) -> list[Service]: ...
     def destinations(self, key: ServiceKey) -> list[Destination]: ...
     def snapshot(self) -> list[ServiceEntry]: ...
+    def _snapshot_counts(self) -> tuple[int, int]: ...
     def timeouts(self) -> Timeouts: ...
     def info(self) -> Info: ...
     def daemons(self) -> list[SyncDaemon]: ...
@@ -78,8 +120,9 @@ from typing import Any as _Any
 from .state import Draining as _Draining
 from .state import State as _State
 
-_TrackerEntry = tuple[ServiceKey, object, int, float]
+_TrackerEntry = tuple[ServiceKey, IPAddress, int, float]
 
+@final
 class Plan:
     """A Rust ``ipvs::state::Plan``."""
 
@@ -99,6 +142,7 @@ class Plan:
         self, client: Client, actual: _State, rollback: bool = False, on_error: str = "stop", chunk: int = 256
     ) -> dict[str, _Any]: ...
 
+@final
 class Reconciler:
     """A Rust ``ipvs::state::Reconciler``."""
 
@@ -129,11 +173,24 @@ def state_config(state: _State) -> _State: ...
 def state_sorted(state: _State) -> _State: ...
 def state_config_eq(a: _State, b: _State) -> bool: ...
 def rules_parse(text: str) -> list[tuple[int, str]]: ...
+def tracker_dumps(entries: Iterable[_TrackerEntry]) -> str:
+    """A drain tracker as the file ``ipvsctl --drain-state`` writes."""
+
+def summary_text(summary: object) -> str:
+    """``str()`` of an ``ipvs.PlanSummary``, in the Rust (``ipvsctl``) words."""
+
+def draining_text(draining: _Draining) -> str:
+    """``str()`` of an ``ipvs.Draining``, in the Rust (``ipvsctl``) words."""
+
+def tracker_loads(text: str) -> list[_TrackerEntry]:
+    """A drain-state file (``ipvsctl --drain-state``'s) as tracker entries."""
+
 def inverse_of(actual: _State, applied: Iterable[Operation]) -> tuple[Plan, list[Operation]]: ...
 # --- ipvs.cluster's native half (use ipvs.cluster's classes instead) -------
 
 CLUSTER_DEFAULT_JOURNAL_DIR: str
 
+@final
 class ClusterRealServer:
     """Rust's ``cluster::RealServerSetup``; each call releases the GIL and
     answers ``(json, text)``: the serde JSON of the result and its Display."""
@@ -156,6 +213,7 @@ class ClusterRealServer:
     def status(self) -> tuple[str, str]: ...
     def teardown(self) -> tuple[str, str]: ...
 
+@final
 class ClusterDirector:
     """Rust's ``cluster::DirectorSetup``; validates its services and
     destinations as the client does."""

@@ -358,9 +358,9 @@ class TunnelMode:
             if self.port:
                 raise ValidationError("port", "an IPIP tunnel has no port", kind="IpipOptions")
         elif self.type is TunnelType.GUE:
-            port = _int("port", self.port, 16)
-            if port == 0:
-                raise ValidationError("port", "a GUE tunnel needs a port", kind="GueWithoutPort")
+            # Port 0 is refused where the Rust crate refuses it: when the
+            # setup is planned (apply, status), before anything changes.
+            _int("port", self.port, 16)
         else:
             raise ValidationError(
                 "tunnel", f"a real server takes IPIP or GUE, not {self.type!r}",
@@ -451,11 +451,6 @@ class RealServerSetup:
     ) -> None:
         self._vip = _addr("vip", vip)
         self._tunnel = None if tunnel is None else TunnelMode.coerce(tunnel)
-        if self._tunnel is not None and self._vip.version == 6:
-            raise ValidationError(
-                "tunnel", f"a tunnelling real server for IPv6 VIP {self._vip}: only IPv4 in "
-                "IPv4 (tunl0)", kind="Unsupported",
-            )
         self._netns = _netns(netns)
         self._journal_dir = _dir("journal_dir", journal_dir)
         self._rp_filter_loose = _bool("rp_filter_loose", rp_filter_loose)
@@ -465,7 +460,7 @@ class RealServerSetup:
         t = self._tunnel
         self._native = _ipvs.ClusterRealServer(
             str(self._vip),
-            None if t is None else t.type.value,
+            None if t is None else "ipip" if t.type is TunnelType.IPIP else "gue",
             0 if t is None else t.port,
             self._netns,
             self._journal_dir,

@@ -18,8 +18,10 @@ import enum
 import ipaddress
 import json
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterator, Mapping, Tuple, Union, cast
+import re
+from typing import Any, ClassVar, Iterator, Mapping, Tuple, TypeVar, Union, cast
 
+from . import _ipvs
 from .errors import ValidationError
 
 __all__ = [
@@ -114,13 +116,32 @@ def _inst(field: str, value: Any, cls: type, name: str | None = None) -> Any:
     return value
 
 
-def _req(d: Mapping[str, Any], key: str, owner: str) -> Any:
+_T = TypeVar("_T")
+
+
+def _to_dict(kind: str, value: object) -> dict[str, Any]:
+    """The Rust crate's serde form of a model value (Rust reads the value
+    as the client does and writes it)."""
+    return cast("dict[str, Any]", json.loads(_ipvs.to_json(kind, value)))
+
+
+def _document_error(kind: str, e: ValueError) -> ValidationError:
+    """A serde refusal as a ValidationError naming the field when serde does."""
+    text = str(e)
+    found = re.search(r"(missing|unknown) field `(\w+)`", text)
+    if found:
+        return ValidationError(found.group(2), text, kind="Missing" if found.group(1) == "missing" else "Unknown")
+    return ValidationError(kind, text, kind="BadDocument")
+
+
+def _from_dict(kind: str, d: Any, cls: type[_T]) -> _T:
+    """A model value read from its serde form by the Rust crate, built as
+    the client builds what the kernel reports."""
     try:
-        return d[key]
-    except KeyError:
-        raise ValidationError(key, f"missing from the {owner} document", kind="Missing") from None
-    except TypeError:
-        raise TypeError(f"{owner}: expected a dict, got {type(d).__name__}") from None
+        value = _ipvs.from_json(kind, json.dumps(d, default=str))
+    except ValueError as e:
+        raise _document_error(kind, e) from None
+    return cast(_T, value)
 
 
 def _repr(obj: Any, positional: tuple[Any, ...], keywords: dict[str, Any]) -> str:
@@ -405,20 +426,6 @@ class DaemonState(_Enum):
         return super()._coerce(field, value)
 
 
-def _other_to_dict(value: Any) -> Any:
-    """An enum member as its serde string, an `Other` value as `{"other": n}`."""
-    if isinstance(value, enum.Enum):
-        return value.value
-    return {"other": value}
-
-
-def _other_from_dict(cls: Any, field: str, value: Any) -> Any:
-    if isinstance(value, Mapping):
-        other = _req(value, "other", field)
-        return cls._coerce(field, other)
-    return cls._coerce(field, value)
-
-
 # --------------------------------------------------------------------------
 # Tunnels.
 
@@ -480,16 +487,12 @@ class Tunnel:
 
     def to_dict(self) -> dict[str, Any]:
         """The serde form: ``{"type": "gue", "port": 6080, "checksum": "none"}``."""
-        if self.type is TunnelType.IPIP:
-            return {"type": "ipip"}
-        if self.type is TunnelType.GUE:
-            return {"type": "gue", "port": self.port, "checksum": self.checksum.value}
-        return {"type": "gre", "checksum": self.checksum.value}
+        return _to_dict("tunnel", self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Tunnel:
-        """Read the serde form."""
-        return cls(_req(d, "type", "tunnel"), d.get("port", 0), d.get("checksum", "none"))
+        """Read the serde form (as the Rust crate does)."""
+        return _from_dict("tunnel", d, Tunnel)
 
 
 # --------------------------------------------------------------------------
@@ -533,26 +536,22 @@ class ServiceKey:
         """The service's address family."""
         raise NotImplementedError
 
+    def __str__(self) -> str:
+        """``TCP 192.0.2.10:80``, ``FWM 7``, ``FWM 7 IPv6`` (as ``ipvsctl`` prints it)."""
+        return _ipvs.display("service_key", self)
+
     def to_dict(self) -> dict[str, Any]:
         """The serde form (untagged)."""
-        raise NotImplementedError
+        return _to_dict("service_key", self)
 
     @staticmethod
     def from_dict(d: Mapping[str, Any]) -> ServiceKey:
-        """Read the serde form: a dict with ``fwmark`` is a firewall-mark key."""
-        if "fwmark" in d:
-            return FwmarkKey(d["fwmark"], _req(d, "family", "service key"))
-        return AddressKey(
-            _other_from_dict(Protocol, "protocol", _req(d, "protocol", "service key")),
-            _req(d, "address", "service key"),
-            _req(d, "port", "service key"),
-        )
+        """Read the serde form (as the Rust crate does)."""
+        return _from_dict("service_key", d, ServiceKey)
 
     def validate(self) -> None:
         """Raise :class:`~ipvs.errors.ValidationError` if the kernel would
         refuse this key (an unbalanced protocol, firewall mark 0)."""
-        from . import _ipvs
-
         _ipvs.validate_service_key(self)
 
 
@@ -584,18 +583,6 @@ class AddressKey(ServiceKey):
             return f"ServiceKey.{self.protocol.value}({str(self.address)!r}, {self.port})"
         return _repr(self, (self.protocol, self.address, self.port), {})
 
-    def __str__(self) -> str:
-        proto = (
-            self.protocol.name if isinstance(self.protocol, Protocol) else f"proto-{self.protocol}"
-        )
-        return f"{proto} {_sock(self.address, self.port)}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "protocol": _other_to_dict(self.protocol),
-            "address": str(self.address),
-            "port": self.port,
-        }
 
 
 @dataclass(frozen=True, slots=True, init=False, repr=False)
@@ -619,11 +606,6 @@ class FwmarkKey(ServiceKey):
             return f"ServiceKey.fwmark({self.fwmark})"
         return f"ServiceKey.fwmark({self.fwmark}, {self.family!r})"
 
-    def __str__(self) -> str:
-        return f"FWM {self.fwmark}" + ("" if self.family is AddressFamily.IPV4 else " IPv6")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"fwmark": self.fwmark, "family": self.family.value}
 
 
 def _key(field: str, value: Any) -> ServiceKey:
@@ -665,12 +647,12 @@ class Stats:
 
     def to_dict(self) -> dict[str, int]:
         """The serde form (every counter)."""
-        return {name: getattr(self, name) for name in Stats.FIELDS}
+        return _to_dict("stats", self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Stats:
-        """Read the serde form."""
-        return cls(*[_req(d, name, "stats") for name in Stats.FIELDS])
+        """Read the serde form (as the Rust crate does)."""
+        return _from_dict("stats", d, Stats)
 
 
 @dataclass(frozen=True, slots=True)
@@ -690,16 +672,12 @@ class Connections:
 
     def to_dict(self) -> dict[str, int]:
         """The serde form."""
-        return {"active": self.active, "inactive": self.inactive, "persistent": self.persistent}
+        return _to_dict("connections", self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Connections:
-        """Read the serde form."""
-        return cls(
-            _req(d, "active", "connections"),
-            _req(d, "inactive", "connections"),
-            _req(d, "persistent", "connections"),
-        )
+        """Read the serde form (as the Rust crate does)."""
+        return _from_dict("connections", d, Connections)
 
 
 # --------------------------------------------------------------------------
@@ -752,23 +730,12 @@ class Persistence:
 
     def to_dict(self) -> dict[str, Any]:
         """The serde form: ``{"timeout": 600, "netmask": {"v4": "255.255.255.255"}}``."""
-        if self.netmask is None:
-            raise ValueError("a Persistence without a netmask has no serde form; use it in a Service")
-        if isinstance(self.netmask, int):
-            return {"timeout": self.timeout, "netmask": {"v6": self.netmask}}
-        return {"timeout": self.timeout, "netmask": {"v4": str(self.netmask)}}
+        return _to_dict("persistence", self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Persistence:
-        """Read the serde form."""
-        mask = _req(d, "netmask", "persistence")
-        if not isinstance(mask, Mapping) or len(mask) != 1:
-            raise ValidationError("netmask", f"{mask!r} is not {{'v4': mask}} nor {{'v6': prefix}}")
-        if "v4" in mask:
-            netmask: Any = _IPv4(_str("netmask", mask["v4"]))
-        else:
-            netmask = _req(mask, "v6", "netmask")
-        return cls(_req(d, "timeout", "persistence"), netmask)
+        """Read the serde form (as the Rust crate does)."""
+        return _from_dict("persistence", d, Persistence)
 
 
 @dataclass(frozen=True, slots=True, init=False, repr=False)
@@ -874,37 +841,16 @@ class Service:
     def validate(self) -> None:
         """Raise :class:`~ipvs.errors.ValidationError` (naming the field) for
         anything the kernel would refuse or misread."""
-        from . import _ipvs
-
         _ipvs.validate_service(self)
 
     def to_dict(self) -> dict[str, Any]:
         """The serde form: the key's fields, then ``scheduler`` and the set options."""
-        d = self.key.to_dict()
-        d["scheduler"] = self.scheduler_name
-        if self.persistence is not None:
-            d["persistence"] = self.persistence.to_dict()
-        if self.flags:
-            d["flags"] = int(self.flags)
-        if self.persistence_engine is not None:
-            d["persistence_engine"] = self.persistence_engine
-        if self.stats is not None:
-            d["stats"] = self.stats.to_dict()
-        return d
+        return _to_dict("service", self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Service:
-        """Read the serde form."""
-        p = d.get("persistence")
-        s = d.get("stats")
-        return cls(
-            ServiceKey.from_dict(d),
-            _req(d, "scheduler", "service"),
-            persistence=None if p is None else Persistence.from_dict(p),
-            flags=d.get("flags", 0),
-            persistence_engine=d.get("persistence_engine"),
-            stats=None if s is None else Stats.from_dict(s),
-        )
+        """Read the serde form (as the Rust crate does)."""
+        return _from_dict("service", d, Service)
 
     def to_json(self) -> str:
         """``json.dumps(self.to_dict())``."""
@@ -1051,60 +997,22 @@ class Destination:
         return _repr(self, pos, kw)
 
     def __str__(self) -> str:
-        return _sock(self.address, self.port)
+        return _ipvs.display("destination", self)
 
     def validate(self, service: ServiceKey | Service) -> None:
         """Raise :class:`~ipvs.errors.ValidationError` (naming the field) for
         anything the kernel would refuse, as a destination of `service`."""
-        from . import _ipvs
-
         key = _key("service", service)
         _ipvs.validate_destination(self, key)
 
     def to_dict(self) -> dict[str, Any]:
         """The serde form."""
-        fwd = self.forward
-        d: dict[str, Any] = {
-            "address": str(self.address),
-            "port": self.port,
-            "forward": {"tunnel": self.tunnel.to_dict()}  # type: ignore[union-attr]
-            if fwd is ForwardMethod.TUNNEL
-            else _other_to_dict(fwd),
-            "weight": self.weight,
-        }
-        if self.upper_threshold:
-            d["upper_threshold"] = self.upper_threshold
-        if self.lower_threshold:
-            d["lower_threshold"] = self.lower_threshold
-        if self.connections is not None:
-            d["connections"] = self.connections.to_dict()
-        if self.stats is not None:
-            d["stats"] = self.stats.to_dict()
-        return d
+        return _to_dict("destination", self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Destination:
-        """Read the serde form."""
-        fwd = d.get("forward", "masquerade")
-        tunnel = None
-        if isinstance(fwd, Mapping) and "tunnel" in fwd:
-            tunnel = Tunnel.from_dict(fwd["tunnel"])
-            fwd = ForwardMethod.TUNNEL
-        else:
-            fwd = _other_from_dict(ForwardMethod, "forward", fwd)
-        c = d.get("connections")
-        s = d.get("stats")
-        return cls(
-            _req(d, "address", "destination"),
-            _req(d, "port", "destination"),
-            fwd,
-            tunnel=tunnel,
-            weight=d.get("weight", 1),
-            upper_threshold=d.get("upper_threshold", 0),
-            lower_threshold=d.get("lower_threshold", 0),
-            connections=None if c is None else Connections.from_dict(c),
-            stats=None if s is None else Stats.from_dict(s),
-        )
+        """Read the serde form (as the Rust crate does)."""
+        return _from_dict("destination", d, Destination)
 
     def to_json(self) -> str:
         """``json.dumps(self.to_dict())``."""
@@ -1146,14 +1054,12 @@ class Timeouts:
 
     def to_dict(self) -> dict[str, int]:
         """The serde form."""
-        return {"tcp": self.tcp, "tcp_fin": self.tcp_fin, "udp": self.udp}
+        return _to_dict("timeouts", self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Timeouts:
-        """Read the serde form."""
-        return cls(
-            _req(d, "tcp", "timeouts"), _req(d, "tcp_fin", "timeouts"), _req(d, "udp", "timeouts")
-        )
+        """Read the serde form (as the Rust crate does)."""
+        return _from_dict("timeouts", d, Timeouts)
 
 
 Timeouts.UNCHANGED = Timeouts()
@@ -1186,12 +1092,12 @@ class Version:
 
     def to_dict(self) -> dict[str, int]:
         """The serde form."""
-        return {"major": self.major, "minor": self.minor, "patch": self.patch}
+        return _to_dict("version", self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Version:
-        """Read the serde form."""
-        return cls(_req(d, "major", "version"), _req(d, "minor", "version"), _req(d, "patch", "version"))
+        """Read the serde form (as the Rust crate does)."""
+        return _from_dict("version", d, Version)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1211,15 +1117,12 @@ class Info:
 
     def to_dict(self) -> dict[str, Any]:
         """The serde form."""
-        return {"version": self.version.to_dict(), "connection_table_size": self.connection_table_size}
+        return _to_dict("info", self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Info:
-        """Read the serde form."""
-        return cls(
-            Version.from_dict(_req(d, "version", "info")),
-            _req(d, "connection_table_size", "info"),
-        )
+        """Read the serde form (as the Rust crate does)."""
+        return _from_dict("info", d, Info)
 
 
 @dataclass(frozen=True, slots=True, init=False, repr=False)
@@ -1279,39 +1182,16 @@ class SyncDaemon:
     def validate(self) -> None:
         """Raise :class:`~ipvs.errors.ValidationError` for a configuration the
         kernel would refuse."""
-        from . import _ipvs
-
         _ipvs.validate_daemon(self)
 
     def to_dict(self) -> dict[str, Any]:
         """The serde form (unset options left out)."""
-        d: dict[str, Any] = {
-            "state": _other_to_dict(self.state),
-            "interface": self.interface,
-            "sync_id": self.sync_id,
-        }
-        if self.max_len is not None:
-            d["max_len"] = self.max_len
-        if self.group is not None:
-            d["group"] = str(self.group)
-        if self.port is not None:
-            d["port"] = self.port
-        if self.ttl is not None:
-            d["ttl"] = self.ttl
-        return d
+        return _to_dict("daemon", self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> SyncDaemon:
-        """Read the serde form."""
-        return cls(
-            _other_from_dict(DaemonState, "state", _req(d, "state", "daemon")),
-            _req(d, "interface", "daemon"),
-            _req(d, "sync_id", "daemon"),
-            max_len=d.get("max_len"),
-            group=d.get("group"),
-            port=d.get("port"),
-            ttl=d.get("ttl"),
-        )
+        """Read the serde form (as the Rust crate does)."""
+        return _from_dict("daemon", d, SyncDaemon)
 
 
 @dataclass(frozen=True, slots=True, init=False, repr=False)
@@ -1338,15 +1218,9 @@ class ServiceEntry:
 
     def to_dict(self) -> dict[str, Any]:
         """The serde form: ``{"service": {...}, "destinations": [...]}``."""
-        return {
-            "service": self.service.to_dict(),
-            "destinations": [d.to_dict() for d in self.destinations],
-        }
+        return _to_dict("entry", self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ServiceEntry:
-        """Read the serde form."""
-        return cls(
-            Service.from_dict(_req(d, "service", "entry")),
-            [Destination.from_dict(x) for x in _req(d, "destinations", "entry")],
-        )
+        """Read the serde form (as the Rust crate does)."""
+        return _from_dict("entry", d, ServiceEntry)

@@ -11,10 +11,12 @@ one class per variant of the Rust ``Operation`` enum.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping, Sequence, overload
 
-from .errors import IpvsError, ValidationError
+from . import _ipvs
+from .errors import IpvsError
 from .model import (
     AddressLike,
     DaemonState,
@@ -28,8 +30,7 @@ from .model import (
     _inst,
     _int,
     _key,
-    _other_from_dict,
-    _other_to_dict,
+    _from_dict,
     _repr,
     _setattrs,
     _sock,
@@ -61,40 +62,19 @@ class Operation:
         values = tuple(getattr(self, f.name) for f in dataclasses.fields(self))  # type: ignore[arg-type]
         return _repr(self, values, {})
 
+    def __str__(self) -> str:
+        """What the operation does, in the words ``ipvsctl`` prints
+        (``add destination 192.0.2.21:80 to TCP 192.0.2.10:80``)."""
+        return _ipvs.display("operation", self)
+
     def to_dict(self) -> Any:
         """The serde form (externally tagged: ``{"add_service": {...}}``, ``"flush"``)."""
-        raise NotImplementedError
+        return json.loads(_ipvs.to_json("operation", self))
 
     @staticmethod
     def from_dict(d: Any) -> Operation:
-        """Read the serde form."""
-        if d == "flush":
-            return Flush()
-        if not isinstance(d, Mapping) or len(d) != 1:
-            raise ValidationError("operation", f"{d!r} is not an operation document", kind="BadOperation")
-        ((tag, v),) = d.items()
-        if tag == "add_service":
-            return AddService(Service.from_dict(v))
-        if tag == "update_service":
-            return UpdateService(Service.from_dict(v))
-        if tag == "delete_service":
-            return DeleteService(ServiceKey.from_dict(v))
-        if tag == "add_destination":
-            return AddDestination(ServiceKey.from_dict(v[0]), Destination.from_dict(v[1]))
-        if tag == "update_destination":
-            return UpdateDestination(ServiceKey.from_dict(v[0]), Destination.from_dict(v[1]))
-        if tag == "delete_destination":
-            host, _, port = str(v[1]).rpartition(":")
-            return DeleteDestination(ServiceKey.from_dict(v[0]), host.strip("[]"), int(port))
-        if tag == "set_timeouts":
-            return SetTimeouts(Timeouts.from_dict(v))
-        if tag == "zero":
-            return Zero(None if v is None else ServiceKey.from_dict(v))
-        if tag == "start_daemon":
-            return StartDaemon(SyncDaemon.from_dict(v))
-        if tag == "stop_daemon":
-            return StopDaemon(_other_from_dict(DaemonState, "state", v))
-        raise ValidationError("operation", f"unknown operation {tag!r}", kind="BadOperation")
+        """Read the serde form (as the Rust crate does)."""
+        return _from_dict("operation", d, Operation)
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -106,12 +86,6 @@ class AddService(Operation):
     def __post_init__(self) -> None:
         _inst("service", self.service, Service)
 
-    def __str__(self) -> str:
-        return f"add service {self.service.key}"
-
-    def to_dict(self) -> Any:
-        return {"add_service": self.service.to_dict()}
-
 
 @dataclass(frozen=True, slots=True, repr=False)
 class UpdateService(Operation):
@@ -122,12 +96,6 @@ class UpdateService(Operation):
     def __post_init__(self) -> None:
         _inst("service", self.service, Service)
 
-    def __str__(self) -> str:
-        return f"update service {self.service.key}"
-
-    def to_dict(self) -> Any:
-        return {"update_service": self.service.to_dict()}
-
 
 @dataclass(frozen=True, slots=True, init=False, repr=False)
 class DeleteService(Operation):
@@ -137,12 +105,6 @@ class DeleteService(Operation):
 
     def __init__(self, key: ServiceKey | Service) -> None:
         _setattrs(self, key=_key("key", key))
-
-    def __str__(self) -> str:
-        return f"delete service {self.key}"
-
-    def to_dict(self) -> Any:
-        return {"delete_service": self.key.to_dict()}
 
 
 @dataclass(frozen=True, slots=True, init=False, repr=False)
@@ -157,12 +119,6 @@ class AddDestination(Operation):
             self, key=_key("key", key), destination=_inst("destination", destination, Destination)
         )
 
-    def __str__(self) -> str:
-        return f"add destination {self.destination} to {self.key}"
-
-    def to_dict(self) -> Any:
-        return {"add_destination": [self.key.to_dict(), self.destination.to_dict()]}
-
 
 @dataclass(frozen=True, slots=True, init=False, repr=False)
 class UpdateDestination(Operation):
@@ -175,12 +131,6 @@ class UpdateDestination(Operation):
         _setattrs(
             self, key=_key("key", key), destination=_inst("destination", destination, Destination)
         )
-
-    def __str__(self) -> str:
-        return f"update destination {self.destination} of {self.key}"
-
-    def to_dict(self) -> Any:
-        return {"update_destination": [self.key.to_dict(), self.destination.to_dict()]}
 
 
 @dataclass(frozen=True, slots=True, init=False, repr=False)
@@ -208,12 +158,6 @@ class DeleteDestination(Operation):
             self, key=_key("key", key), address=_addr("address", address), port=_int("port", port, 16)
         )
 
-    def __str__(self) -> str:
-        return f"delete destination {_sock(self.address, self.port)} of {self.key}"
-
-    def to_dict(self) -> Any:
-        return {"delete_destination": [self.key.to_dict(), _sock(self.address, self.port)]}
-
 
 @dataclass(frozen=True, slots=True, repr=False)
 class SetTimeouts(Operation):
@@ -223,13 +167,6 @@ class SetTimeouts(Operation):
 
     def __post_init__(self) -> None:
         _inst("timeouts", self.timeouts, Timeouts)
-
-    def __str__(self) -> str:
-        t = self.timeouts
-        return f"set timeouts tcp {t.tcp} tcpfin {t.tcp_fin} udp {t.udp}"
-
-    def to_dict(self) -> Any:
-        return {"set_timeouts": self.timeouts.to_dict()}
 
 
 @dataclass(frozen=True, slots=True, init=False, repr=False)
@@ -241,22 +178,10 @@ class Zero(Operation):
     def __init__(self, key: ServiceKey | Service | None = None) -> None:
         _setattrs(self, key=None if key is None else _key("key", key))
 
-    def __str__(self) -> str:
-        return "zero all counters" if self.key is None else f"zero counters of {self.key}"
-
-    def to_dict(self) -> Any:
-        return {"zero": None if self.key is None else self.key.to_dict()}
-
 
 @dataclass(frozen=True, slots=True, repr=False)
 class Flush(Operation):
     """Delete every service."""
-
-    def __str__(self) -> str:
-        return "flush"
-
-    def to_dict(self) -> Any:
-        return "flush"
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -268,12 +193,6 @@ class StartDaemon(Operation):
     def __post_init__(self) -> None:
         _inst("daemon", self.daemon, SyncDaemon)
 
-    def __str__(self) -> str:
-        return f"start {self.daemon.state} sync daemon on {self.daemon.interface}"
-
-    def to_dict(self) -> Any:
-        return {"start_daemon": self.daemon.to_dict()}
-
 
 @dataclass(frozen=True, slots=True, init=False, repr=False)
 class StopDaemon(Operation):
@@ -283,12 +202,6 @@ class StopDaemon(Operation):
 
     def __init__(self, state: DaemonState | str | int) -> None:
         _setattrs(self, state=DaemonState._coerce("state", state))
-
-    def __str__(self) -> str:
-        return f"stop {self.state} sync daemon"
-
-    def to_dict(self) -> Any:
-        return {"stop_daemon": _other_to_dict(self.state)}
 
 
 class BatchResult(Sequence["IpvsError | None"]):

@@ -55,7 +55,6 @@ from .model import (
     _key,
     _repr,
     _setattrs,
-    _sock,
 )
 from .ops import Operation, UpdateDestination
 
@@ -581,10 +580,10 @@ class Draining:
     """Whether the whole service goes away once its destinations are drained."""
 
     def __str__(self) -> str:
-        return (
-            f"{_sock(self.address, self.port)} of {self.service}: draining, "
-            f"{self.active} active and {self.inactive} inactive connections left"
-        )
+        """As ``ipvsctl`` prints it: ``draining TCP 192.0.2.10:80 ->
+        192.0.2.21:80: 3 active, 0 inactive connections; deleted when none
+        are left, at the latest in 60 s``."""
+        return _ipvs.draining_text(self)
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -621,22 +620,14 @@ class DrainTracker:
         return iter(self.entries)
 
     def to_json(self) -> str:
-        """``[{"service": {...}, "dest": "ip:port", "since": seconds}, ...]``."""
-        return json.dumps(
-            [
-                {"service": k.to_dict(), "dest": _sock(a, p), "since": t}
-                for k, a, p, t in self.entries
-            ]
-        )
+        """The drain-state file ``ipvsctl --drain-state`` keeps: the two read
+        each other's files."""
+        return _ipvs.tracker_dumps(self.entries)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> DrainTracker:
-        """Read what :meth:`to_json` wrote."""
-        items = []
-        for e in json.loads(text):
-            host, _, port = str(e["dest"]).rpartition(":")
-            items.append((ServiceKey.from_dict(e["service"]), host.strip("[]"), int(port), float(e["since"])))
-        return cls(items)
+        """Read what :meth:`to_json` or ``ipvsctl --drain-state`` wrote."""
+        return cls(_ipvs.tracker_loads(_text(text)))
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -737,8 +728,9 @@ class PlanSummary:
         return sum(getattr(self, f.name) for f in dataclasses.fields(self))
 
     def __str__(self) -> str:
-        parts = [f"{getattr(self, f.name)} {f.name.replace('_', ' ')}" for f in dataclasses.fields(self) if getattr(self, f.name)]
-        return ", ".join(parts) if parts else "nothing to do"
+        """As ``ipvsctl`` prints it: ``3 operations: 1 services added, 2
+        destinations added``, or ``no changes``."""
+        return _ipvs.summary_text(self)
 
 
 class Plan(Sequence[Operation]):
@@ -976,6 +968,8 @@ class ApplyReport:
     became of them, and reading the table back could not settle it."""
     rollback: Rollback | None
     """The rollback, if one was asked for and something was not applied."""
+    _text: str
+    _json: str
 
     @classmethod
     def _from_native(cls, d: dict[str, Any]) -> ApplyReport:

@@ -84,13 +84,13 @@ pub enum Error {
         persistence_engine: String,
     },
     /// A sync daemon in that state is already running.
-    #[error("a {state:?} sync daemon is already running")]
+    #[error("a {state} sync daemon is already running")]
     DaemonExists {
         /// Master or backup.
         state: DaemonState,
     },
     /// No sync daemon in that state is running.
-    #[error("no {state:?} sync daemon is running")]
+    #[error("no {state} sync daemon is running")]
     DaemonNotFound {
         /// Master or backup.
         state: DaemonState,

@@ -77,9 +77,9 @@ impl std::fmt::Display for Operation {
             Operation::Zero(None) => f.write_str("zero all counters"),
             Operation::Flush => f.write_str("flush"),
             Operation::StartDaemon(d) => {
-                write!(f, "start {:?} sync daemon on {}", d.state, d.interface)
+                write!(f, "start {} sync daemon on {}", d.state, d.interface)
             }
-            Operation::StopDaemon(s) => write!(f, "stop {s:?} sync daemon"),
+            Operation::StopDaemon(s) => write!(f, "stop {s} sync daemon"),
         }
     }
 }

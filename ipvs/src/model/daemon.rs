@@ -13,6 +13,22 @@ pub enum DaemonState {
     Other(u32),
 }
 
+/// As `ipvsadm` and the serde form name it: `master`, `backup`, or the
+/// kernel's number for another value.
+///
+/// ```
+/// assert_eq!(ipvs::DaemonState::Master.to_string(), "master");
+/// ```
+impl std::fmt::Display for DaemonState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DaemonState::Master => f.write_str("master"),
+            DaemonState::Backup => f.write_str("backup"),
+            DaemonState::Other(n) => write!(f, "{n}"),
+        }
+    }
+}
+
 /// `IP_VS_STATE_MASTER`.
 const IP_VS_STATE_MASTER: u32 = 1;
 /// `IP_VS_STATE_BACKUP`.

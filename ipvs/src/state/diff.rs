@@ -221,6 +221,33 @@ pub struct Draining {
     pub service_removed: bool,
 }
 
+impl fmt::Display for Draining {
+    /// What `ipvsctl` prints for a drain under way, the time left counted
+    /// from now: `draining TCP 192.0.2.10:80 -> 192.0.2.21:80: 3 active, 0
+    /// inactive connections; deleted when none are left, at the latest in
+    /// 60 s`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let left = self
+            .deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or_default()
+            .as_secs();
+        write!(
+            f,
+            "draining {} -> {}: {} active, {} inactive connections; deleted when none are left, at the latest in {left} s{}",
+            self.service,
+            self.dest,
+            self.active,
+            self.inactive,
+            if self.service_removed {
+                " (then the service)"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
 /// When each draining destination started draining, keyed by service and
 /// destination. Serializable, to keep it across restarts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -341,6 +368,55 @@ pub struct PlanSummary {
     /// [`Change::DeleteDestination`].
     #[cfg_attr(feature = "serde", serde(alias = "delete_dests"))]
     pub delete_destinations: usize,
+}
+
+impl PlanSummary {
+    /// Every change.
+    pub fn total(&self) -> usize {
+        self.set_timeouts
+            + self.add_services
+            + self.update_services
+            + self.delete_services
+            + self.add_destinations
+            + self.update_destinations
+            + self.drain_destinations
+            + self.delete_destinations
+    }
+}
+
+impl fmt::Display for PlanSummary {
+    /// What `ipvsctl` prints of a plan: `3 operations: 1 services added, 2
+    /// destinations added`, or `no changes`.
+    ///
+    /// ```
+    /// let s = ipvs::state::PlanSummary { add_services: 1, ..Default::default() };
+    /// assert_eq!(s.to_string(), "1 operations: 1 services added");
+    /// ```
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.total() == 0 {
+            return f.write_str("no changes");
+        }
+        write!(f, "{} operations: ", self.total())?;
+        let parts = [
+            (self.set_timeouts, "timeouts set"),
+            (self.add_services, "services added"),
+            (self.update_services, "services changed"),
+            (self.delete_services, "services deleted"),
+            (self.add_destinations, "destinations added"),
+            (self.update_destinations, "destinations changed"),
+            (self.drain_destinations, "destinations drained"),
+            (self.delete_destinations, "destinations deleted"),
+        ];
+        let mut first = true;
+        for (n, what) in parts.into_iter().filter(|(n, _)| *n > 0) {
+            if !first {
+                f.write_str(", ")?;
+            }
+            first = false;
+            write!(f, "{n} {what}")?;
+        }
+        Ok(())
+    }
 }
 
 impl Plan {

@@ -10,10 +10,13 @@ use ipvs::client::{Client, Netns};
 use ipvs::health::event::timestamp;
 use ipvs::health::{Event, KernelTable, OnStop, RunConfig, Supervisor, SupervisorOptions};
 use ipvs::state::ApplyOptions;
+
+use crate::exit::{Exit, Result};
+use crate::kernel::Global;
 use tokio::signal::unix::{SignalKind, signal};
 
 /// How events are logged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum LogFormat {
     /// `TIMESTAMP kind name=value ...`
     #[default]
@@ -22,36 +25,38 @@ pub enum LogFormat {
     Json,
 }
 
-impl LogFormat {
-    pub fn parse(s: &str) -> Result<LogFormat, String> {
-        match s {
-            "text" => Ok(LogFormat::Text),
-            "json" => Ok(LogFormat::Json),
-            _ => Err(format!("unknown log format {s:?} (text or json)")),
-        }
-    }
+/// What to do with the table when the run stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum StopAction {
+    /// Leave the table as it is.
+    #[default]
+    Leave,
+    /// Remove the services of FILE.
+    Remove,
 }
 
-/// `leave` or `remove`.
-pub fn parse_on_stop(s: &str) -> Result<OnStop, String> {
-    match s {
-        "leave" => Ok(OnStop::Leave),
-        "remove" => Ok(OnStop::Remove),
-        _ => Err(format!("unknown --on-stop {s:?} (leave or remove)")),
-    }
-}
-
-/// What `ipvsctl run` was asked.
-#[derive(Debug, Clone)]
-pub struct RunOptions {
+/// `run FILE`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// The configuration: a state file (.json, .yaml or .yml, .toml) with
+    /// `health:` blocks per service and `check:` per destination, or plain
+    /// ipvsadm rules (no checks).
+    #[arg(value_name = "FILE")]
     pub file: PathBuf,
-    pub netns: Option<String>,
-    /// Time between reconciles that read the table.
+    /// Time between reconciles that read the table (also at once on a
+    /// transition). DURATION: seconds, or with units (500ms, 5s, 1m).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::apply::parse_duration)]
     pub period: Duration,
-    pub on_stop: OnStop,
-    /// Drain destinations leaving the table for at most this long.
+    /// On SIGTERM/SIGINT: leave the table, or remove the services of FILE.
+    #[arg(long, value_enum, value_name = "ACTION", default_value = "leave")]
+    pub on_stop: StopAction,
+    /// Destinations leaving the table drain (weight 0) for at most DURATION
+    /// before they are deleted.
+    #[arg(long, value_name = "DURATION", value_parser = crate::apply::parse_duration)]
     pub drain: Option<Duration>,
-    pub log: LogFormat,
+    /// One line per event on stderr: plain text or JSON.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
 }
 
 fn log_line(format: LogFormat, what: &str, event: Option<&Event>) {
@@ -76,7 +81,7 @@ fn log_line(format: LogFormat, what: &str, event: Option<&Event>) {
 }
 
 /// Move this thread (and the threads it starts) into the namespace `name`.
-fn enter_netns(name: &str) -> Result<(), String> {
+fn enter_netns(name: &str) -> std::result::Result<(), String> {
     use std::os::fd::AsRawFd;
     let Netns::Path(path) = Netns::named(name).map_err(|e| format!("--netns: {e}"))? else {
         return Ok(());
@@ -97,25 +102,49 @@ fn enter_netns(name: &str) -> Result<(), String> {
 }
 
 /// Run; the process's exit code.
-pub fn run(opts: &RunOptions) -> u8 {
+pub fn run(args: &RunArgs, global: &Global) -> Result<Exit> {
+    Ok(run_with(&RunOptions {
+        file: args.file.clone(),
+        netns: global.netns.clone(),
+        period: args.period,
+        on_stop: match args.on_stop {
+            StopAction::Leave => OnStop::Leave,
+            StopAction::Remove => OnStop::Remove,
+        },
+        drain: args.drain,
+        log: args.log_format,
+    }))
+}
+
+/// What `ipvsctl run` was asked, resolved.
+struct RunOptions {
+    file: PathBuf,
+    netns: Option<String>,
+    period: Duration,
+    on_stop: OnStop,
+    drain: Option<Duration>,
+    log: LogFormat,
+}
+
+fn run_with(opts: &RunOptions) -> Exit {
     let config = match RunConfig::load(&opts.file) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("ipvsctl run: {}: {e}", opts.file.display());
-            return crate::exit::USAGE;
+            return Exit::Usage;
         }
     };
     if let Some(ns) = &opts.netns {
         if let Err(e) = enter_netns(ns) {
             eprintln!("ipvsctl run: {e}");
-            return crate::exit::UNAVAILABLE;
+            return Exit::Unavailable;
         }
     }
     let client = match Client::new() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("ipvsctl run: {e}");
-            return crate::exit::UNAVAILABLE;
+            return Exit::Unavailable;
         }
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -125,7 +154,7 @@ pub fn run(opts: &RunOptions) -> u8 {
         Ok(r) => r,
         Err(e) => {
             eprintln!("ipvsctl run: cannot start: {e}");
-            return crate::exit::KERNEL;
+            return Exit::Kernel;
         }
     };
     let log = opts.log;
@@ -191,11 +220,11 @@ pub fn run(opts: &RunOptions) -> u8 {
         match result {
             Ok(()) => {
                 log_line(log, "run: stopped", None);
-                crate::exit::OK
+                Exit::Done
             }
             Err(e) => {
                 eprintln!("ipvsctl run: {e}");
-                crate::exit::KERNEL
+                Exit::Kernel
             }
         }
     })
