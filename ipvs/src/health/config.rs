@@ -90,24 +90,6 @@ pub struct Location {
     pub dest: Option<SocketAddr>,
 }
 
-/// Two destinations that share a probe but give it different timing.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "{second}: the probe of {target} is shared with {first}, which gives it another timing ({first_timing} against {second_timing}); give every check of one real server the same timing"
-)]
-pub struct SharedProbeTiming {
-    /// The probe's target.
-    pub target: SocketAddr,
-    /// The first destination with that probe.
-    pub first: Location,
-    /// Its timing.
-    pub first_timing: Timing,
-    /// The destination whose timing differs.
-    pub second: Location,
-    /// Its timing.
-    pub second_timing: Timing,
-}
-
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.service, self.dest) {
@@ -150,6 +132,24 @@ pub enum ConfigError {
     /// give it different timing.
     #[error("{0}")]
     SharedProbeTiming(Box<SharedProbeTiming>),
+}
+
+/// Two destinations sharing a probe with different timing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{second}: the probe of {target} is shared with {first}, which gives it another timing ({first_timing} against {second_timing}); give every check of one real server the same timing"
+)]
+pub struct SharedProbeTiming {
+    /// The probe's target.
+    pub target: SocketAddr,
+    /// The first destination with that probe.
+    pub first: Location,
+    /// Its timing.
+    pub first_timing: Timing,
+    /// The destination whose timing differs.
+    pub second: Location,
+    /// Its timing.
+    pub second_timing: Timing,
 }
 
 impl ConfigError {
@@ -716,7 +716,7 @@ services:
      destinations: [{address: 198.51.100.1, port: 80}]}
 ";
         let e = RunConfig::from_yaml(text).unwrap_err();
-        assert!(matches!(e, ConfigError::SharedProbeTiming(..)), "{e}");
+        assert!(matches!(e, ConfigError::SharedProbeTiming(_)), "{e}");
         assert!(e.to_string().starts_with(
             "service TCP 192.0.2.11:80, destination 198.51.100.1:80: the probe of 198.51.100.1:80 is shared with service TCP 192.0.2.10:80"
         ), "{e}");

@@ -36,7 +36,7 @@ pub mod supervisor;
 pub mod table;
 
 pub use check::{Check, CheckError, Timing};
-pub use config::{ConfigError, Format, Location, RunConfig};
+pub use config::{ConfigError, Format, Location, RunConfig, SharedProbeTiming};
 pub use event::Event;
 pub use monitor::{Monitor, ProbeChanges, ProbeId, ProbeSpec};
 pub use notify::{Notifier, NotifyOutcome, NotifySettings};
