@@ -10,6 +10,7 @@ pub mod client;
 #[cfg(feature = "cluster")]
 pub mod cluster;
 pub mod codec;
+pub mod engine;
 #[cfg(feature = "health")]
 pub mod health;
 pub mod model;

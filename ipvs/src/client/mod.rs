@@ -5,10 +5,12 @@
 #[cfg(feature = "tokio")]
 mod asynchronous;
 mod blocking;
+pub(crate) mod core;
 mod error;
 mod netns;
 mod operation;
 mod sys;
+pub(crate) mod transport;
 
 #[cfg(feature = "tokio")]
 pub use asynchronous::AsyncClient;
