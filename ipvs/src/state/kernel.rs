@@ -18,10 +18,12 @@
 //! ```
 
 use std::fmt;
-use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::{Draining, Op, Plan, Reconciler, State};
+use crate::client::core::{self, Driver, now};
+#[cfg(any(feature = "tokio", feature = "smol"))]
+use crate::client::{AsyncClient, Runtime};
 use crate::client::{Client, Error, Operation};
 use crate::model::{ServiceKey, Timeouts, ValidationError};
 
@@ -30,10 +32,21 @@ impl State {
     /// (with stats and connection counts, [`Client::snapshot`]) and the
     /// connection timeouts ([`Client::timeouts`]).
     pub fn read(client: &Client) -> Result<State, Error> {
-        let timeouts = client.timeouts()?;
-        let entries = client.snapshot()?;
-        Ok(State::from_snapshot(entries, Some(timeouts)))
+        now(read(client))
     }
+
+    /// [`State::read`] with an async client.
+    #[cfg(any(feature = "tokio", feature = "smol"))]
+    pub async fn read_async<S: Runtime>(client: &AsyncClient<S>) -> Result<State, Error> {
+        read(client).await
+    }
+}
+
+/// The whole table, through either client.
+async fn read(d: &impl Driver) -> Result<State, Error> {
+    let timeouts = core::timeouts(d).await?;
+    let entries = core::snapshot(d).await?;
+    Ok(State::from_snapshot(entries, Some(timeouts)))
 }
 
 /// What to do after an operation the kernel refuses.
@@ -278,7 +291,7 @@ enum Status {
 }
 
 /// Send `ops`; one status per op.
-fn send(client: &Client, ops: &[Op], on_error: OnError, chunk: usize) -> Vec<Status> {
+async fn send(client: &impl Driver, ops: &[Op], on_error: OnError, chunk: usize) -> Vec<Status> {
     let mut status: Vec<Status> = ops.iter().map(|_| Status::Pending).collect();
     let chunk = match on_error {
         OnError::Stop => chunk.max(1),
@@ -290,7 +303,7 @@ fn send(client: &Client, ops: &[Op], on_error: OnError, chunk: usize) -> Vec<Sta
         let operations: Vec<Operation> = ops[start..end].iter().map(Op::to_operation).collect();
         let mut refused = false;
         let mut lost = false;
-        match client.apply(&operations) {
+        match core::apply(client, &operations).await {
             Ok(batch) => {
                 for (i, r) in batch.results.into_iter().enumerate() {
                     status[start + i] = match r {
@@ -447,9 +460,9 @@ pub fn inverse_of(actual: &State, applied: &[Op]) -> (Plan, Vec<Op>) {
 }
 
 /// The rollback of `applied` (in plan order), applied to `actual`.
-fn rollback(client: &Client, actual: &State, applied: &[Op]) -> Rollback {
+async fn rollback(client: &impl Driver, actual: &State, applied: &[Op]) -> Rollback {
     let (Plan { ops, .. }, not_invertible) = inverse_of(actual, applied);
-    let status = send(client, &ops, OnError::Continue, 0);
+    let status = send(client, &ops, OnError::Continue, 0).await;
     let mut r = Rollback {
         ops: ops.clone(),
         not_invertible,
@@ -474,6 +487,16 @@ fn rollback(client: &Client, actual: &State, applied: &[Op]) -> Rollback {
 /// Apply `plan` to the kernel through `client`: [`Plan::apply`].
 pub fn apply_plan(
     client: &Client,
+    plan: &Plan,
+    actual: &State,
+    opts: &ApplyOptions,
+) -> ApplyReport {
+    now(apply_with(client, plan, actual, opts))
+}
+
+/// [`apply_plan`] through either client.
+async fn apply_with(
+    client: &impl Driver,
     plan: &Plan,
     actual: &State,
     opts: &ApplyOptions,
@@ -504,16 +527,16 @@ pub fn apply_plan(
         && ops.iter().any(|op| matches!(op, Op::SetTimeouts { .. }))
     {
         let mut a = actual.clone();
-        a.timeouts = client.timeouts().ok();
+        a.timeouts = core::timeouts(client).await.ok();
         before = Some(a);
     }
     let actual = before.as_ref().unwrap_or(actual);
 
-    let mut status = send(client, ops, opts.on_error, opts.chunk);
+    let mut status = send(client, ops, opts.on_error, opts.chunk).await;
 
     // Settle what is in doubt by reading the table back.
     if status.iter().any(|s| matches!(s, Status::InDoubt)) {
-        if let Ok(table) = State::read(client) {
+        if let Ok(table) = read(client).await {
             for (op, s) in ops.iter().zip(status.iter_mut()) {
                 // An op whose effect was there before cannot be judged
                 // (diffed plans have none: each changes something).
@@ -538,7 +561,7 @@ pub fn apply_plan(
     }
 
     if opts.rollback && !report.is_ok() && !report.applied.is_empty() {
-        report.rollback = Some(rollback(client, actual, &report.applied));
+        report.rollback = Some(rollback(client, actual, &report.applied).await);
     }
     report
 }
@@ -559,6 +582,17 @@ impl Plan {
     /// destinations, nor the table empty, as `ipvsadm -C` then `-R` does.
     pub fn apply(&self, client: &Client, actual: &State, opts: &ApplyOptions) -> ApplyReport {
         apply_plan(client, self, actual, opts)
+    }
+
+    /// [`Plan::apply`] with an async client.
+    #[cfg(any(feature = "tokio", feature = "smol"))]
+    pub async fn apply_async<S: Runtime>(
+        &self,
+        client: &AsyncClient<S>,
+        actual: &State,
+        opts: &ApplyOptions,
+    ) -> ApplyReport {
+        apply_with(client, self, actual, opts).await
     }
 }
 
@@ -621,13 +655,33 @@ impl Reconciler {
         desired: &State,
         opts: &ApplyOptions,
     ) -> Result<Step, Error> {
-        let actual = State::read(client)?;
+        now(self.step_with(client, desired, opts))
+    }
+
+    /// [`Reconciler::step`] with an async client.
+    #[cfg(any(feature = "tokio", feature = "smol"))]
+    pub async fn step_async<S: Runtime>(
+        &mut self,
+        client: &AsyncClient<S>,
+        desired: &State,
+        opts: &ApplyOptions,
+    ) -> Result<Step, Error> {
+        self.step_with(client, desired, opts).await
+    }
+
+    async fn step_with(
+        &mut self,
+        client: &impl Driver,
+        desired: &State,
+        opts: &ApplyOptions,
+    ) -> Result<Step, Error> {
+        let actual = read(client).await?;
         let at = SystemTime::now();
         let plan = self.plan(&actual, desired, at);
         let report = if plan.is_empty() {
             ApplyReport::default()
         } else {
-            plan.apply(client, &actual, opts)
+            apply_with(client, &plan, &actual, opts).await
         };
         Ok(Step { at, plan, report })
     }
@@ -640,17 +694,39 @@ impl Reconciler {
         client: &Client,
         desired: &State,
         opts: &RunOptions,
+        on_step: impl FnMut(&Step),
+    ) -> Result<Step, Error> {
+        now(self.run_with(client, desired, opts, on_step))
+    }
+
+    /// [`Reconciler::run`] with an async client (pausing on its runtime's timer).
+    #[cfg(any(feature = "tokio", feature = "smol"))]
+    pub async fn run_async<S: Runtime>(
+        &mut self,
+        client: &AsyncClient<S>,
+        desired: &State,
+        opts: &RunOptions,
+        on_step: impl FnMut(&Step),
+    ) -> Result<Step, Error> {
+        self.run_with(client, desired, opts, on_step).await
+    }
+
+    async fn run_with(
+        &mut self,
+        client: &impl Driver,
+        desired: &State,
+        opts: &RunOptions,
         mut on_step: impl FnMut(&Step),
     ) -> Result<Step, Error> {
         let t0 = Instant::now();
         loop {
-            let step = self.step(client, desired, &opts.apply)?;
+            let step = self.step_with(client, desired, &opts.apply).await?;
             on_step(&step);
             let out_of_time = opts.timeout.is_some_and(|t| t0.elapsed() + opts.poll > t);
             if step.settled() || !step.report.is_ok() || out_of_time {
                 return Ok(step);
             }
-            thread::sleep(opts.poll);
+            client.sleep(opts.poll).await;
         }
     }
 }
