@@ -56,10 +56,8 @@ impl Runtime for netlink_sys::SmolSocket {
         Ok(|| <Self as AsyncSocket>::new(NETLINK_GENERIC))
     }
 
-    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send {
-        async move {
-            async_io::Timer::after(duration).await;
-        }
+    async fn sleep(duration: Duration) {
+        async_io::Timer::after(duration).await;
     }
 }
 

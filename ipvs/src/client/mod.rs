@@ -12,7 +12,7 @@ pub(crate) mod core;
 mod error;
 mod netns;
 mod operation;
-mod sys;
+pub(crate) mod sys;
 pub(crate) mod transport;
 
 #[cfg(feature = "smol")]

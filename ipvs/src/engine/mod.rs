@@ -82,12 +82,15 @@ pub enum Job<R> {
     Resolve,
 }
 
+/// Per request: its replies, or the kernel's refusal.
+pub type Results<T> = Vec<Result<Vec<T>, KernelError>>;
+
 /// What a finished job brought back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer<T> {
     /// One per request ([`Job::Requests`]), or one for a dump: the replies,
     /// or the kernel's refusal. Empty for [`Job::Resolve`].
-    pub results: Vec<Result<Vec<T>, KernelError>>,
+    pub results: Results<T>,
     /// Dumped entries dropped because one with the same
     /// [`Protocol::dump_key`] was listed earlier in the same dump.
     pub duplicates: usize,
@@ -343,7 +346,7 @@ impl<P: Protocol> Engine<P> {
     /// the results of the requests whose datagrams were answered whole:
     /// the first `n` requests of a [`Job::Requests`]; the rest may or may
     /// not have been applied.
-    pub fn abort(&mut self) -> Vec<Result<Vec<P::Reply>, KernelError>> {
+    pub fn abort(&mut self) -> Results<P::Reply> {
         self.tx_pending = false;
         match mem::replace(&mut self.state, State::Idle) {
             State::Requests(r) => r.results,
