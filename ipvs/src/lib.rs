@@ -4,6 +4,10 @@
 //!   stats, timeouts, sync daemons; validated before anything is sent.
 //! - [`codec`]: a sans-IO codec between the model and generic-netlink bytes,
 //!   for every IPVS command, usable on its own to decode captured traffic.
+//! - [`engine`]: the sans-IO netlink request engine (batching,
+//!   acknowledgements, dump retries, family resolution) under every client.
+//! - [`client`]: the blocking `Client` and, with feature `tokio` or `smol`,
+//!   the async `AsyncClient`, both driving that engine.
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 pub mod client;
