@@ -378,7 +378,7 @@ pub fn parse_rules(data: &[u8]) {
 
 fn without_thresholds(rule: &Rule) -> Rule {
     let mut rule = rule.clone();
-    if let Rule::AddDest { dest, .. } | Rule::EditDest { dest, .. } = &mut rule {
+    if let Rule::AddDestination { dest, .. } | Rule::UpdateDestination { dest, .. } = &mut rule {
         dest.upper_threshold = 0;
         dest.lower_threshold = 0;
     }

@@ -1,7 +1,7 @@
 //! Kernel benchmarks, run as root inside a kernel with IPVS (`scripts/bench`).
 //!
 //! For each table size, in fresh network namespaces of one run, side by side:
-//! - apply from empty: our batched `Client::apply` vs `ipvsadm -R` (and
+//! - apply from empty: our batched `Client::execute_batch` vs `ipvsadm -R` (and
 //!   pyroute2 with `--pyroute2`);
 //! - full snapshot: `Client::snapshot` vs `ipvsadm -Sn` (and a pyroute2 dump);
 //! - a 1% change: our batch of the changed operations vs one request per
@@ -210,7 +210,7 @@ fn bench(n: u32, pyroute2: Option<&str>, pyroute2_max: u32, report: &mut String)
 
     // Apply from empty.
     let ops = table_ops(n);
-    let (result, ours_apply) = measure(false, || client.apply(&ops).expect("apply"));
+    let (result, ours_apply) = measure(false, || client.execute_batch(&ops).expect("apply"));
     assert!(result.is_ok(), "apply: {:?}", result.failures().next());
     let text = rules(n);
     let (_, ipvsadm_restore) = measure(true, || theirs_ns.ipvsadm(&["-R"], Some(&text)));
@@ -263,7 +263,7 @@ fn bench(n: u32, pyroute2: Option<&str>, pyroute2_max: u32, report: &mut String)
     let (mut ours_batch, mut one_by_one) = (None::<Cost>, None::<Cost>);
     for round in 0..3 {
         let ops = changes(50 + round);
-        let (result, cost) = measure(false, || client.apply(&ops).expect("apply"));
+        let (result, cost) = measure(false, || client.execute_batch(&ops).expect("apply"));
         assert!(result.is_ok());
         ours_batch = Some(best(ours_batch, cost));
         let ops = changes(1 + round);

@@ -222,7 +222,7 @@ impl PyClient {
                 PyTypeError::new_err(format!("operation {index}: {}", e.value(py)))
             })?);
         }
-        let result = self.call(py, |c| c.apply(&list))?;
+        let result = self.call(py, |c| c.execute_batch(&list))?;
         let items = result
             .results
             .iter()

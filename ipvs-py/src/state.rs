@@ -14,8 +14,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ipvs::client::{Error as ClientError, Operation};
 use ipvs::rules::{self, WriteOptions};
 use ipvs::state::{
-    ApplyError, ApplyOptions, ApplyReport, DiffOptions, DrainOptions, DrainTracker, FailedOp,
-    OnError, Op, Plan, Reconciler, ServiceState, State, StateError,
+    ApplyOptions, ApplyReport, Change, DiffOptions, DrainOptions, DrainTracker, FailedChange,
+    OnError, Plan, Reconciler, ReplayError, ServiceState, State, StateError,
 };
 use ipvs::{Destination, ServiceKey};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
@@ -99,10 +99,10 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, before[start..].chars().count() + 1)
 }
 
-fn apply_error_details(e: &ApplyError) -> Value {
+fn replay_error_details(e: &ReplayError) -> Value {
     match e {
-        ApplyError::ServiceExists(k) | ApplyError::NoSuchService(k) => json!({ "service": k }),
-        ApplyError::DestExists { service, dest } | ApplyError::NoSuchDest { service, dest } => {
+        ReplayError::ServiceExists(k) | ReplayError::NoSuchService(k) => json!({ "service": k }),
+        ReplayError::DestExists { service, dest } | ReplayError::NoSuchDest { service, dest } => {
             json!({ "service": service, "address": dest.ip().to_string(), "port": dest.port() })
         }
         _ => json!({}),
@@ -133,7 +133,7 @@ pub(crate) fn state_error_to_py(py: Python<'_>, e: &StateError, text: Option<&st
             "message": r.kind.to_string(),
         }),
         StateError::Rule { line, error } => {
-            let mut d = apply_error_details(error);
+            let mut d = replay_error_details(error);
             d["line"] = json!(line);
             d["column"] = json!(1);
             d["reason"] = json!(variant(error));
@@ -169,14 +169,14 @@ pub(crate) fn state_error_to_py(py: Python<'_>, e: &StateError, text: Option<&st
     made.unwrap_or_else(|err| PyRuntimeError::new_err(format!("{e} ({err})")))
 }
 
-/// An in-memory refusal ([`Plan::apply_to`]) as the exception the kernel's
+/// An in-memory refusal ([`Plan::replay`]) as the exception the kernel's
 /// refusal would be (`ServiceExists`, `ServiceNotFound`, ...).
-fn apply_error_to_py(py: Python<'_>, e: &ApplyError) -> PyErr {
+fn replay_error_to_py(py: Python<'_>, e: &ReplayError) -> PyErr {
     let (kind, errno) = match e {
-        ApplyError::ServiceExists(_) => ("ServiceExists", libc::EEXIST),
-        ApplyError::NoSuchService(_) => ("ServiceNotFound", libc::ESRCH),
-        ApplyError::DestExists { .. } => ("DestinationExists", libc::EEXIST),
-        ApplyError::NoSuchDest { .. } => ("DestinationNotFound", libc::ENOENT),
+        ReplayError::ServiceExists(_) => ("ServiceExists", libc::EEXIST),
+        ReplayError::NoSuchService(_) => ("ServiceNotFound", libc::ESRCH),
+        ReplayError::DestExists { .. } => ("DestinationExists", libc::EEXIST),
+        ReplayError::NoSuchDest { .. } => ("DestinationNotFound", libc::ENOENT),
         _ => ("KernelError", libc::EINVAL),
     };
     let made = (|| -> PyResult<PyErr> {
@@ -186,7 +186,7 @@ fn apply_error_to_py(py: Python<'_>, e: &ApplyError) -> PyErr {
             e.to_string(),
             errno,
             None::<&str>,
-            apply_error_details(e).to_string(),
+            replay_error_details(e).to_string(),
         ))?;
         Ok(PyErr::from_value(exc))
     })();
@@ -271,44 +271,44 @@ pub(crate) fn state_to_py<'py>(py: Python<'py>, s: &State) -> PyResult<Bound<'py
 // ---------------------------------------------------------------------------
 // Operations between Python and Rust.
 
-fn op_to_py<'py>(py: Python<'py>, op: &Op) -> PyResult<Bound<'py, PyAny>> {
+fn op_to_py<'py>(py: Python<'py>, op: &Change) -> PyResult<Bound<'py, PyAny>> {
     let m = Model::get(py)?;
     let c = Classes::get(py)?;
     let key = |k: &ServiceKey| convert::key_to_py(py, m, k);
     let dest = |d: &Destination| convert::destination_to_py(py, m, d);
     match op {
-        Op::SetTimeouts { timeouts } => c
+        Change::SetTimeouts { timeouts } => c
             .set_timeouts
             .bind(py)
             .call1((convert::timeouts_to_py(py, m, timeouts)?,)),
-        Op::AddService { service } => c
+        Change::AddService { service } => c
             .add_service
             .bind(py)
             .call1((convert::service_to_py(py, m, service)?,)),
-        Op::UpdateService { service } => c
+        Change::UpdateService { service } => c
             .update_service
             .bind(py)
             .call1((convert::service_to_py(py, m, service)?,)),
-        Op::DeleteService { service } => c.delete_service.bind(py).call1((key(service)?,)),
-        Op::AddDest { service, dest: d } => {
+        Change::DeleteService { service } => c.delete_service.bind(py).call1((key(service)?,)),
+        Change::AddDestination { service, dest: d } => {
             c.add_destination.bind(py).call1((key(service)?, dest(d)?))
         }
-        Op::UpdateDest { service, dest: d } => c
+        Change::UpdateDestination { service, dest: d } => c
             .update_destination
             .bind(py)
             .call1((key(service)?, dest(d)?)),
-        Op::DrainDest { service, dest: d } => c
+        Change::DrainDestination { service, dest: d } => c
             .drain_destination
             .bind(py)
             .call1((key(service)?, dest(d)?)),
-        Op::DeleteDest { service, dest: d } => c
+        Change::DeleteDestination { service, dest: d } => c
             .delete_destination
             .bind(py)
             .call1((key(service)?, dest(d)?)),
     }
 }
 
-fn ops_to_py<'py>(py: Python<'py>, ops: &[Op]) -> PyResult<Bound<'py, PyList>> {
+fn ops_to_py<'py>(py: Python<'py>, ops: &[Change]) -> PyResult<Bound<'py, PyList>> {
     let items = ops
         .iter()
         .map(|op| op_to_py(py, op))
@@ -317,21 +317,23 @@ fn ops_to_py<'py>(py: Python<'py>, ops: &[Op]) -> PyResult<Bound<'py, PyList>> {
 }
 
 /// A Python operation (`ipvs.ops`, or `ipvs.DrainDestination`) as a plan's
-/// `Op`; operations a plan cannot hold (zero, flush, daemons) are refused.
-fn op_from_py(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Op> {
+/// `Change`; operations a plan cannot hold (zero, flush, daemons) are refused.
+fn op_from_py(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Change> {
     let m = Model::get(py)?;
     let c = Classes::get(py)?;
     let operation = convert::op_from_py(m, obj)?;
     let drain = obj.is_instance(c.drain_destination.bind(py))?;
     Ok(match operation {
-        Operation::SetTimeouts(timeouts) => Op::SetTimeouts { timeouts },
-        Operation::AddService(service) => Op::AddService { service },
-        Operation::UpdateService(service) => Op::UpdateService { service },
-        Operation::DeleteService(service) => Op::DeleteService { service },
-        Operation::AddDestination(service, dest) => Op::AddDest { service, dest },
-        Operation::UpdateDestination(service, dest) if drain => Op::DrainDest { service, dest },
-        Operation::UpdateDestination(service, dest) => Op::UpdateDest { service, dest },
-        Operation::DeleteDestination(service, addr) => Op::DeleteDest {
+        Operation::SetTimeouts(timeouts) => Change::SetTimeouts { timeouts },
+        Operation::AddService(service) => Change::AddService { service },
+        Operation::UpdateService(service) => Change::UpdateService { service },
+        Operation::DeleteService(service) => Change::DeleteService { service },
+        Operation::AddDestination(service, dest) => Change::AddDestination { service, dest },
+        Operation::UpdateDestination(service, dest) if drain => {
+            Change::DrainDestination { service, dest }
+        }
+        Operation::UpdateDestination(service, dest) => Change::UpdateDestination { service, dest },
+        Operation::DeleteDestination(service, addr) => Change::DeleteDestination {
             service,
             dest: Destination::new(addr),
         },
@@ -460,7 +462,7 @@ fn apply_options(rollback: bool, on_error: &str, chunk: usize) -> PyResult<Apply
     .map(|o| if rollback { o.with_rollback() } else { o })
 }
 
-fn failed_to_py<'py>(py: Python<'py>, failed: &[FailedOp]) -> PyResult<Bound<'py, PyList>> {
+fn failed_to_py<'py>(py: Python<'py>, failed: &[FailedChange]) -> PyResult<Bound<'py, PyList>> {
     let items = failed
         .iter()
         .map(|f| -> PyResult<Bound<'py, PyTuple>> {
@@ -567,10 +569,10 @@ impl PyPlan {
             ("add_services", s.add_services),
             ("update_services", s.update_services),
             ("delete_services", s.delete_services),
-            ("add_destinations", s.add_dests),
-            ("update_destinations", s.update_dests),
-            ("drain_destinations", s.drain_dests),
-            ("delete_destinations", s.delete_dests),
+            ("add_destinations", s.add_destinations),
+            ("update_destinations", s.update_destinations),
+            ("drain_destinations", s.drain_destinations),
+            ("delete_destinations", s.delete_destinations),
         ] {
             d.set_item(k, v)?;
         }
@@ -605,8 +607,9 @@ impl PyPlan {
             .map_err(|e| PyValueError::new_err(format!("not a plan: {e}")))
     }
 
-    /// What the plan does to `state`, in memory (the kernel's refusals raised
-    /// as the kernel's exceptions).
+    /// What the plan does to `state`, in memory ([`Plan::replay`], named
+    /// `apply_to` in Python), the kernel's refusals raised as the kernel's
+    /// exceptions.
     fn apply_to<'py>(
         &self,
         py: Python<'py>,
@@ -614,8 +617,8 @@ impl PyPlan {
     ) -> PyResult<Bound<'py, PyAny>> {
         let mut s = state_from_py(py, state)?;
         self.plan
-            .apply_to(&mut s)
-            .map_err(|e| apply_error_to_py(py, &e))?;
+            .replay(&mut s)
+            .map_err(|e| replay_error_to_py(py, &e))?;
         state_to_py(py, &s)
     }
 

@@ -189,7 +189,7 @@ async fn async_batch_reports_each_operation() {
         key(2000),
         Destination::new("198.51.100.21:80".parse().unwrap()),
     ));
-    let result = c.apply(&ops).await.unwrap();
+    let result = c.execute_batch(&ops).await.unwrap();
     let failures: Vec<usize> = result.failures().map(|(i, _)| i).collect();
     assert_eq!(failures, vec![1000, 1001]);
     assert!(matches!(
@@ -241,7 +241,10 @@ async fn async_stop_right_after_start() {
             Operation::StopDaemon(DaemonState::Master),
             Operation::StopDaemon(DaemonState::Backup),
         ];
-        assert!(c.apply(&batch).await.unwrap().is_ok(), "round {round}");
+        assert!(
+            c.execute_batch(&batch).await.unwrap().is_ok(),
+            "round {round}"
+        );
         assert!(c.daemons().await.unwrap().is_empty());
     }
 }
@@ -255,7 +258,7 @@ async fn async_batches_go_many_per_write_and_clones_share_the_socket() {
         .map(|p| Operation::AddService(Service::new(key(p), Scheduler::RoundRobin)))
         .collect();
     let before = c.io_counters();
-    assert!(c.apply(&ops).await.unwrap().is_ok());
+    assert!(c.execute_batch(&ops).await.unwrap().is_ok());
     let io = c.io_counters();
     let sends = io.sends - before.sends;
     assert!(sends <= 10, "{sends} writes for 1,000 operations");
@@ -318,7 +321,7 @@ fn the_async_client_runs_on_smol() {
         let svc = Service::new(key(90), Scheduler::RoundRobin);
         let d = Destination::new("198.51.100.40:80".parse().unwrap()).with_weight(3);
         let result = c
-            .apply(&[
+            .execute_batch(&[
                 Operation::AddService(svc.clone()),
                 Operation::AddDestination(svc.key, d.clone()),
                 Operation::AddService(svc.clone()),

@@ -64,7 +64,7 @@ fn notes_example_means_what_it_says() {
     );
     assert_eq!(
         r[1],
-        Rule::AddDest {
+        Rule::AddDestination {
             service: web,
             dest: Destination::new(sa("192.0.2.21:80"))
                 .with_forward(ForwardMethod::DirectRoute)
@@ -82,7 +82,7 @@ fn notes_example_means_what_it_says() {
     );
     assert_eq!(
         r[3],
-        Rule::AddDest {
+        Rule::AddDestination {
             service: dns,
             dest: Destination::new(sa("192.0.2.23:53"))
                 .with_forward(ForwardMethod::Tunnel(Tunnel::Ipip))
@@ -99,7 +99,7 @@ fn notes_example_means_what_it_says() {
     };
     assert_eq!(v6.persistence.unwrap().netmask, Netmask::V6(64));
     assert_eq!(v6.key.family(), AddressFamily::Ipv6);
-    let Rule::AddDest { dest: d6, .. } = &r[6] else {
+    let Rule::AddDestination { dest: d6, .. } = &r[6] else {
         panic!()
     };
     assert_eq!(
@@ -111,7 +111,7 @@ fn notes_example_means_what_it_says() {
     };
     assert_eq!(mark.key, ServiceKey::fwmark(7));
     assert_eq!(mark.flags, ServiceFlags::MH_FALLBACK);
-    let Rule::AddDest { dest: gue, .. } = &r[8] else {
+    let Rule::AddDestination { dest: gue, .. } = &r[8] else {
         panic!()
     };
     assert_eq!(
@@ -194,7 +194,7 @@ fn long_options_and_defaults() {
     let r = one("--add-server --tcp-service 192.0.2.10:80 --real-server 192.0.2.21");
     assert_eq!(
         r,
-        Rule::AddDest {
+        Rule::AddDestination {
             service: ServiceKey::tcp(sa("192.0.2.10:80")),
             dest: Destination::new(sa("192.0.2.21:80")).with_forward(ForwardMethod::DirectRoute)
         }
@@ -202,7 +202,7 @@ fn long_options_and_defaults() {
     let r = one(
         "-a -t 192.0.2.10:80 -r 192.0.2.21:8080 --masquerading --weight 0 --u-threshold 100 --l-threshold 50",
     );
-    let Rule::AddDest { dest, .. } = &r else {
+    let Rule::AddDestination { dest, .. } = &r else {
         panic!()
     };
     assert_eq!(
@@ -225,7 +225,7 @@ fn long_options_and_defaults() {
     );
 
     // --ops, --pe, --sched-flags long forms.
-    let Rule::EditService { service } = one(
+    let Rule::UpdateService { service } = one(
         "--edit-service --udp-service 192.0.2.10:53 --scheduler mh --ops --sched-flags mh-port,flag-3 --pe sip",
     ) else {
         panic!()
@@ -246,7 +246,7 @@ fn direct_routing_and_tunnels_take_the_service_port() {
         ("--ipip", "-i"),
     ] {
         let r = one(&format!("-a -t 192.0.2.10:80 -r 192.0.2.21:8080 {sw}"));
-        let Rule::AddDest { dest, .. } = &r else {
+        let Rule::AddDestination { dest, .. } = &r else {
             panic!()
         };
         assert_eq!(dest.port, 80, "{sw}");
@@ -256,11 +256,11 @@ fn direct_routing_and_tunnels_take_the_service_port() {
         );
     }
     // NAT keeps its own port; fwmark services keep the given port.
-    let Rule::AddDest { dest, .. } = one("-a -t 192.0.2.10:80 -r 192.0.2.21:8080 -m") else {
+    let Rule::AddDestination { dest, .. } = one("-a -t 192.0.2.10:80 -r 192.0.2.21:8080 -m") else {
         panic!()
     };
     assert_eq!(dest.port, 8080);
-    let Rule::AddDest { dest, .. } = one("-a -f 5 -r 192.0.2.21:8080 -g") else {
+    let Rule::AddDestination { dest, .. } = one("-a -f 5 -r 192.0.2.21:8080 -g") else {
         panic!()
     };
     assert_eq!(dest.port, 8080);
@@ -302,7 +302,7 @@ ipvsadm -C
     );
     assert_eq!(
         r[5],
-        Rule::DeleteDest {
+        Rule::DeleteDestination {
             service: ServiceKey::udp(sa("[2001:db8::10]:53")),
             dest: sa("[2001:db8::21]:53")
         }
@@ -380,7 +380,8 @@ fn tunnels() {
         );
     }
     // Tunnels may cross families.
-    let Rule::AddDest { dest, .. } = one("-a -t 192.0.2.10:80 -r [2001:db8::21]:80 -i") else {
+    let Rule::AddDestination { dest, .. } = one("-a -t 192.0.2.10:80 -r [2001:db8::21]:80 -i")
+    else {
         panic!()
     };
     assert!(dest.address.is_ipv6());
@@ -398,7 +399,7 @@ fn fwmark_services() {
         one("-A -f 3 --ipv6 -s rr -p 10 -M 48").to_string(),
         "-A -f 3 -6 -s rr -p 10 -M 48"
     );
-    let Rule::AddDest { dest, .. } = one("-a -f 3 -6 -r [2001:db8::5]:0 -m") else {
+    let Rule::AddDestination { dest, .. } = one("-a -f 3 -6 -r [2001:db8::5]:0 -m") else {
         panic!()
     };
     assert_eq!(dest.port, 0);
@@ -761,14 +762,14 @@ fn arb_rule() -> impl Strategy<Value = Rule> {
         service
             .clone()
             .prop_map(|service| Rule::AddService { service }),
-        service.prop_map(|service| Rule::EditService { service }),
+        service.prop_map(|service| Rule::UpdateService { service }),
         key.clone()
             .prop_map(|service| Rule::DeleteService { service }),
         dest.clone()
-            .prop_map(|(service, dest)| Rule::AddDest { service, dest }),
+            .prop_map(|(service, dest)| Rule::AddDestination { service, dest }),
         dest.clone()
-            .prop_map(|(service, dest)| Rule::EditDest { service, dest }),
-        dest.prop_map(|(service, dest)| Rule::DeleteDest {
+            .prop_map(|(service, dest)| Rule::UpdateDestination { service, dest }),
+        dest.prop_map(|(service, dest)| Rule::DeleteDestination {
             service,
             dest: dest.socket_addr()
         }),

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ipvs::rules;
 use ipvs::state::{
-    DiffOptions, DrainOptions, DrainTracker, Op, Plan, PlanSummary, Reconciler, ServiceState,
+    Change, DiffOptions, DrainOptions, DrainTracker, Plan, PlanSummary, Reconciler, ServiceState,
     State, StateError, diff,
 };
 use ipvs::{
@@ -355,14 +355,14 @@ fn settings_change_in_place() {
         plan.summary(),
         PlanSummary {
             update_services: 2,
-            update_dests: 4,
+            update_destinations: 4,
             ..PlanSummary::default()
         }
     );
-    assert!(
-        plan.iter()
-            .all(|op| matches!(op, Op::UpdateService { .. } | Op::UpdateDest { .. }))
-    );
+    assert!(plan.iter().all(|op| matches!(
+        op,
+        Change::UpdateService { .. } | Change::UpdateDestination { .. }
+    )));
     assert_eq!(
         plan.to_string(),
         "\
@@ -375,7 +375,7 @@ fn settings_change_in_place() {
 "
     );
     let mut applied = actual.clone();
-    plan.apply_to(&mut applied).unwrap();
+    plan.replay(&mut applied).unwrap();
     assert!(applied.config_eq(&desired));
     assert!(diff(&applied, &desired, &no_drain()).is_empty());
 }
@@ -416,9 +416,9 @@ fn adds_come_before_removals() {
     let kinds: Vec<&str> = plan
         .iter()
         .map(|op| match op {
-            Op::AddDest { .. } => "add",
-            Op::UpdateDest { .. } => "update",
-            Op::DeleteDest { .. } => "delete",
+            Change::AddDestination { .. } => "add",
+            Change::UpdateDestination { .. } => "update",
+            Change::DeleteDestination { .. } => "delete",
             _ => "other",
         })
         .collect();
@@ -431,7 +431,7 @@ fn deleting_a_service_takes_its_destinations() {
     let mut desired = actual.clone();
     desired.services.remove(0);
     let plan = diff(&actual, &desired, &no_drain());
-    assert_eq!(plan.ops, [Op::DeleteService { service: web() }]);
+    assert_eq!(plan.ops, [Change::DeleteService { service: web() }]);
 }
 
 #[test]
@@ -449,10 +449,10 @@ fn timeouts() {
         ..Timeouts::UNCHANGED
     };
     let plan = diff(&actual, &State::new().with_timeouts(want), &no_drain());
-    assert_eq!(plan.ops, [Op::SetTimeouts { timeouts: want }]);
+    assert_eq!(plan.ops, [Change::SetTimeouts { timeouts: want }]);
     assert_eq!(plan.to_string(), "--set 60 0 0\n");
     let mut applied = actual.clone();
-    plan.apply_to(&mut applied).unwrap();
+    plan.replay(&mut applied).unwrap();
     assert_eq!(
         applied.timeouts,
         Some(Timeouts {
@@ -480,10 +480,10 @@ fn plan_as_json() {
     let plan = diff(&actual, &desired, &no_drain());
     let json = plan.to_json();
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(v["ops"][0]["op"], "add_dest");
+    assert_eq!(v["ops"][0]["op"], "add_destination");
     assert_eq!(v["ops"][0]["service"]["address"], "192.0.2.10");
     assert_eq!(v["ops"][0]["dest"]["address"], "192.0.2.22");
-    assert_eq!(v["ops"][1]["op"], "delete_dest");
+    assert_eq!(v["ops"][1]["op"], "delete_destination");
     assert_eq!(Plan::from_json(&json).unwrap(), plan);
     // Into rules and back.
     let rules = plan.to_rules();
@@ -491,18 +491,38 @@ fn plan_as_json() {
 }
 
 #[test]
-fn apply_to_refuses_what_the_kernel_refuses() {
+fn plan_json_with_the_old_tags_still_reads() {
+    let actual = one_service(&[("192.0.2.21:80", 1), ("192.0.2.23:80", 1)]);
+    let mut desired = one_service(&[("192.0.2.22:80", 1), ("192.0.2.23:80", 2)]);
+    desired.services[0]
+        .destinations
+        .push(Destination::new(sa("192.0.2.21:80")).with_weight(0));
+    let plan = diff(&actual, &desired, &no_drain());
+    let json = plan.to_json();
+    let old = json
+        .replace("\"add_destination\"", "\"add_dest\"")
+        .replace("\"update_destination\"", "\"update_dest\"")
+        .replace("\"delete_destination\"", "\"delete_dest\"");
+    assert_ne!(old, json);
+    assert_eq!(Plan::from_json(&old).unwrap(), plan);
+    let drain = r#"{"ops": [{"op": "drain_dest", "service": {"protocol": "tcp", "address": "192.0.2.10", "port": 80}, "dest": {"address": "192.0.2.21", "port": 80, "weight": 0}}]}"#;
+    let plan = Plan::from_json(drain).unwrap();
+    assert!(matches!(&plan.ops[0], Change::DrainDestination { dest, .. } if dest.weight == 0));
+}
+
+#[test]
+fn replay_refuses_what_the_kernel_refuses() {
     let mut s = one_service(&[("192.0.2.21:80", 1)]);
     let svc = s.services[0].service.clone();
     let err = Plan {
-        ops: vec![Op::AddService { service: svc }],
+        ops: vec![Change::AddService { service: svc }],
         draining: vec![],
     }
-    .apply_to(&mut s)
+    .replay(&mut s)
     .unwrap_err();
     assert_eq!(err.to_string(), "service TCP 192.0.2.10:80 exists already");
     let err = s
-        .apply_op(&Op::DeleteDest {
+        .replay(&Change::DeleteDestination {
             service: web(),
             dest: Destination::new(sa("192.0.2.99:80")),
         })
@@ -560,7 +580,7 @@ fn drain_then_delete_when_connections_end() {
         plan.to_string(),
         "-e -t 192.0.2.10:80 -r 192.0.2.22:80 -m -w 0\n"
     );
-    assert!(matches!(&plan.ops[0], Op::DrainDest { dest, .. } if dest.weight == 0));
+    assert!(matches!(&plan.ops[0], Change::DrainDestination { dest, .. } if dest.weight == 0));
     assert_eq!(plan.draining.len(), 1);
     let d = &plan.draining[0];
     assert_eq!(
@@ -568,7 +588,7 @@ fn drain_then_delete_when_connections_end() {
         (sa("192.0.2.22:80"), t(0), t(60), 3, 2)
     );
     let mut actual = actual;
-    plan.apply_to(&mut actual).unwrap();
+    plan.replay(&mut actual).unwrap();
     let tracker = plan.drain_tracker();
     assert_eq!(tracker.since(&web(), sa("192.0.2.22:80")), Some(t(0)));
 
@@ -622,7 +642,7 @@ fn a_drained_destination_can_come_back() {
         "-e -t 192.0.2.10:80 -r 192.0.2.22:80 -m -w 5\n"
     );
     assert!(plan.drain_tracker().is_empty());
-    plan.apply_to(&mut actual).unwrap();
+    plan.replay(&mut actual).unwrap();
     assert!(actual.config_eq(&desired));
 }
 
@@ -649,13 +669,13 @@ fn a_removed_service_drains_before_it_goes() {
     );
     assert!(plan.draining[0].service_removed);
     let mut actual = actual;
-    plan.apply_to(&mut actual).unwrap();
+    plan.replay(&mut actual).unwrap();
     assert!(r.plan(&actual, &desired, t(10)).is_empty());
     assert_eq!(r.tracker().len(), 1);
     // Past the deadline, the service goes, destinations and all.
     let plan = r.plan(&actual, &desired, t(61));
-    assert_eq!(plan.ops, [Op::DeleteService { service: web() }]);
-    plan.apply_to(&mut actual).unwrap();
+    assert_eq!(plan.ops, [Change::DeleteService { service: web() }]);
+    plan.replay(&mut actual).unwrap();
     assert!(actual.config_eq(&desired));
     assert!(r.tracker().is_empty());
     // Without connections, a removed service is just deleted.
@@ -664,7 +684,7 @@ fn a_removed_service_drains_before_it_goes() {
         &State::new(),
         t(0),
     );
-    assert_eq!(plan.ops, [Op::DeleteService { service: web() }]);
+    assert_eq!(plan.ops, [Change::DeleteService { service: web() }]);
 }
 
 #[test]
@@ -673,7 +693,7 @@ fn draining_shows_in_json_and_the_tracker_persists() {
     let actual = with_conns(one_service(&[("192.0.2.22:80", 2)]), "192.0.2.22:80", 1, 1);
     let plan = diff(&actual, &desired, &drain_at(0, DrainTracker::default()));
     let v: serde_json::Value = serde_json::from_str(&plan.to_json()).unwrap();
-    assert_eq!(v["ops"][0]["op"], "drain_dest");
+    assert_eq!(v["ops"][0]["op"], "drain_destination");
     assert_eq!(v["draining"][0]["dest"], "192.0.2.22:80");
     assert_eq!(v["draining"][0]["active"], 1);
     let tracker = plan.drain_tracker();
@@ -737,9 +757,9 @@ fn ten_thousand_services_changed_by_one_percent() {
         plan.summary(),
         PlanSummary {
             update_services: 25,
-            update_dests: 25,
-            add_dests: 25 + replaced * 4,
-            delete_dests: 25,
+            update_destinations: 25,
+            add_destinations: 25 + replaced * 4,
+            delete_destinations: 25,
             add_services: replaced,
             delete_services: replaced,
             ..PlanSummary::default()
@@ -749,8 +769,8 @@ fn ten_thousand_services_changed_by_one_percent() {
     eprintln!("diff of 10,000 services (40,000 destinations): {took:?}");
 
     let start = Instant::now();
-    plan.apply_to(&mut actual).unwrap();
-    eprintln!("apply_to: {:?}", start.elapsed());
+    plan.replay(&mut actual).unwrap();
+    eprintln!("replay: {:?}", start.elapsed());
     assert!(diff(&actual, &desired, &no_drain()).is_empty());
     assert!(actual.config_eq(&desired));
 }
@@ -877,12 +897,12 @@ fn no_delete_and_add(plan: &Plan) -> Result<(), TestCaseError> {
     let mut added_dests = HashSet::new();
     for op in plan {
         match op {
-            Op::DeleteService { service } => prop_assert!(deleted_services.insert(*service)),
-            Op::AddService { service } => prop_assert!(added_services.insert(service.key)),
-            Op::DeleteDest { service, dest } => {
+            Change::DeleteService { service } => prop_assert!(deleted_services.insert(*service)),
+            Change::AddService { service } => prop_assert!(added_services.insert(service.key)),
+            Change::DeleteDestination { service, dest } => {
                 prop_assert!(deleted_dests.insert((*service, dest.socket_addr())))
             }
-            Op::AddDest { service, dest } => {
+            Change::AddDestination { service, dest } => {
                 prop_assert!(added_dests.insert((*service, dest.socket_addr())))
             }
             _ => {}
@@ -901,7 +921,7 @@ proptest! {
         let plan = diff(&actual, &desired, &no_drain());
         no_delete_and_add(&plan)?;
         let mut applied = actual.clone();
-        plan.apply_to(&mut applied).map_err(|e| TestCaseError::fail(format!("{e}\n{plan}")))?;
+        plan.replay(&mut applied).map_err(|e| TestCaseError::fail(format!("{e}\n{plan}")))?;
         prop_assert_eq!(applied.timeouts, expected_timeouts(actual.timeouts, desired.timeouts));
         let mut want = desired.clone();
         want.timeouts = applied.timeouts;
@@ -919,7 +939,7 @@ proptest! {
         let plan = r.plan(&actual, &desired, t(0));
         no_delete_and_add(&plan)?;
         let mut state = actual.clone();
-        plan.apply_to(&mut state).map_err(|e| TestCaseError::fail(format!("{e}\n{plan}")))?;
+        plan.replay(&mut state).map_err(|e| TestCaseError::fail(format!("{e}\n{plan}")))?;
         // Nothing more to do at once; everything left over is draining at weight 0.
         let again = r.plan(&state, &desired, t(0));
         prop_assert!(again.is_empty(), "{}", again);
@@ -953,7 +973,7 @@ proptest! {
             t(60 + wait)
         };
         let last = r.plan(&state, &desired, later);
-        last.apply_to(&mut state).map_err(|e| TestCaseError::fail(format!("{e}\n{last}")))?;
+        last.replay(&mut state).map_err(|e| TestCaseError::fail(format!("{e}\n{last}")))?;
         let mut want = desired.clone();
         want.timeouts = state.timeouts;
         prop_assert!(state.config_eq(&want), "{}", last);

@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 use ipvs::client::{Client, Error, Netns, Operation, within_netns};
 use ipvs::rules::{self, WriteOptions};
 use ipvs::state::{
-    ApplyOptions, DiffOptions, OnError, Op, Plan, Reconciler, RunOptions, ServiceState, State, diff,
+    ApplyOptions, Change, DiffOptions, OnError, Plan, Reconciler, RunOptions, ServiceState, State,
+    diff,
 };
 use ipvs::{
     Destination, ForwardMethod, Netmask, Scheduler, Service, ServiceFlags, ServiceKey, Timeouts,
@@ -177,10 +178,10 @@ fn load(ns: &Ns, desired: &State) -> State {
 }
 
 /// `state` as a simulation says `ops` leave it.
-fn simulate(state: &State, ops: &[Op]) -> State {
+fn simulate(state: &State, ops: &[Change]) -> State {
     let mut s = state.clone();
     for op in ops {
-        s.apply_op(op).unwrap_or_else(|e| panic!("{op}: {e}"));
+        s.replay(op).unwrap_or_else(|e| panic!("{op}: {e}"));
     }
     s
 }
@@ -262,9 +263,9 @@ fn every_kind_of_change_applies_as_the_simulator_says() {
             s.add_services,
             s.update_services,
             s.delete_services,
-            s.add_dests,
-            s.update_dests,
-            s.delete_dests
+            s.add_destinations,
+            s.update_destinations,
+            s.delete_destinations
         ),
         (1, 1, 2, 1, 3, 3, 3),
         "{plan}"
@@ -273,7 +274,7 @@ fn every_kind_of_change_applies_as_the_simulator_says() {
     assert!(report.is_ok(), "{report}");
     let read = State::read(&ns.client).unwrap();
     let mut expected = actual.clone();
-    plan.apply_to(&mut expected).unwrap();
+    plan.replay(&mut expected).unwrap();
     assert!(read.config_eq(&expected), "{}", read.to_rules_text());
     assert!(read.config_eq(&desired));
     assert!(diff(&read, &desired, &DiffOptions::default()).is_empty());
@@ -295,7 +296,7 @@ fn failing_plan(actual: &State) -> (Plan, usize) {
     let at = plan
         .ops
         .iter()
-        .position(|op| matches!(op, Op::AddService { service } if service.scheduler.name() == "nosuchsched"))
+        .position(|op| matches!(op, Change::AddService { service } if service.scheduler.name() == "nosuchsched"))
         .unwrap();
     assert!(at > 3 && at + 3 < plan.len(), "{plan}");
     (plan, at)
@@ -407,7 +408,7 @@ fn an_invalid_operation_sends_nothing() {
     let actual = load(&ns, &rules_state(TABLE_A));
     let mut plan = diff(&actual, &rules_state(TABLE_B), &DiffOptions::default());
     let n = plan.len();
-    plan.ops.push(Op::AddDest {
+    plan.ops.push(Change::AddDestination {
         service: ServiceKey::tcp(sa("192.0.2.10:80")),
         dest: Destination::new(sa("198.51.100.99:80")).with_weight(u32::MAX),
     });
@@ -759,7 +760,7 @@ fn big_table() -> State {
 }
 
 /// One service in a hundred changed, in four ways; the ops that does.
-fn one_percent(table: &State) -> (State, Vec<Op>) {
+fn one_percent(table: &State) -> (State, Vec<Change>) {
     let mut t = table.clone();
     let mut expected = Vec::new();
     for i in (0..N).step_by(100) {
@@ -768,7 +769,7 @@ fn one_percent(table: &State) -> (State, Vec<Op>) {
         match (i / 100) % 4 {
             0 => {
                 s.destinations[0].weight = 50;
-                expected.push(Op::UpdateDest {
+                expected.push(Change::UpdateDestination {
                     service: key,
                     dest: s.destinations[0].clone(),
                 });
@@ -776,21 +777,21 @@ fn one_percent(table: &State) -> (State, Vec<Op>) {
             1 => {
                 let d = big_dest(i, DESTS, 1);
                 s.destinations.push(d.clone());
-                expected.push(Op::AddDest {
+                expected.push(Change::AddDestination {
                     service: key,
                     dest: d,
                 });
             }
             2 => {
                 let d = s.destinations.pop().unwrap();
-                expected.push(Op::DeleteDest {
+                expected.push(Change::DeleteDestination {
                     service: key,
                     dest: d,
                 });
             }
             _ => {
                 s.service.scheduler = Scheduler::LeastConnection;
-                expected.push(Op::UpdateService {
+                expected.push(Change::UpdateService {
                     service: s.service.clone(),
                 });
             }

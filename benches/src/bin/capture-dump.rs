@@ -90,7 +90,7 @@ fn capture(ns: &str, n: u32, out: &str) {
         .timeout(Duration::from_secs(600))
         .build()
         .expect("client");
-    let result = client.apply(&ops).expect("apply");
+    let result = client.execute_batch(&ops).expect("apply");
     assert!(result.is_ok(), "apply: {:?}", result.failures().next());
     eprintln!("capture-dump: {n} services added");
 

@@ -362,10 +362,10 @@ fn describe(plan: &Plan) -> String {
         (s.add_services, "services added"),
         (s.update_services, "services changed"),
         (s.delete_services, "services deleted"),
-        (s.add_dests, "destinations added"),
-        (s.update_dests, "destinations changed"),
-        (s.drain_dests, "destinations drained"),
-        (s.delete_dests, "destinations deleted"),
+        (s.add_destinations, "destinations added"),
+        (s.update_destinations, "destinations changed"),
+        (s.drain_destinations, "destinations drained"),
+        (s.delete_destinations, "destinations deleted"),
     ]
     .iter()
     .filter(|(n, _)| *n > 0)

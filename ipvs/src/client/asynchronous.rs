@@ -234,9 +234,9 @@ impl<S: Runtime> AsyncClient<S> {
         core::execute(self, op).await
     }
 
-    /// Apply many changes, many per write; see [`Client::apply`](super::Client::apply).
-    pub async fn apply(&self, ops: &[Operation]) -> Result<BatchResult> {
-        core::apply(self, ops).await
+    /// Apply many changes, many per write; see [`Client::execute_batch`](super::Client::execute_batch).
+    pub async fn execute_batch(&self, ops: &[Operation]) -> Result<BatchResult> {
+        core::execute_batch(self, ops).await
     }
 
     /// Add a service.
@@ -353,7 +353,7 @@ mod tests {
     async fn futures_are_send(c: &TokioClient, plan: &Plan, state: &State, r: &mut Reconciler) {
         send(c);
         send(&c.services());
-        send(&c.apply(&[]));
+        send(&c.execute_batch(&[]));
         send(&State::read_async(c));
         send(&plan.apply_async(c, state, &ApplyOptions::default()));
         send(&r.step_async(c, state, &ApplyOptions::default()));

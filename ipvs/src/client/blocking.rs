@@ -178,7 +178,7 @@ impl Client {
     /// # fn ops() -> Vec<Operation> { vec![] }
     /// let client = Client::new()?;
     /// let before = client.io_counters();
-    /// client.apply(&ops())?;
+    /// client.execute_batch(&ops())?;
     /// println!("{} writes", client.io_counters().sends - before.sends);
     /// # Ok::<(), ipvs::client::Error>(())
     /// ```
@@ -300,8 +300,8 @@ impl Client {
     /// sent and the error names its index. Otherwise every operation is
     /// attempted in order and the result says, per operation, whether it
     /// succeeded.
-    pub fn apply(&self, ops: &[Operation]) -> Result<BatchResult> {
-        now(core::apply(self, ops))
+    pub fn execute_batch(&self, ops: &[Operation]) -> Result<BatchResult> {
+        now(core::execute_batch(self, ops))
     }
 }
 

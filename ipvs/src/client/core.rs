@@ -155,8 +155,8 @@ pub(crate) async fn execute(d: &impl Driver, op: &Operation) -> Result<()> {
     }
 }
 
-/// Apply many changes, many per write: see [`Client::execute_batch`](super::Client).
-pub(crate) async fn apply(d: &impl Driver, ops: &[Operation]) -> Result<BatchResult> {
+/// Apply many changes, many per write: see [`Client::execute_batch`](super::Client::execute_batch).
+pub(crate) async fn execute_batch(d: &impl Driver, ops: &[Operation]) -> Result<BatchResult> {
     let requests = operation::batch_requests(ops)?;
     let mut results: Vec<Result<()>> = Vec::with_capacity(ops.len());
     let (settled, stopped) = match d.run(Job::Requests(requests)).await {

@@ -6,6 +6,7 @@
 use netlink_packet_core::{DecodeError, DefaultNla, Emitable, Nla, NlaBuffer};
 
 use super::Command;
+use super::constants::*;
 use super::nla::*;
 
 /// Service flags as sent: the bits, and which bits to change.
@@ -53,32 +54,32 @@ impl StatsAttr {
     fn parse(nla: &NlaBuffer<&[u8]>) -> Result<Self, DecodeError> {
         let v = nla.value();
         Ok(match nla.kind() {
-            1 => Self::Conns(counter_of("STATS.CONNS", v)?),
-            2 => Self::InPkts(counter_of("STATS.INPKTS", v)?),
-            3 => Self::OutPkts(counter_of("STATS.OUTPKTS", v)?),
-            4 => Self::InBytes(counter_of("STATS.INBYTES", v)?),
-            5 => Self::OutBytes(counter_of("STATS.OUTBYTES", v)?),
-            6 => Self::Cps(counter_of("STATS.CPS", v)?),
-            7 => Self::InPps(counter_of("STATS.INPPS", v)?),
-            8 => Self::OutPps(counter_of("STATS.OUTPPS", v)?),
-            9 => Self::InBps(counter_of("STATS.INBPS", v)?),
-            10 => Self::OutBps(counter_of("STATS.OUTBPS", v)?),
+            IPVS_STATS_ATTR_CONNS => Self::Conns(counter_of("STATS.CONNS", v)?),
+            IPVS_STATS_ATTR_INPKTS => Self::InPkts(counter_of("STATS.INPKTS", v)?),
+            IPVS_STATS_ATTR_OUTPKTS => Self::OutPkts(counter_of("STATS.OUTPKTS", v)?),
+            IPVS_STATS_ATTR_INBYTES => Self::InBytes(counter_of("STATS.INBYTES", v)?),
+            IPVS_STATS_ATTR_OUTBYTES => Self::OutBytes(counter_of("STATS.OUTBYTES", v)?),
+            IPVS_STATS_ATTR_CPS => Self::Cps(counter_of("STATS.CPS", v)?),
+            IPVS_STATS_ATTR_INPPS => Self::InPps(counter_of("STATS.INPPS", v)?),
+            IPVS_STATS_ATTR_OUTPPS => Self::OutPps(counter_of("STATS.OUTPPS", v)?),
+            IPVS_STATS_ATTR_INBPS => Self::InBps(counter_of("STATS.INBPS", v)?),
+            IPVS_STATS_ATTR_OUTBPS => Self::OutBps(counter_of("STATS.OUTBPS", v)?),
             _ => Self::Other(other(nla)?),
         })
     }
 
     fn kind_value(&self) -> Option<(u16, u64)> {
         Some(match *self {
-            Self::Conns(v) => (1, v),
-            Self::InPkts(v) => (2, v),
-            Self::OutPkts(v) => (3, v),
-            Self::InBytes(v) => (4, v),
-            Self::OutBytes(v) => (5, v),
-            Self::Cps(v) => (6, v),
-            Self::InPps(v) => (7, v),
-            Self::OutPps(v) => (8, v),
-            Self::InBps(v) => (9, v),
-            Self::OutBps(v) => (10, v),
+            Self::Conns(v) => (IPVS_STATS_ATTR_CONNS, v),
+            Self::InPkts(v) => (IPVS_STATS_ATTR_INPKTS, v),
+            Self::OutPkts(v) => (IPVS_STATS_ATTR_OUTPKTS, v),
+            Self::InBytes(v) => (IPVS_STATS_ATTR_INBYTES, v),
+            Self::OutBytes(v) => (IPVS_STATS_ATTR_OUTBYTES, v),
+            Self::Cps(v) => (IPVS_STATS_ATTR_CPS, v),
+            Self::InPps(v) => (IPVS_STATS_ATTR_INPPS, v),
+            Self::OutPps(v) => (IPVS_STATS_ATTR_OUTPPS, v),
+            Self::InBps(v) => (IPVS_STATS_ATTR_INBPS, v),
+            Self::OutBps(v) => (IPVS_STATS_ATTR_OUTBPS, v),
             Self::Other(_) => return None,
         })
     }
@@ -99,7 +100,13 @@ struct Sized<'a>(&'a StatsAttr, bool);
 impl Nla for Sized<'_> {
     fn value_len(&self) -> usize {
         match self.0.kind_value() {
-            Some((kind, _)) if self.1 || kind == 4 || kind == 5 => 8,
+            Some((kind, _))
+                if self.1
+                    || kind == IPVS_STATS_ATTR_INBYTES
+                    || kind == IPVS_STATS_ATTR_OUTBYTES =>
+            {
+                8
+            }
             Some(_) => 4,
             None => match self.0 {
                 StatsAttr::Other(nla) => nla.value_len(),
@@ -199,24 +206,24 @@ impl ServiceAttr {
     pub fn parse(nla: &NlaBuffer<&[u8]>) -> Result<Self, DecodeError> {
         let v = nla.value();
         Ok(match nla.kind() {
-            1 => Self::Af(u16_of("SVC.AF", v)?),
-            2 => Self::Protocol(u16_of("SVC.PROTOCOL", v)?),
-            3 => Self::Addr(exact("SVC.ADDR", v)?),
-            4 => Self::Port(be16_of("SVC.PORT", v)?),
-            5 => Self::Fwmark(u32_of("SVC.FWMARK", v)?),
-            6 => Self::SchedName(string_of("SVC.SCHED_NAME", v)?),
-            7 => {
+            IPVS_SVC_ATTR_AF => Self::Af(u16_of("SVC.AF", v)?),
+            IPVS_SVC_ATTR_PROTOCOL => Self::Protocol(u16_of("SVC.PROTOCOL", v)?),
+            IPVS_SVC_ATTR_ADDR => Self::Addr(exact("SVC.ADDR", v)?),
+            IPVS_SVC_ATTR_PORT => Self::Port(be16_of("SVC.PORT", v)?),
+            IPVS_SVC_ATTR_FWMARK => Self::Fwmark(u32_of("SVC.FWMARK", v)?),
+            IPVS_SVC_ATTR_SCHED_NAME => Self::SchedName(string_of("SVC.SCHED_NAME", v)?),
+            IPVS_SVC_ATTR_FLAGS => {
                 let raw: [u8; 8] = exact("SVC.FLAGS", v)?;
                 Self::Flags(FlagsMask {
                     flags: u32_of("SVC.FLAGS", &raw[..4])?,
                     mask: u32_of("SVC.FLAGS", &raw[4..])?,
                 })
             }
-            8 => Self::Timeout(u32_of("SVC.TIMEOUT", v)?),
-            9 => Self::Netmask(u32_of("SVC.NETMASK", v)?),
-            10 => Self::Stats(StatsNest::parse(false, v)?),
-            11 => Self::PeName(string_of("SVC.PE_NAME", v)?),
-            12 => Self::Stats64(StatsNest::parse(true, v)?),
+            IPVS_SVC_ATTR_TIMEOUT => Self::Timeout(u32_of("SVC.TIMEOUT", v)?),
+            IPVS_SVC_ATTR_NETMASK => Self::Netmask(u32_of("SVC.NETMASK", v)?),
+            IPVS_SVC_ATTR_STATS => Self::Stats(StatsNest::parse(false, v)?),
+            IPVS_SVC_ATTR_PE_NAME => Self::PeName(string_of("SVC.PE_NAME", v)?),
+            IPVS_SVC_ATTR_STATS64 => Self::Stats64(StatsNest::parse(true, v)?),
             _ => Self::Other(other(nla)?),
         })
     }
@@ -236,18 +243,18 @@ impl Nla for ServiceAttr {
     }
     fn kind(&self) -> u16 {
         match self {
-            Self::Af(_) => 1,
-            Self::Protocol(_) => 2,
-            Self::Addr(_) => 3,
-            Self::Port(_) => 4,
-            Self::Fwmark(_) => 5,
-            Self::SchedName(_) => 6,
-            Self::Flags(_) => 7,
-            Self::Timeout(_) => 8,
-            Self::Netmask(_) => 9,
-            Self::Stats(_) => 10,
-            Self::PeName(_) => 11,
-            Self::Stats64(_) => 12,
+            Self::Af(_) => IPVS_SVC_ATTR_AF,
+            Self::Protocol(_) => IPVS_SVC_ATTR_PROTOCOL,
+            Self::Addr(_) => IPVS_SVC_ATTR_ADDR,
+            Self::Port(_) => IPVS_SVC_ATTR_PORT,
+            Self::Fwmark(_) => IPVS_SVC_ATTR_FWMARK,
+            Self::SchedName(_) => IPVS_SVC_ATTR_SCHED_NAME,
+            Self::Flags(_) => IPVS_SVC_ATTR_FLAGS,
+            Self::Timeout(_) => IPVS_SVC_ATTR_TIMEOUT,
+            Self::Netmask(_) => IPVS_SVC_ATTR_NETMASK,
+            Self::Stats(_) => IPVS_SVC_ATTR_STATS,
+            Self::PeName(_) => IPVS_SVC_ATTR_PE_NAME,
+            Self::Stats64(_) => IPVS_SVC_ATTR_STATS64,
             Self::Other(nla) => nla.kind(),
         }
     }
@@ -313,21 +320,21 @@ impl DestAttr {
     pub fn parse(nla: &NlaBuffer<&[u8]>) -> Result<Self, DecodeError> {
         let v = nla.value();
         Ok(match nla.kind() {
-            1 => Self::Addr(exact("DEST.ADDR", v)?),
-            2 => Self::Port(be16_of("DEST.PORT", v)?),
-            3 => Self::FwdMethod(u32_of("DEST.FWD_METHOD", v)?),
-            4 => Self::Weight(u32_of("DEST.WEIGHT", v)?),
-            5 => Self::UThresh(u32_of("DEST.U_THRESH", v)?),
-            6 => Self::LThresh(u32_of("DEST.L_THRESH", v)?),
-            7 => Self::ActiveConns(u32_of("DEST.ACTIVE_CONNS", v)?),
-            8 => Self::InactConns(u32_of("DEST.INACT_CONNS", v)?),
-            9 => Self::PersistConns(u32_of("DEST.PERSIST_CONNS", v)?),
-            10 => Self::Stats(StatsNest::parse(false, v)?),
-            11 => Self::AddrFamily(u16_of("DEST.ADDR_FAMILY", v)?),
-            12 => Self::Stats64(StatsNest::parse(true, v)?),
-            13 => Self::TunType(u8_of("DEST.TUN_TYPE", v)?),
-            14 => Self::TunPort(be16_of("DEST.TUN_PORT", v)?),
-            15 => Self::TunFlags(u16_of("DEST.TUN_FLAGS", v)?),
+            IPVS_DEST_ATTR_ADDR => Self::Addr(exact("DEST.ADDR", v)?),
+            IPVS_DEST_ATTR_PORT => Self::Port(be16_of("DEST.PORT", v)?),
+            IPVS_DEST_ATTR_FWD_METHOD => Self::FwdMethod(u32_of("DEST.FWD_METHOD", v)?),
+            IPVS_DEST_ATTR_WEIGHT => Self::Weight(u32_of("DEST.WEIGHT", v)?),
+            IPVS_DEST_ATTR_U_THRESH => Self::UThresh(u32_of("DEST.U_THRESH", v)?),
+            IPVS_DEST_ATTR_L_THRESH => Self::LThresh(u32_of("DEST.L_THRESH", v)?),
+            IPVS_DEST_ATTR_ACTIVE_CONNS => Self::ActiveConns(u32_of("DEST.ACTIVE_CONNS", v)?),
+            IPVS_DEST_ATTR_INACT_CONNS => Self::InactConns(u32_of("DEST.INACT_CONNS", v)?),
+            IPVS_DEST_ATTR_PERSIST_CONNS => Self::PersistConns(u32_of("DEST.PERSIST_CONNS", v)?),
+            IPVS_DEST_ATTR_STATS => Self::Stats(StatsNest::parse(false, v)?),
+            IPVS_DEST_ATTR_ADDR_FAMILY => Self::AddrFamily(u16_of("DEST.ADDR_FAMILY", v)?),
+            IPVS_DEST_ATTR_STATS64 => Self::Stats64(StatsNest::parse(true, v)?),
+            IPVS_DEST_ATTR_TUN_TYPE => Self::TunType(u8_of("DEST.TUN_TYPE", v)?),
+            IPVS_DEST_ATTR_TUN_PORT => Self::TunPort(be16_of("DEST.TUN_PORT", v)?),
+            IPVS_DEST_ATTR_TUN_FLAGS => Self::TunFlags(u16_of("DEST.TUN_FLAGS", v)?),
             _ => Self::Other(other(nla)?),
         })
     }
@@ -352,21 +359,21 @@ impl Nla for DestAttr {
     }
     fn kind(&self) -> u16 {
         match self {
-            Self::Addr(_) => 1,
-            Self::Port(_) => 2,
-            Self::FwdMethod(_) => 3,
-            Self::Weight(_) => 4,
-            Self::UThresh(_) => 5,
-            Self::LThresh(_) => 6,
-            Self::ActiveConns(_) => 7,
-            Self::InactConns(_) => 8,
-            Self::PersistConns(_) => 9,
-            Self::Stats(_) => 10,
-            Self::AddrFamily(_) => 11,
-            Self::Stats64(_) => 12,
-            Self::TunType(_) => 13,
-            Self::TunPort(_) => 14,
-            Self::TunFlags(_) => 15,
+            Self::Addr(_) => IPVS_DEST_ATTR_ADDR,
+            Self::Port(_) => IPVS_DEST_ATTR_PORT,
+            Self::FwdMethod(_) => IPVS_DEST_ATTR_FWD_METHOD,
+            Self::Weight(_) => IPVS_DEST_ATTR_WEIGHT,
+            Self::UThresh(_) => IPVS_DEST_ATTR_U_THRESH,
+            Self::LThresh(_) => IPVS_DEST_ATTR_L_THRESH,
+            Self::ActiveConns(_) => IPVS_DEST_ATTR_ACTIVE_CONNS,
+            Self::InactConns(_) => IPVS_DEST_ATTR_INACT_CONNS,
+            Self::PersistConns(_) => IPVS_DEST_ATTR_PERSIST_CONNS,
+            Self::Stats(_) => IPVS_DEST_ATTR_STATS,
+            Self::AddrFamily(_) => IPVS_DEST_ATTR_ADDR_FAMILY,
+            Self::Stats64(_) => IPVS_DEST_ATTR_STATS64,
+            Self::TunType(_) => IPVS_DEST_ATTR_TUN_TYPE,
+            Self::TunPort(_) => IPVS_DEST_ATTR_TUN_PORT,
+            Self::TunFlags(_) => IPVS_DEST_ATTR_TUN_FLAGS,
             Self::Other(nla) => nla.kind(),
         }
     }
@@ -418,14 +425,14 @@ impl DaemonAttr {
     pub fn parse(nla: &NlaBuffer<&[u8]>) -> Result<Self, DecodeError> {
         let v = nla.value();
         Ok(match nla.kind() {
-            1 => Self::State(u32_of("DAEMON.STATE", v)?),
-            2 => Self::McastIfn(string_of("DAEMON.MCAST_IFN", v)?),
-            3 => Self::SyncId(u32_of("DAEMON.SYNC_ID", v)?),
-            4 => Self::SyncMaxLen(u16_of("DAEMON.SYNC_MAXLEN", v)?),
-            5 => Self::McastGroup(exact("DAEMON.MCAST_GROUP", v)?),
-            6 => Self::McastGroup6(exact("DAEMON.MCAST_GROUP6", v)?),
-            7 => Self::McastPort(u16_of("DAEMON.MCAST_PORT", v)?),
-            8 => Self::McastTtl(u8_of("DAEMON.MCAST_TTL", v)?),
+            IPVS_DAEMON_ATTR_STATE => Self::State(u32_of("DAEMON.STATE", v)?),
+            IPVS_DAEMON_ATTR_MCAST_IFN => Self::McastIfn(string_of("DAEMON.MCAST_IFN", v)?),
+            IPVS_DAEMON_ATTR_SYNC_ID => Self::SyncId(u32_of("DAEMON.SYNC_ID", v)?),
+            IPVS_DAEMON_ATTR_SYNC_MAXLEN => Self::SyncMaxLen(u16_of("DAEMON.SYNC_MAXLEN", v)?),
+            IPVS_DAEMON_ATTR_MCAST_GROUP => Self::McastGroup(exact("DAEMON.MCAST_GROUP", v)?),
+            IPVS_DAEMON_ATTR_MCAST_GROUP6 => Self::McastGroup6(exact("DAEMON.MCAST_GROUP6", v)?),
+            IPVS_DAEMON_ATTR_MCAST_PORT => Self::McastPort(u16_of("DAEMON.MCAST_PORT", v)?),
+            IPVS_DAEMON_ATTR_MCAST_TTL => Self::McastTtl(u8_of("DAEMON.MCAST_TTL", v)?),
             _ => Self::Other(other(nla)?),
         })
     }
@@ -444,14 +451,14 @@ impl Nla for DaemonAttr {
     }
     fn kind(&self) -> u16 {
         match self {
-            Self::State(_) => 1,
-            Self::McastIfn(_) => 2,
-            Self::SyncId(_) => 3,
-            Self::SyncMaxLen(_) => 4,
-            Self::McastGroup(_) => 5,
-            Self::McastGroup6(_) => 6,
-            Self::McastPort(_) => 7,
-            Self::McastTtl(_) => 8,
+            Self::State(_) => IPVS_DAEMON_ATTR_STATE,
+            Self::McastIfn(_) => IPVS_DAEMON_ATTR_MCAST_IFN,
+            Self::SyncId(_) => IPVS_DAEMON_ATTR_SYNC_ID,
+            Self::SyncMaxLen(_) => IPVS_DAEMON_ATTR_SYNC_MAXLEN,
+            Self::McastGroup(_) => IPVS_DAEMON_ATTR_MCAST_GROUP,
+            Self::McastGroup6(_) => IPVS_DAEMON_ATTR_MCAST_GROUP6,
+            Self::McastPort(_) => IPVS_DAEMON_ATTR_MCAST_PORT,
+            Self::McastTtl(_) => IPVS_DAEMON_ATTR_MCAST_TTL,
             Self::Other(nla) => nla.kind(),
         }
     }
@@ -503,18 +510,18 @@ impl IpvsAttr {
         let v = nla.value();
         if command.carries_info() {
             return Ok(match nla.kind() {
-                1 => Self::Version(u32_of("INFO.VERSION", v)?),
-                2 => Self::ConnTabSize(u32_of("INFO.CONN_TAB_SIZE", v)?),
+                IPVS_INFO_ATTR_VERSION => Self::Version(u32_of("INFO.VERSION", v)?),
+                IPVS_INFO_ATTR_CONN_TAB_SIZE => Self::ConnTabSize(u32_of("INFO.CONN_TAB_SIZE", v)?),
                 _ => Self::Other(other(nla)?),
             });
         }
         Ok(match nla.kind() {
-            1 => Self::Service(parse_nested(v, ServiceAttr::parse)?),
-            2 => Self::Dest(parse_nested(v, DestAttr::parse)?),
-            3 => Self::Daemon(parse_nested(v, DaemonAttr::parse)?),
-            4 => Self::TimeoutTcp(u32_of("CMD.TIMEOUT_TCP", v)?),
-            5 => Self::TimeoutTcpFin(u32_of("CMD.TIMEOUT_TCP_FIN", v)?),
-            6 => Self::TimeoutUdp(u32_of("CMD.TIMEOUT_UDP", v)?),
+            IPVS_CMD_ATTR_SERVICE => Self::Service(parse_nested(v, ServiceAttr::parse)?),
+            IPVS_CMD_ATTR_DEST => Self::Dest(parse_nested(v, DestAttr::parse)?),
+            IPVS_CMD_ATTR_DAEMON => Self::Daemon(parse_nested(v, DaemonAttr::parse)?),
+            IPVS_CMD_ATTR_TIMEOUT_TCP => Self::TimeoutTcp(u32_of("CMD.TIMEOUT_TCP", v)?),
+            IPVS_CMD_ATTR_TIMEOUT_TCP_FIN => Self::TimeoutTcpFin(u32_of("CMD.TIMEOUT_TCP_FIN", v)?),
+            IPVS_CMD_ATTR_TIMEOUT_UDP => Self::TimeoutUdp(u32_of("CMD.TIMEOUT_UDP", v)?),
             _ => Self::Other(other(nla)?),
         })
     }
@@ -536,12 +543,14 @@ impl Nla for IpvsAttr {
     }
     fn kind(&self) -> u16 {
         match self {
-            Self::Service(_) | Self::Version(_) => 1,
-            Self::Dest(_) | Self::ConnTabSize(_) => 2,
-            Self::Daemon(_) => 3,
-            Self::TimeoutTcp(_) => 4,
-            Self::TimeoutTcpFin(_) => 5,
-            Self::TimeoutUdp(_) => 6,
+            Self::Service(_) => IPVS_CMD_ATTR_SERVICE,
+            Self::Dest(_) => IPVS_CMD_ATTR_DEST,
+            Self::Daemon(_) => IPVS_CMD_ATTR_DAEMON,
+            Self::TimeoutTcp(_) => IPVS_CMD_ATTR_TIMEOUT_TCP,
+            Self::TimeoutTcpFin(_) => IPVS_CMD_ATTR_TIMEOUT_TCP_FIN,
+            Self::TimeoutUdp(_) => IPVS_CMD_ATTR_TIMEOUT_UDP,
+            Self::Version(_) => IPVS_INFO_ATTR_VERSION,
+            Self::ConnTabSize(_) => IPVS_INFO_ATTR_CONN_TAB_SIZE,
             Self::Other(nla) => nla.kind(),
         }
     }

@@ -8,7 +8,6 @@ use super::attr::{DaemonAttr, DestAttr, FlagsMask, ServiceAttr, StatsAttr, Stats
 use crate::model::{
     AddressFamily, Connections, DaemonState, Destination, ForwardMethod, Netmask, Persistence,
     Protocol, Scheduler, Service, ServiceFlags, ServiceKey, Stats, SyncDaemon, Tunnel,
-    TunnelChecksum,
 };
 
 /// An address as the kernel's 16-byte `union nf_inet_addr`.
@@ -185,27 +184,10 @@ pub fn dest_from_attrs(
         Some(raw) => family_of(raw)?,
         None => service_family,
     };
-    let fwd = fwd.ok_or("DEST without FWD_METHOD")? & ForwardMethod::MASK;
-    let checksum = match tun_flags {
-        0 => TunnelChecksum::None,
-        f if f & 2 != 0 => TunnelChecksum::Remote,
-        _ => TunnelChecksum::Checksum,
-    };
-    let forward = match fwd {
-        0 => ForwardMethod::Masquerade,
-        1 => ForwardMethod::Local,
-        2 => ForwardMethod::Tunnel(match tun_type {
-            1 => Tunnel::Gue {
-                port: tun_port,
-                checksum,
-            },
-            2 => Tunnel::Gre { checksum },
-            _ => Tunnel::Ipip,
-        }),
-        3 => ForwardMethod::DirectRoute,
-        4 => ForwardMethod::Bypass,
-        n => ForwardMethod::Other(n),
-    };
+    let forward = ForwardMethod::from_raw(
+        fwd.ok_or("DEST without FWD_METHOD")?,
+        Tunnel::from_raw(tun_type, tun_port, tun_flags),
+    );
     Ok(Destination {
         address: addr_from_bytes(family, addr.ok_or("DEST without ADDR")?),
         port: port.ok_or("DEST without PORT")?,

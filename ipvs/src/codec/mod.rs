@@ -1,6 +1,7 @@
 //! The sans-IO generic-netlink codec for IPVS.
 //!
 //! Layers, bottom up:
+//! - [`constants`]: the kernel's numbers for commands and attributes.
 //! - [`attr`]: every attribute of every nest, typed; unknown ones kept.
 //! - [`IpvsMessage`]: a command and its attributes, the payload of a
 //!   generic-netlink message ([`netlink_packet_generic::GenlFamily`]).
@@ -27,6 +28,7 @@
 
 pub mod attr;
 mod command;
+pub mod constants;
 pub mod convert;
 pub mod frame;
 mod message;

@@ -195,22 +195,29 @@ pub fn parse_error(flags: u16, payload: &[u8]) -> Result<Option<KernelError>, De
     Ok(Some(err))
 }
 
-/// `NLMSGERR_ATTR_*`: MSG 1, OFFS 2, MISS_TYPE 5.
+/// `NLMSGERR_ATTR_MSG`: the kernel's message (string).
+const NLMSGERR_ATTR_MSG: u16 = 1;
+/// `NLMSGERR_ATTR_OFFS`: offset of the offending attribute (u32).
+const NLMSGERR_ATTR_OFFS: u16 = 2;
+/// `NLMSGERR_ATTR_MISS_TYPE`: the type of a missing attribute (u32).
+const NLMSGERR_ATTR_MISS_TYPE: u16 = 5;
+
+/// The extended ACK's attributes (`NLMSGERR_ATTR_*`).
 fn parse_ext_ack(tlvs: &[u8]) -> KernelError {
     let mut e = KernelError::errno(0);
     for nla in NlasIterator::new(tlvs).map_while(Result::ok) {
         let v = nla.value();
         match nla.kind() {
-            1 => {
+            NLMSGERR_ATTR_MSG => {
                 let text = v.split(|b| *b == 0).next().unwrap_or_default();
                 e.message = Some(String::from_utf8_lossy(text).into_owned());
             }
-            2 => {
+            NLMSGERR_ATTR_OFFS => {
                 e.offset = v
                     .get(..4)
                     .map(|b| u32::from_ne_bytes(b.try_into().unwrap()))
             }
-            5 => {
+            NLMSGERR_ATTR_MISS_TYPE => {
                 e.missing_type = v
                     .get(..4)
                     .map(|b| u32::from_ne_bytes(b.try_into().unwrap()) as u16)

@@ -13,20 +13,25 @@ pub enum DaemonState {
     Other(u32),
 }
 
+/// `IP_VS_STATE_MASTER`.
+const IP_VS_STATE_MASTER: u32 = 1;
+/// `IP_VS_STATE_BACKUP`.
+const IP_VS_STATE_BACKUP: u32 = 2;
+
 impl DaemonState {
     /// The kernel's value.
     pub const fn to_raw(self) -> u32 {
         match self {
-            DaemonState::Master => 1,
-            DaemonState::Backup => 2,
+            DaemonState::Master => IP_VS_STATE_MASTER,
+            DaemonState::Backup => IP_VS_STATE_BACKUP,
             DaemonState::Other(n) => n,
         }
     }
     /// From the kernel's value.
     pub const fn from_raw(raw: u32) -> Self {
         match raw {
-            1 => DaemonState::Master,
-            2 => DaemonState::Backup,
+            IP_VS_STATE_MASTER => DaemonState::Master,
+            IP_VS_STATE_BACKUP => DaemonState::Backup,
             n => DaemonState::Other(n),
         }
     }

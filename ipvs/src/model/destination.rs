@@ -3,6 +3,30 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::Stats;
 
+// The kernel's values (`include/uapi/linux/ip_vs.h`), for both directions.
+/// `IP_VS_CONN_F_MASQ`.
+const IP_VS_CONN_F_MASQ: u32 = 0;
+/// `IP_VS_CONN_F_LOCALNODE`.
+const IP_VS_CONN_F_LOCALNODE: u32 = 1;
+/// `IP_VS_CONN_F_TUNNEL`.
+const IP_VS_CONN_F_TUNNEL: u32 = 2;
+/// `IP_VS_CONN_F_DROUTE`.
+const IP_VS_CONN_F_DROUTE: u32 = 3;
+/// `IP_VS_CONN_F_BYPASS`.
+const IP_VS_CONN_F_BYPASS: u32 = 4;
+/// `IP_VS_CONN_F_TUNNEL_TYPE_IPIP`.
+const IP_VS_CONN_F_TUNNEL_TYPE_IPIP: u8 = 0;
+/// `IP_VS_CONN_F_TUNNEL_TYPE_GUE`.
+const IP_VS_CONN_F_TUNNEL_TYPE_GUE: u8 = 1;
+/// `IP_VS_CONN_F_TUNNEL_TYPE_GRE`.
+const IP_VS_CONN_F_TUNNEL_TYPE_GRE: u8 = 2;
+/// `IP_VS_TUNNEL_ENCAP_FLAG_NOCSUM`.
+const IP_VS_TUNNEL_ENCAP_FLAG_NOCSUM: u16 = 0;
+/// `IP_VS_TUNNEL_ENCAP_FLAG_CSUM`.
+const IP_VS_TUNNEL_ENCAP_FLAG_CSUM: u16 = 1 << 0;
+/// `IP_VS_TUNNEL_ENCAP_FLAG_REMCSUM`.
+const IP_VS_TUNNEL_ENCAP_FLAG_REMCSUM: u16 = 1 << 1;
+
 /// How the director forwards packets to a destination (real server).
 ///
 /// ```
@@ -39,12 +63,32 @@ impl ForwardMethod {
     /// The kernel's forwarding value (`IP_VS_CONN_F_*`).
     pub const fn to_raw(&self) -> u32 {
         match self {
-            ForwardMethod::Masquerade => 0,
-            ForwardMethod::Local => 1,
-            ForwardMethod::Tunnel(_) => 2,
-            ForwardMethod::DirectRoute => 3,
-            ForwardMethod::Bypass => 4,
+            ForwardMethod::Masquerade => IP_VS_CONN_F_MASQ,
+            ForwardMethod::Local => IP_VS_CONN_F_LOCALNODE,
+            ForwardMethod::Tunnel(_) => IP_VS_CONN_F_TUNNEL,
+            ForwardMethod::DirectRoute => IP_VS_CONN_F_DROUTE,
+            ForwardMethod::Bypass => IP_VS_CONN_F_BYPASS,
             ForwardMethod::Other(n) => *n,
+        }
+    }
+
+    /// The method for the kernel's forwarding value (its low 3 bits,
+    /// [`ForwardMethod::MASK`]) and, for a tunnel, the tunnel settings.
+    ///
+    /// ```
+    /// use ipvs::{ForwardMethod, Tunnel};
+    /// assert_eq!(ForwardMethod::from_raw(3, Tunnel::Ipip), ForwardMethod::DirectRoute);
+    /// assert_eq!(ForwardMethod::from_raw(0x102, Tunnel::Ipip), ForwardMethod::Tunnel(Tunnel::Ipip));
+    /// assert_eq!(ForwardMethod::from_raw(6, Tunnel::Ipip), ForwardMethod::Other(6));
+    /// ```
+    pub const fn from_raw(raw: u32, tunnel: Tunnel) -> Self {
+        match raw & Self::MASK {
+            IP_VS_CONN_F_MASQ => ForwardMethod::Masquerade,
+            IP_VS_CONN_F_LOCALNODE => ForwardMethod::Local,
+            IP_VS_CONN_F_TUNNEL => ForwardMethod::Tunnel(tunnel),
+            IP_VS_CONN_F_DROUTE => ForwardMethod::DirectRoute,
+            IP_VS_CONN_F_BYPASS => ForwardMethod::Bypass,
+            n => ForwardMethod::Other(n),
         }
     }
 
@@ -89,9 +133,21 @@ impl TunnelChecksum {
     /// The kernel's tunnel flag bits.
     pub const fn to_raw(self) -> u16 {
         match self {
-            TunnelChecksum::None => 0,
-            TunnelChecksum::Checksum => 1,
-            TunnelChecksum::Remote => 2,
+            TunnelChecksum::None => IP_VS_TUNNEL_ENCAP_FLAG_NOCSUM,
+            TunnelChecksum::Checksum => IP_VS_TUNNEL_ENCAP_FLAG_CSUM,
+            TunnelChecksum::Remote => IP_VS_TUNNEL_ENCAP_FLAG_REMCSUM,
+        }
+    }
+
+    /// From the kernel's tunnel flag bits: remote checksum offload if its
+    /// bit is set, a checksum if any other is.
+    pub const fn from_raw(flags: u16) -> Self {
+        if flags & IP_VS_TUNNEL_ENCAP_FLAG_REMCSUM != 0 {
+            TunnelChecksum::Remote
+        } else if flags == IP_VS_TUNNEL_ENCAP_FLAG_NOCSUM {
+            TunnelChecksum::None
+        } else {
+            TunnelChecksum::Checksum
         }
     }
 }
@@ -124,9 +180,20 @@ impl Tunnel {
     /// `IP_VS_CONN_F_TUNNEL_TYPE_*`.
     pub const fn type_raw(&self) -> u8 {
         match self {
-            Tunnel::Ipip => 0,
-            Tunnel::Gue { .. } => 1,
-            Tunnel::Gre { .. } => 2,
+            Tunnel::Ipip => IP_VS_CONN_F_TUNNEL_TYPE_IPIP,
+            Tunnel::Gue { .. } => IP_VS_CONN_F_TUNNEL_TYPE_GUE,
+            Tunnel::Gre { .. } => IP_VS_CONN_F_TUNNEL_TYPE_GRE,
+        }
+    }
+
+    /// The tunnel for the kernel's tunnel type, port and flags (an unknown
+    /// type reads as IP in IP, the kernel's default).
+    pub const fn from_raw(tun_type: u8, port: u16, flags: u16) -> Self {
+        let checksum = TunnelChecksum::from_raw(flags);
+        match tun_type {
+            IP_VS_CONN_F_TUNNEL_TYPE_GUE => Tunnel::Gue { port, checksum },
+            IP_VS_CONN_F_TUNNEL_TYPE_GRE => Tunnel::Gre { checksum },
+            _ => Tunnel::Ipip,
         }
     }
     /// The UDP port, for GUE.

@@ -74,13 +74,20 @@ pub enum Protocol {
     Other(u16),
 }
 
+/// `IPPROTO_TCP`.
+const IPPROTO_TCP: u16 = libc::IPPROTO_TCP as u16;
+/// `IPPROTO_UDP`.
+const IPPROTO_UDP: u16 = libc::IPPROTO_UDP as u16;
+/// `IPPROTO_SCTP`.
+const IPPROTO_SCTP: u16 = libc::IPPROTO_SCTP as u16;
+
 impl Protocol {
     /// The IP protocol number.
     pub const fn to_raw(self) -> u16 {
         match self {
-            Protocol::Tcp => 6,
-            Protocol::Udp => 17,
-            Protocol::Sctp => 132,
+            Protocol::Tcp => IPPROTO_TCP,
+            Protocol::Udp => IPPROTO_UDP,
+            Protocol::Sctp => IPPROTO_SCTP,
             Protocol::Other(n) => n,
         }
     }
@@ -88,9 +95,9 @@ impl Protocol {
     /// The protocol for an IP protocol number.
     pub const fn from_raw(raw: u16) -> Self {
         match raw {
-            6 => Protocol::Tcp,
-            17 => Protocol::Udp,
-            132 => Protocol::Sctp,
+            IPPROTO_TCP => Protocol::Tcp,
+            IPPROTO_UDP => Protocol::Udp,
+            IPPROTO_SCTP => Protocol::Sctp,
             n => Protocol::Other(n),
         }
     }

@@ -45,6 +45,12 @@ use crate::model::{Destination, Service, ServiceKey, Timeouts};
 /// Service and destination rules carry the whole [`Service`] or
 /// [`Destination`] they set, with ipvsadm's defaults filled in: `-E` and
 /// `-e` replace every setting, as ipvsadm does.
+///
+/// The variants are named as the client's
+/// [`Operation`](crate::client::Operation)s and the plan's
+/// [`Change`](crate::state::Change)s are (`-E` is `UpdateService`, `-a`
+/// `AddDestination`). Serde tags are their snake-case names; the older
+/// `edit_service`, `add_dest`, `edit_dest` and `delete_dest` are still read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case", tag = "rule"))]
@@ -55,7 +61,8 @@ pub enum Rule {
         service: Service,
     },
     /// `-E`: change a virtual service's settings.
-    EditService {
+    #[cfg_attr(feature = "serde", serde(alias = "edit_service"))]
+    UpdateService {
         /// The service, with every setting.
         service: Service,
     },
@@ -65,21 +72,24 @@ pub enum Rule {
         service: ServiceKey,
     },
     /// `-a`: add a destination to a service.
-    AddDest {
+    #[cfg_attr(feature = "serde", serde(alias = "add_dest"))]
+    AddDestination {
         /// The service.
         service: ServiceKey,
         /// The destination.
         dest: Destination,
     },
     /// `-e`: change a destination's settings.
-    EditDest {
+    #[cfg_attr(feature = "serde", serde(alias = "edit_dest"))]
+    UpdateDestination {
         /// The service.
         service: ServiceKey,
         /// The destination, with every setting.
         dest: Destination,
     },
     /// `-d`: delete a destination.
-    DeleteDest {
+    #[cfg_attr(feature = "serde", serde(alias = "delete_dest"))]
+    DeleteDestination {
         /// The service.
         service: ServiceKey,
         /// The destination's address and port.
@@ -107,11 +117,11 @@ impl Rule {
     /// The service this rule is about, if it names one.
     pub fn service_key(&self) -> Option<&ServiceKey> {
         match self {
-            Rule::AddService { service } | Rule::EditService { service } => Some(&service.key),
+            Rule::AddService { service } | Rule::UpdateService { service } => Some(&service.key),
             Rule::DeleteService { service }
-            | Rule::AddDest { service, .. }
-            | Rule::EditDest { service, .. }
-            | Rule::DeleteDest { service, .. } => Some(service),
+            | Rule::AddDestination { service, .. }
+            | Rule::UpdateDestination { service, .. }
+            | Rule::DeleteDestination { service, .. } => Some(service),
             Rule::Zero { service } => service.as_ref(),
             Rule::Clear | Rule::SetTimeouts { .. } => None,
         }

@@ -857,7 +857,7 @@ fn build(
             Ok(if cmd.id == Id::AddService {
                 Rule::AddService { service }
             } else {
-                Rule::EditService { service }
+                Rule::UpdateService { service }
             })
         }
         Id::AddDest | Id::EditDest | Id::DeleteDest => {
@@ -873,7 +873,7 @@ fn build(
             let svc_port = key.port().unwrap_or(0);
             let mut port = port.unwrap_or(svc_port);
             if cmd.id == Id::DeleteDest {
-                return Ok(Rule::DeleteDest {
+                return Ok(Rule::DeleteDestination {
                     service: key,
                     dest: SocketAddr::new(address, port),
                 });
@@ -932,9 +932,9 @@ fn build(
                 return Err(invalid(cmd.col, e.to_string()));
             }
             Ok(if cmd.id == Id::AddDest {
-                Rule::AddDest { service: key, dest }
+                Rule::AddDestination { service: key, dest }
             } else {
-                Rule::EditDest { service: key, dest }
+                Rule::UpdateDestination { service: key, dest }
             })
         }
         _ => Err(invalid(cmd.col, format!("{} is not a rule", cmd.name()))),

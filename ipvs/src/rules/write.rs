@@ -44,14 +44,14 @@ pub fn write_with(rules: &[Rule], opts: &WriteOptions) -> String {
 pub(crate) fn write_rule(w: &mut impl fmt::Write, rule: &Rule, opts: &WriteOptions) -> fmt::Result {
     match rule {
         Rule::AddService { service } => write_service(w, "-A", service),
-        Rule::EditService { service } => write_service(w, "-E", service),
+        Rule::UpdateService { service } => write_service(w, "-E", service),
         Rule::DeleteService { service } => {
             w.write_str("-D ")?;
             write_key(w, service)
         }
-        Rule::AddDest { service, dest } => write_dest(w, "-a", service, dest, opts),
-        Rule::EditDest { service, dest } => write_dest(w, "-e", service, dest, opts),
-        Rule::DeleteDest { service, dest } => {
+        Rule::AddDestination { service, dest } => write_dest(w, "-a", service, dest, opts),
+        Rule::UpdateDestination { service, dest } => write_dest(w, "-e", service, dest, opts),
+        Rule::DeleteDestination { service, dest } => {
             w.write_str("-d ")?;
             write_key(w, service)?;
             w.write_str(" -r ")?;

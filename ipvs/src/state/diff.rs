@@ -13,10 +13,15 @@ use crate::rules::{self, Rule, WriteOptions};
 /// command needs: the service key, and the whole service or destination.
 ///
 /// Updates are in place (`SET_SERVICE`, `SET_DEST`): connections survive.
+///
+/// In a plan's JSON each change is an object tagged by `op`:
+/// `{"op": "add_destination", "service": {...}, "dest": {...}}`. The tags
+/// before the vocabulary was unified (`add_dest`, `update_dest`,
+/// `drain_dest`, `delete_dest`) are still read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(tag = "op", rename_all = "snake_case"))]
-pub enum Op {
+pub enum Change {
     /// Set the connection timeouts (`SET_CONFIG`; 0 leaves one unchanged).
     SetTimeouts {
         /// The timeouts.
@@ -39,7 +44,8 @@ pub enum Op {
         service: ServiceKey,
     },
     /// Add a destination (`NEW_DEST`).
-    AddDest {
+    #[cfg_attr(feature = "serde", serde(alias = "add_dest"))]
+    AddDestination {
         /// The service.
         service: ServiceKey,
         /// The destination.
@@ -47,7 +53,8 @@ pub enum Op {
     },
     /// Change a destination's settings (`SET_DEST`): forwarding, weight,
     /// thresholds.
-    UpdateDest {
+    #[cfg_attr(feature = "serde", serde(alias = "update_dest"))]
+    UpdateDestination {
         /// The service.
         service: ServiceKey,
         /// The destination, with its new settings.
@@ -56,14 +63,16 @@ pub enum Op {
     /// Start draining a destination that is going away: its settings with
     /// weight 0 (`SET_DEST`), so it takes no new connections while the
     /// ones it has finish.
-    DrainDest {
+    #[cfg_attr(feature = "serde", serde(alias = "drain_dest"))]
+    DrainDestination {
         /// The service.
         service: ServiceKey,
         /// The destination, at weight 0.
         dest: Destination,
     },
     /// Delete a destination (`DEL_DEST`).
-    DeleteDest {
+    #[cfg_attr(feature = "serde", serde(alias = "delete_dest"))]
+    DeleteDestination {
         /// The service.
         service: ServiceKey,
         /// The destination, as it was.
@@ -71,54 +80,57 @@ pub enum Op {
     },
 }
 
-impl Op {
-    /// The service the operation is about (none for timeouts).
+impl Change {
+    /// The service the change is about (none for timeouts).
     pub fn service_key(&self) -> Option<&ServiceKey> {
         match self {
-            Op::SetTimeouts { .. } => None,
-            Op::AddService { service } | Op::UpdateService { service } => Some(&service.key),
-            Op::DeleteService { service }
-            | Op::AddDest { service, .. }
-            | Op::UpdateDest { service, .. }
-            | Op::DrainDest { service, .. }
-            | Op::DeleteDest { service, .. } => Some(service),
+            Change::SetTimeouts { .. } => None,
+            Change::AddService { service } | Change::UpdateService { service } => {
+                Some(&service.key)
+            }
+            Change::DeleteService { service }
+            | Change::AddDestination { service, .. }
+            | Change::UpdateDestination { service, .. }
+            | Change::DrainDestination { service, .. }
+            | Change::DeleteDestination { service, .. } => Some(service),
         }
     }
 
-    /// The destination the operation is about, if any.
+    /// The destination the change is about, if any.
     pub fn dest(&self) -> Option<&Destination> {
         match self {
-            Op::AddDest { dest, .. }
-            | Op::UpdateDest { dest, .. }
-            | Op::DrainDest { dest, .. }
-            | Op::DeleteDest { dest, .. } => Some(dest),
+            Change::AddDestination { dest, .. }
+            | Change::UpdateDestination { dest, .. }
+            | Change::DrainDestination { dest, .. }
+            | Change::DeleteDestination { dest, .. } => Some(dest),
             _ => None,
         }
     }
 
-    /// The operation as an ipvsadm rule (`--set`, `-A`, `-E`, `-D`, `-a`,
+    /// The change as an ipvsadm rule (`--set`, `-A`, `-E`, `-D`, `-a`,
     /// `-e`, `-d`; a drain is an `-e` at weight 0).
     pub fn to_rule(&self) -> Rule {
         match self {
-            Op::SetTimeouts { timeouts } => Rule::SetTimeouts {
+            Change::SetTimeouts { timeouts } => Rule::SetTimeouts {
                 timeouts: *timeouts,
             },
-            Op::AddService { service } => Rule::AddService {
+            Change::AddService { service } => Rule::AddService {
                 service: service.clone(),
             },
-            Op::UpdateService { service } => Rule::EditService {
+            Change::UpdateService { service } => Rule::UpdateService {
                 service: service.clone(),
             },
-            Op::DeleteService { service } => Rule::DeleteService { service: *service },
-            Op::AddDest { service, dest } => Rule::AddDest {
+            Change::DeleteService { service } => Rule::DeleteService { service: *service },
+            Change::AddDestination { service, dest } => Rule::AddDestination {
                 service: *service,
                 dest: dest.clone(),
             },
-            Op::UpdateDest { service, dest } | Op::DrainDest { service, dest } => Rule::EditDest {
+            Change::UpdateDestination { service, dest }
+            | Change::DrainDestination { service, dest } => Rule::UpdateDestination {
                 service: *service,
                 dest: dest.clone(),
             },
-            Op::DeleteDest { service, dest } => Rule::DeleteDest {
+            Change::DeleteDestination { service, dest } => Rule::DeleteDestination {
                 service: *service,
                 dest: dest.socket_addr(),
             },
@@ -126,8 +138,8 @@ impl Op {
     }
 }
 
-impl fmt::Display for Op {
-    /// The operation as one ipvsadm rule, thresholds included.
+impl fmt::Display for Change {
+    /// The change as one ipvsadm rule, thresholds included.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let text = rules::write_with(&[self.to_rule()], &WriteOptions::COMPLETE);
         f.write_str(text.trim_end())
@@ -144,7 +156,7 @@ pub struct DiffOptions {
 
 /// Draining: a destination (or a service's destinations) that the desired
 /// state no longer has, but that still has connections, is first set to
-/// weight 0 ([`Op::DrainDest`]) and deleted by a later diff, once its
+/// weight 0 ([`Change::DrainDestination`]) and deleted by a later diff, once its
 /// active and inactive connections are zero or `deadline` after the drain
 /// started.
 ///
@@ -285,17 +297,17 @@ impl DrainTracker {
     }
 }
 
-/// What [`diff`] found: the operations to send, in order, and the
+/// What [`diff`] found: the changes to send, in order, and the
 /// destinations being drained.
 ///
-/// Prints (`Display`) as ipvsadm rules, one operation a line, thresholds
+/// Prints (`Display`) as ipvsadm rules, one change a line, thresholds
 /// included; serializes (feature `serde`) as `{"ops": [...], "draining":
 /// [...]}`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Plan {
-    /// The operations, in the order to send them.
-    pub ops: Vec<Op>,
+    /// The changes, in the order to send them.
+    pub ops: Vec<Change>,
     /// Destinations draining after this plan (those it starts draining and
     /// those still waiting), with their connection counts.
     #[cfg_attr(
@@ -305,26 +317,30 @@ pub struct Plan {
     pub draining: Vec<Draining>,
 }
 
-/// How many operations of each kind a plan has.
+/// How many changes of each kind a plan has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct PlanSummary {
-    /// [`Op::SetTimeouts`].
+    /// [`Change::SetTimeouts`].
     pub set_timeouts: usize,
-    /// [`Op::AddService`].
+    /// [`Change::AddService`].
     pub add_services: usize,
-    /// [`Op::UpdateService`].
+    /// [`Change::UpdateService`].
     pub update_services: usize,
-    /// [`Op::DeleteService`].
+    /// [`Change::DeleteService`].
     pub delete_services: usize,
-    /// [`Op::AddDest`].
-    pub add_dests: usize,
-    /// [`Op::UpdateDest`].
-    pub update_dests: usize,
-    /// [`Op::DrainDest`].
-    pub drain_dests: usize,
-    /// [`Op::DeleteDest`].
-    pub delete_dests: usize,
+    /// [`Change::AddDestination`].
+    #[cfg_attr(feature = "serde", serde(alias = "add_dests"))]
+    pub add_destinations: usize,
+    /// [`Change::UpdateDestination`].
+    #[cfg_attr(feature = "serde", serde(alias = "update_dests"))]
+    pub update_destinations: usize,
+    /// [`Change::DrainDestination`].
+    #[cfg_attr(feature = "serde", serde(alias = "drain_dests"))]
+    pub drain_destinations: usize,
+    /// [`Change::DeleteDestination`].
+    #[cfg_attr(feature = "serde", serde(alias = "delete_dests"))]
+    pub delete_destinations: usize,
 }
 
 impl Plan {
@@ -333,37 +349,37 @@ impl Plan {
         self.ops.is_empty()
     }
 
-    /// How many operations.
+    /// How many changes.
     pub fn len(&self) -> usize {
         self.ops.len()
     }
 
-    /// The operations, in order.
-    pub fn iter(&self) -> std::slice::Iter<'_, Op> {
+    /// The changes, in order.
+    pub fn iter(&self) -> std::slice::Iter<'_, Change> {
         self.ops.iter()
     }
 
-    /// How many operations of each kind.
+    /// How many changes of each kind.
     pub fn summary(&self) -> PlanSummary {
         let mut s = PlanSummary::default();
         for op in &self.ops {
             *match op {
-                Op::SetTimeouts { .. } => &mut s.set_timeouts,
-                Op::AddService { .. } => &mut s.add_services,
-                Op::UpdateService { .. } => &mut s.update_services,
-                Op::DeleteService { .. } => &mut s.delete_services,
-                Op::AddDest { .. } => &mut s.add_dests,
-                Op::UpdateDest { .. } => &mut s.update_dests,
-                Op::DrainDest { .. } => &mut s.drain_dests,
-                Op::DeleteDest { .. } => &mut s.delete_dests,
+                Change::SetTimeouts { .. } => &mut s.set_timeouts,
+                Change::AddService { .. } => &mut s.add_services,
+                Change::UpdateService { .. } => &mut s.update_services,
+                Change::DeleteService { .. } => &mut s.delete_services,
+                Change::AddDestination { .. } => &mut s.add_destinations,
+                Change::UpdateDestination { .. } => &mut s.update_destinations,
+                Change::DrainDestination { .. } => &mut s.drain_destinations,
+                Change::DeleteDestination { .. } => &mut s.delete_destinations,
             } += 1;
         }
         s
     }
 
-    /// The operations as ipvsadm rules.
+    /// The changes as ipvsadm rules.
     pub fn to_rules(&self) -> Vec<Rule> {
-        self.ops.iter().map(Op::to_rule).collect()
+        self.ops.iter().map(Change::to_rule).collect()
     }
 
     /// The drains under way after this plan, for the next diff's
@@ -392,7 +408,7 @@ impl Plan {
 }
 
 impl fmt::Display for Plan {
-    /// The operations as ipvsadm rules (`--set`, `-A`, `-E`, `-D`, `-a`,
+    /// The changes as ipvsadm rules (`--set`, `-A`, `-E`, `-D`, `-a`,
     /// `-e`, `-d`), one a line, thresholds included.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&rules::write_with(
@@ -403,16 +419,16 @@ impl fmt::Display for Plan {
 }
 
 impl<'a> IntoIterator for &'a Plan {
-    type Item = &'a Op;
-    type IntoIter = std::slice::Iter<'a, Op>;
+    type Item = &'a Change;
+    type IntoIter = std::slice::Iter<'a, Change>;
     fn into_iter(self) -> Self::IntoIter {
         self.ops.iter()
     }
 }
 
 impl IntoIterator for Plan {
-    type Item = Op;
-    type IntoIter = std::vec::IntoIter<Op>;
+    type Item = Change;
+    type IntoIter = std::vec::IntoIter<Change>;
     fn into_iter(self) -> Self::IntoIter {
         self.ops.into_iter()
     }
@@ -443,14 +459,14 @@ fn dest_config_eq(have: &Destination, want: &Destination) -> bool {
 }
 
 /// The timeouts to set, if `desired` sets any that `actual` does not have.
-fn timeouts_op(actual: Option<Timeouts>, desired: Option<Timeouts>) -> Option<Op> {
+fn timeouts_op(actual: Option<Timeouts>, desired: Option<Timeouts>) -> Option<Change> {
     let want = desired?;
     let have = actual.unwrap_or(Timeouts::UNCHANGED);
     let differs = |w: u32, h: u32| w != 0 && w != h;
     (differs(want.tcp, have.tcp)
         || differs(want.tcp_fin, have.tcp_fin)
         || differs(want.udp, have.udp))
-    .then_some(Op::SetTimeouts { timeouts: want })
+    .then_some(Change::SetTimeouts { timeouts: want })
 }
 
 /// What becomes of a destination that is going away.
@@ -462,7 +478,7 @@ enum Fate {
 
 struct Differ<'o> {
     drain: Option<&'o DrainOptions>,
-    ops: Vec<Op>,
+    ops: Vec<Change>,
     draining: Vec<Draining>,
 }
 
@@ -506,7 +522,7 @@ impl Differ<'_> {
     fn service(&mut self, have: &ServiceState, want: &ServiceState) {
         let key = want.service.key;
         if !service_config_eq(&have.service, &want.service) {
-            self.ops.push(Op::UpdateService {
+            self.ops.push(Change::UpdateService {
                 service: want.service.config(),
             });
         }
@@ -550,11 +566,11 @@ impl Differ<'_> {
                 continue;
             }
             match find(addr) {
-                None => self.ops.push(Op::AddDest {
+                None => self.ops.push(Change::AddDestination {
                     service: key,
                     dest: d.config(),
                 }),
-                Some(h) if !dest_config_eq(h, d) => updates.push(Op::UpdateDest {
+                Some(h) if !dest_config_eq(h, d) => updates.push(Change::UpdateDestination {
                     service: key,
                     dest: d.config(),
                 }),
@@ -568,11 +584,11 @@ impl Differ<'_> {
                 continue;
             }
             match self.fate(&key, h, false) {
-                Fate::Delete => deletes.push(Op::DeleteDest {
+                Fate::Delete => deletes.push(Change::DeleteDestination {
                     service: key,
                     dest: h.config(),
                 }),
-                Fate::Drain => self.ops.push(Op::DrainDest {
+                Fate::Drain => self.ops.push(Change::DrainDestination {
                     service: key,
                     dest: h.config().with_weight(0),
                 }),
@@ -586,7 +602,7 @@ impl Differ<'_> {
     fn removed_service(&mut self, have: &ServiceState) {
         let key = have.service.key;
         if self.drain.is_none() {
-            self.ops.push(Op::DeleteService { service: key });
+            self.ops.push(Change::DeleteService { service: key });
             return;
         }
         let mut drains = Vec::new();
@@ -594,13 +610,13 @@ impl Differ<'_> {
         let mut waiting = false;
         for h in &have.destinations {
             match self.fate(&key, h, true) {
-                Fate::Delete => deletes.push(Op::DeleteDest {
+                Fate::Delete => deletes.push(Change::DeleteDestination {
                     service: key,
                     dest: h.config(),
                 }),
                 Fate::Drain => {
                     waiting = true;
-                    drains.push(Op::DrainDest {
+                    drains.push(Change::DrainDestination {
                         service: key,
                         dest: h.config().with_weight(0),
                     });
@@ -613,12 +629,12 @@ impl Differ<'_> {
             self.ops.append(&mut deletes);
         } else {
             // Deleting the service deletes its destinations.
-            self.ops.push(Op::DeleteService { service: key });
+            self.ops.push(Change::DeleteService { service: key });
         }
     }
 }
 
-/// The operations that turn `actual` into `desired`.
+/// The changes that turn `actual` into `desired`.
 ///
 /// Only settings are compared ([`Service::config`], [`Destination::config`]):
 /// stats and connection counts never cause an operation. A service or
@@ -627,13 +643,13 @@ impl Differ<'_> {
 /// place. A plan never deletes and adds the same key.
 ///
 /// Order, make before break:
-/// 1. [`Op::SetTimeouts`], if `desired` sets timeouts `actual` lacks;
-/// 2. for each desired service, in `desired`'s order: [`Op::AddService`] or
-///    [`Op::UpdateService`], then its [`Op::AddDest`]s, [`Op::UpdateDest`]s,
-///    [`Op::DrainDest`]s and [`Op::DeleteDest`]s (adds before removals, so
+/// 1. [`Change::SetTimeouts`], if `desired` sets timeouts `actual` lacks;
+/// 2. for each desired service, in `desired`'s order: [`Change::AddService`] or
+///    [`Change::UpdateService`], then its [`Change::AddDestination`]s, [`Change::UpdateDestination`]s,
+///    [`Change::DrainDestination`]s and [`Change::DeleteDestination`]s (adds before removals, so
 ///    a service swapping destinations never has none);
 /// 3. for each service `desired` lacks, in `actual`'s order:
-///    [`Op::DeleteService`] (which takes its destinations with it), or,
+///    [`Change::DeleteService`] (which takes its destinations with it), or,
 ///    when draining and some destination still has connections, the
 ///    drains and deletes of its destinations, the service being deleted
 ///    by a later diff once none is left draining.
@@ -641,11 +657,11 @@ impl Differ<'_> {
 /// Draining ([`DiffOptions::drain`]): a destination going away whose
 /// active plus inactive connections ([`Destination::connections`]; unknown
 /// counts as none) are not zero is drained instead of deleted: set to
-/// weight 0 ([`Op::DrainDest`]) if it is not there yet, else left alone
+/// weight 0 ([`Change::DrainDestination`]) if it is not there yet, else left alone
 /// until its connections reach zero or the deadline passes, then deleted.
 /// [`Plan::draining`] lists the destinations draining after the plan.
 ///
-/// Applying the plan ([`Plan::apply_to`] or the kernel) and diffing again
+/// Applying the plan ([`Plan::replay`] or the kernel) and diffing again
 /// gives an empty plan.
 pub fn diff(actual: &State, desired: &State, opts: &DiffOptions) -> Plan {
     let mut d = Differ {
@@ -671,13 +687,13 @@ pub fn diff(actual: &State, desired: &State, opts: &DiffOptions) -> Plan {
         match have.get(key) {
             Some(h) => d.service(h, want),
             None => {
-                d.ops.push(Op::AddService {
+                d.ops.push(Change::AddService {
                     service: want.service.config(),
                 });
                 let mut seen = HashSet::with_capacity(want.destinations.len());
                 for dest in &want.destinations {
                     if seen.insert(dest.socket_addr()) {
-                        d.ops.push(Op::AddDest {
+                        d.ops.push(Change::AddDestination {
                             service: *key,
                             dest: dest.config(),
                         });

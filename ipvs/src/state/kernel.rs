@@ -20,7 +20,7 @@
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::{Draining, Op, Plan, Reconciler, State};
+use super::{Change, Draining, Plan, Reconciler, State};
 use crate::client::core::{self, Driver, now};
 #[cfg(any(feature = "tokio", feature = "smol"))]
 use crate::client::{AsyncClient, Runtime};
@@ -111,23 +111,23 @@ impl ApplyOptions {
     }
 }
 
-/// An operation the kernel (or validation) refused.
+/// A change the kernel (or validation) refused.
 #[derive(Debug)]
-pub struct FailedOp {
+pub struct FailedChange {
     /// Its index in the plan.
     pub index: usize,
-    /// The operation.
-    pub op: Op,
+    /// The change.
+    pub op: Change,
     /// Why.
     pub error: Error,
 }
 
 #[cfg(feature = "serde")]
-impl serde::Serialize for FailedOp {
+impl serde::Serialize for FailedChange {
     /// `{"index", "op", "error": message, "errno": n or null}`.
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("FailedOp", 4)?;
+        let mut st = s.serialize_struct("FailedChange", 4)?;
         st.serialize_field("index", &self.index)?;
         st.serialize_field("op", &self.op)?;
         st.serialize_field("error", &self.error.to_string())?;
@@ -143,14 +143,14 @@ impl serde::Serialize for FailedOp {
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ApplyReport {
     /// Applied by the kernel.
-    pub applied: Vec<Op>,
+    pub applied: Vec<Change>,
     /// Refused, by the kernel or (before anything was sent) by validation.
-    pub failed: Vec<FailedOp>,
+    pub failed: Vec<FailedChange>,
     /// Never sent.
-    pub not_attempted: Vec<Op>,
+    pub not_attempted: Vec<Change>,
     /// Sent, but the socket failed or timed out before the kernel said
     /// what became of them, and reading the table back could not settle it.
-    pub in_doubt: Vec<Op>,
+    pub in_doubt: Vec<Change>,
     /// The rollback, if one was asked for and something was not applied.
     #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub rollback: Option<Rollback>,
@@ -162,15 +162,15 @@ pub struct ApplyReport {
 pub struct Rollback {
     /// The inverse operations sent, in the order sent (inverse of the last
     /// applied operation first).
-    pub ops: Vec<Op>,
+    pub ops: Vec<Change>,
     /// Those the kernel applied.
-    pub applied: Vec<Op>,
+    pub applied: Vec<Change>,
     /// Those it refused (index into `ops`).
-    pub failed: Vec<FailedOp>,
+    pub failed: Vec<FailedChange>,
     /// Applied operations that could not be inverted: the table they were
     /// applied to did not have what they changed (it was not the one the
     /// plan was diffed from).
-    pub not_invertible: Vec<Op>,
+    pub not_invertible: Vec<Change>,
 }
 
 impl Rollback {
@@ -265,18 +265,18 @@ impl fmt::Display for ApplyReport {
 }
 
 /// Check an op as the client would before sending it.
-fn validate(op: &Op) -> Result<(), ValidationError> {
+fn validate(op: &Change) -> Result<(), ValidationError> {
     match op {
-        Op::SetTimeouts { .. } => Ok(()),
-        Op::AddService { service } | Op::UpdateService { service } => service.validate(),
-        Op::DeleteService { service } => service.validate(),
-        Op::AddDest { service, dest }
-        | Op::UpdateDest { service, dest }
-        | Op::DrainDest { service, dest } => {
+        Change::SetTimeouts { .. } => Ok(()),
+        Change::AddService { service } | Change::UpdateService { service } => service.validate(),
+        Change::DeleteService { service } => service.validate(),
+        Change::AddDestination { service, dest }
+        | Change::UpdateDestination { service, dest }
+        | Change::DrainDestination { service, dest } => {
             service.validate()?;
             dest.validate(service)
         }
-        Op::DeleteDest { service, .. } => service.validate(),
+        Change::DeleteDestination { service, .. } => service.validate(),
     }
 }
 
@@ -291,7 +291,12 @@ enum Status {
 }
 
 /// Send `ops`; one status per op.
-async fn send(client: &impl Driver, ops: &[Op], on_error: OnError, chunk: usize) -> Vec<Status> {
+async fn send(
+    client: &impl Driver,
+    ops: &[Change],
+    on_error: OnError,
+    chunk: usize,
+) -> Vec<Status> {
     let mut status: Vec<Status> = ops.iter().map(|_| Status::Pending).collect();
     let chunk = match on_error {
         OnError::Stop => chunk.max(1),
@@ -300,10 +305,10 @@ async fn send(client: &impl Driver, ops: &[Op], on_error: OnError, chunk: usize)
     let mut start = 0;
     while start < ops.len() {
         let end = (start + chunk).min(ops.len());
-        let operations: Vec<Operation> = ops[start..end].iter().map(Op::to_operation).collect();
+        let operations: Vec<Operation> = ops[start..end].iter().map(Change::to_operation).collect();
         let mut refused = false;
         let mut lost = false;
-        match core::apply(client, &operations).await {
+        match core::execute_batch(client, &operations).await {
             Ok(batch) => {
                 for (i, r) in batch.results.into_iter().enumerate() {
                     status[start + i] = match r {
@@ -348,9 +353,9 @@ async fn send(client: &impl Driver, ops: &[Op], on_error: OnError, chunk: usize)
 /// Whether `table` shows the effect of `op` (for operations in doubt).
 /// Plans never hold an operation that changes nothing, so the effect
 /// being there means the operation was applied.
-fn effect_present(table: &State, op: &Op) -> bool {
+fn effect_present(table: &State, op: &Change) -> bool {
     match op {
-        Op::SetTimeouts { timeouts } => table.timeouts.is_some_and(|have| {
+        Change::SetTimeouts { timeouts } => table.timeouts.is_some_and(|have| {
             [
                 (timeouts.tcp, have.tcp),
                 (timeouts.tcp_fin, have.tcp_fin),
@@ -359,17 +364,17 @@ fn effect_present(table: &State, op: &Op) -> bool {
             .iter()
             .all(|(want, have)| *want == 0 || want == have)
         }),
-        Op::AddService { service } | Op::UpdateService { service } => table
+        Change::AddService { service } | Change::UpdateService { service } => table
             .service(&service.key)
             .is_some_and(|s| s.service.config() == service.config()),
-        Op::DeleteService { service } => table.service(service).is_none(),
-        Op::AddDest { service, dest }
-        | Op::UpdateDest { service, dest }
-        | Op::DrainDest { service, dest } => table
+        Change::DeleteService { service } => table.service(service).is_none(),
+        Change::AddDestination { service, dest }
+        | Change::UpdateDestination { service, dest }
+        | Change::DrainDestination { service, dest } => table
             .service(service)
             .and_then(|s| s.dest(dest.socket_addr()))
             .is_some_and(|d| d.config() == dest.config()),
-        Op::DeleteDest { service, dest } => table
+        Change::DeleteDestination { service, dest } => table
             .service(service)
             .is_none_or(|s| s.dest(dest.socket_addr()).is_none()),
     }
@@ -377,7 +382,7 @@ fn effect_present(table: &State, op: &Op) -> bool {
 
 /// The operations that undo `op`, applied to `before` (the table just
 /// before it); `None` if `before` lacks what `op` changes.
-fn inverse(before: &State, op: &Op) -> Option<Vec<Op>> {
+fn inverse(before: &State, op: &Change) -> Option<Vec<Change>> {
     let svc = |k: &ServiceKey| before.service(k);
     let dest = |k: &ServiceKey, d: &crate::model::Destination| {
         svc(k)
@@ -385,37 +390,38 @@ fn inverse(before: &State, op: &Op) -> Option<Vec<Op>> {
             .map(|d| d.config())
     };
     Some(match op {
-        Op::SetTimeouts { .. } => vec![Op::SetTimeouts {
+        Change::SetTimeouts { .. } => vec![Change::SetTimeouts {
             timeouts: before.timeouts.filter(|t| *t != Timeouts::UNCHANGED)?,
         }],
-        Op::AddService { service } => vec![Op::DeleteService {
+        Change::AddService { service } => vec![Change::DeleteService {
             service: service.key,
         }],
-        Op::UpdateService { service } => vec![Op::UpdateService {
+        Change::UpdateService { service } => vec![Change::UpdateService {
             service: svc(&service.key)?.service.config(),
         }],
-        Op::DeleteService { service } => {
+        Change::DeleteService { service } => {
             let s = svc(service)?;
-            let mut ops = vec![Op::AddService {
+            let mut ops = vec![Change::AddService {
                 service: s.service.config(),
             }];
-            ops.extend(s.destinations.iter().map(|d| Op::AddDest {
+            ops.extend(s.destinations.iter().map(|d| Change::AddDestination {
                 service: *service,
                 dest: d.config(),
             }));
             ops
         }
-        Op::AddDest { service, dest } => vec![Op::DeleteDest {
+        Change::AddDestination { service, dest } => vec![Change::DeleteDestination {
             service: *service,
             dest: dest.config(),
         }],
-        Op::UpdateDest { service, dest: d } | Op::DrainDest { service, dest: d } => {
-            vec![Op::UpdateDest {
+        Change::UpdateDestination { service, dest: d }
+        | Change::DrainDestination { service, dest: d } => {
+            vec![Change::UpdateDestination {
                 service: *service,
                 dest: dest(service, d)?,
             }]
         }
-        Op::DeleteDest { service, dest: d } => vec![Op::AddDest {
+        Change::DeleteDestination { service, dest: d } => vec![Change::AddDestination {
             service: *service,
             dest: dest(service, d)?,
         }],
@@ -435,11 +441,11 @@ fn inverse(before: &State, op: &Op) -> Option<Vec<Op>> {
 /// let (undo, not_invertible) = inverse_of(&actual, &plan.ops);
 /// assert!(not_invertible.is_empty());
 /// let mut table = actual.clone();
-/// plan.apply_to(&mut table).unwrap();
-/// undo.apply_to(&mut table).unwrap();
+/// plan.replay(&mut table).unwrap();
+/// undo.replay(&mut table).unwrap();
 /// assert!(table.config_eq(&actual));
 /// ```
-pub fn inverse_of(actual: &State, applied: &[Op]) -> (Plan, Vec<Op>) {
+pub fn inverse_of(actual: &State, applied: &[Change]) -> (Plan, Vec<Change>) {
     let mut table = actual.config();
     let mut groups = Vec::with_capacity(applied.len());
     let mut not_invertible = Vec::new();
@@ -450,7 +456,7 @@ pub fn inverse_of(actual: &State, applied: &[Op]) -> (Plan, Vec<Op>) {
         }
         // The kernel applied it, so the table it applied to had what it
         // needed; if ours does not, it was not the kernel's.
-        let _ = table.apply_op(op);
+        let _ = table.replay(op);
     }
     let plan = Plan {
         ops: groups.into_iter().rev().flatten().collect(),
@@ -460,7 +466,7 @@ pub fn inverse_of(actual: &State, applied: &[Op]) -> (Plan, Vec<Op>) {
 }
 
 /// The rollback of `applied` (in plan order), applied to `actual`.
-async fn rollback(client: &impl Driver, actual: &State, applied: &[Op]) -> Rollback {
+async fn rollback(client: &impl Driver, actual: &State, applied: &[Change]) -> Rollback {
     let (Plan { ops, .. }, not_invertible) = inverse_of(actual, applied);
     let status = send(client, &ops, OnError::Continue, 0).await;
     let mut r = Rollback {
@@ -471,8 +477,8 @@ async fn rollback(client: &impl Driver, actual: &State, applied: &[Op]) -> Rollb
     for (index, (op, s)) in ops.into_iter().zip(status).enumerate() {
         match s {
             Status::Applied => r.applied.push(op),
-            Status::Failed(error) => r.failed.push(FailedOp { index, op, error }),
-            _ => r.failed.push(FailedOp {
+            Status::Failed(error) => r.failed.push(FailedChange { index, op, error }),
+            _ => r.failed.push(FailedChange {
                 index,
                 op,
                 error: Error::NotAttempted {
@@ -484,18 +490,8 @@ async fn rollback(client: &impl Driver, actual: &State, applied: &[Op]) -> Rollb
     r
 }
 
-/// Apply `plan` to the kernel through `client`: [`Plan::apply`].
-pub fn apply_plan(
-    client: &Client,
-    plan: &Plan,
-    actual: &State,
-    opts: &ApplyOptions,
-) -> ApplyReport {
-    now(apply_with(client, plan, actual, opts))
-}
-
-/// [`apply_plan`] through either client.
-async fn apply_with(
+/// What [`Plan::apply`] does, through either client.
+async fn apply_plan(
     client: &impl Driver,
     plan: &Plan,
     actual: &State,
@@ -512,7 +508,7 @@ async fn apply_with(
     {
         report.not_attempted = ops.clone();
         let op = report.not_attempted.remove(index);
-        report.failed.push(FailedOp {
+        report.failed.push(FailedChange {
             index,
             op,
             error: Error::InvalidOperation { index, source },
@@ -524,7 +520,9 @@ async fn apply_with(
     let mut before = None;
     if opts.rollback
         && actual.timeouts.is_none()
-        && ops.iter().any(|op| matches!(op, Op::SetTimeouts { .. }))
+        && ops
+            .iter()
+            .any(|op| matches!(op, Change::SetTimeouts { .. }))
     {
         let mut a = actual.clone();
         a.timeouts = core::timeouts(client).await.ok();
@@ -554,7 +552,7 @@ async fn apply_with(
     for (index, (op, s)) in ops.iter().cloned().zip(status).enumerate() {
         match s {
             Status::Applied => report.applied.push(op),
-            Status::Failed(error) => report.failed.push(FailedOp { index, op, error }),
+            Status::Failed(error) => report.failed.push(FailedChange { index, op, error }),
             Status::InDoubt => report.in_doubt.push(op),
             Status::NotAttempted | Status::Pending => report.not_attempted.push(op),
         }
@@ -567,7 +565,7 @@ async fn apply_with(
 }
 
 impl Plan {
-    /// Apply the plan to the kernel, as batches ([`Client::apply`]: many
+    /// Apply the plan to the kernel, as batches ([`Client::execute_batch`]: many
     /// operations per `sendmsg`), and report what became of each
     /// operation ([`ApplyReport`]).
     ///
@@ -581,7 +579,7 @@ impl Plan {
     /// a whole new table this way never leaves a service without its
     /// destinations, nor the table empty, as `ipvsadm -C` then `-R` does.
     pub fn apply(&self, client: &Client, actual: &State, opts: &ApplyOptions) -> ApplyReport {
-        apply_plan(client, self, actual, opts)
+        now(apply_plan(client, self, actual, opts))
     }
 
     /// [`Plan::apply`] with an async client.
@@ -592,7 +590,7 @@ impl Plan {
         actual: &State,
         opts: &ApplyOptions,
     ) -> ApplyReport {
-        apply_with(client, self, actual, opts).await
+        apply_plan(client, self, actual, opts).await
     }
 }
 
@@ -681,7 +679,7 @@ impl Reconciler {
         let report = if plan.is_empty() {
             ApplyReport::default()
         } else {
-            apply_with(client, &plan, &actual, opts).await
+            apply_plan(client, &plan, &actual, opts).await
         };
         Ok(Step { at, plan, report })
     }
@@ -779,13 +777,13 @@ mod tests {
         let plan = diff(&actual, &desired, &DiffOptions::default());
         let s = plan.summary();
         assert!(
-            s.set_timeouts == 1 && s.delete_services == 1 && s.delete_dests == 2,
+            s.set_timeouts == 1 && s.delete_services == 1 && s.delete_destinations == 2,
             "{plan}"
         );
         let (undo, stuck) = inverse_of(&actual, &plan.ops);
         assert!(stuck.is_empty());
         let mut table = actual.clone();
-        plan.apply_to(&mut table).unwrap();
+        plan.replay(&mut table).unwrap();
         assert!(table.config_eq(&{
             let mut d = desired.clone();
             d.timeouts = Some(crate::model::Timeouts {
@@ -795,7 +793,7 @@ mod tests {
             });
             d
         }));
-        undo.apply_to(&mut table).unwrap();
+        undo.replay(&mut table).unwrap();
         assert!(table.config_eq(&actual), "{}", table.to_rules_text());
 
         // Every prefix of the plan undoes too (what a failed apply leaves).
@@ -806,9 +804,9 @@ mod tests {
                 ops: plan.ops[..n].to_vec(),
                 draining: vec![],
             }
-            .apply_to(&mut table)
+            .replay(&mut table)
             .unwrap();
-            undo.apply_to(&mut table).unwrap();
+            undo.replay(&mut table).unwrap();
             assert!(table.config_eq(&actual), "prefix {n}");
         }
     }
@@ -824,21 +822,23 @@ mod tests {
             drain: Some(DrainOptions::new(Duration::from_secs(60))),
         };
         let plan = diff(&actual, &desired, &opts);
-        assert!(matches!(plan.ops[..], [Op::DrainDest { .. }]));
+        assert!(matches!(plan.ops[..], [Change::DrainDestination { .. }]));
         let (undo, _) = inverse_of(&actual, &plan.ops);
-        assert!(matches!(&undo.ops[..], [Op::UpdateDest { dest, .. }] if dest.weight == 7));
+        assert!(
+            matches!(&undo.ops[..], [Change::UpdateDestination { dest, .. }] if dest.weight == 7)
+        );
     }
 
     #[test]
     fn what_the_table_lacks_cannot_be_inverted() {
         let actual = State::new();
-        let op = Op::UpdateService {
+        let op = Change::UpdateService {
             service: crate::model::Service::new(
                 ServiceKey::tcp("192.0.2.10:80".parse().unwrap()),
                 crate::model::Scheduler::RoundRobin,
             ),
         };
-        let set = Op::SetTimeouts {
+        let set = Change::SetTimeouts {
             timeouts: Timeouts::KERNEL_DEFAULTS,
         };
         let (undo, stuck) = inverse_of(&actual, &[op.clone(), set.clone()]);
@@ -863,12 +863,12 @@ mod tests {
 
     #[test]
     fn a_report_says_what_it_holds() {
-        let op = Op::DeleteService {
+        let op = Change::DeleteService {
             service: ServiceKey::fwmark(1),
         };
         let report = ApplyReport {
             applied: vec![op.clone()],
-            failed: vec![FailedOp {
+            failed: vec![FailedChange {
                 index: 1,
                 op: op.clone(),
                 error: Error::ServiceNotFound {

@@ -5,14 +5,14 @@
 //! - [`State`]: every service with its destinations, plus the connection
 //!   timeouts. Built in code, read from JSON, YAML or TOML (feature
 //!   `config`), or from ipvsadm's rules ([`State::from_rules_text`]).
-//! - [`diff`]: the smallest [`Plan`] of [`Op`]s that turns one state into
+//! - [`diff`]: the smallest [`Plan`] of [`Change`]s that turns one state into
 //!   another; settings change in place, never by delete and add.
-//! - [`Plan::apply_to`]: what the kernel would do with a plan, in memory.
+//! - [`Plan::replay`]: what the kernel would do with a plan, in memory.
 //! - Draining ([`DrainOptions`], [`Reconciler`]): removed destinations go
 //!   to weight 0 first and are deleted once their connections are gone.
 //! - With a client: [`State::from_snapshot`] reads what
 //!   `Client::snapshot` returns, [`Plan::operations`] gives what
-//!   `Client::apply` sends.
+//!   `Client::execute_batch` sends.
 //! - Against the kernel: [`State::read`] reads the table, [`Plan::apply`]
 //!   sends a plan in batches and reports exactly what was applied
 //!   ([`ApplyReport`]), rolling back on failure if asked
@@ -38,26 +38,25 @@
 //! -A -t 192.0.2.10:80 -s wrr
 //! -a -t 192.0.2.10:80 -r 192.0.2.21:80 -m -w 3
 //! ");
-//! plan.apply_to(&mut actual).unwrap();
+//! plan.replay(&mut actual).unwrap();
 //! assert!(diff(&actual, &desired, &DiffOptions::default()).is_empty());
 //! ```
 
-mod apply;
 mod diff;
 mod kernel;
+mod replay;
 
 use std::cmp::Ordering;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 
-pub use apply::ApplyError;
 pub use diff::{
-    DiffOptions, DrainOptions, DrainTracker, Draining, Op, Plan, PlanSummary, Reconciler, diff,
+    Change, DiffOptions, DrainOptions, DrainTracker, Draining, Plan, PlanSummary, Reconciler, diff,
 };
 pub use kernel::{
-    ApplyOptions, ApplyReport, FailedOp, OnError, Rollback, RunOptions, Step, apply_plan,
-    inverse_of,
+    ApplyOptions, ApplyReport, FailedChange, OnError, Rollback, RunOptions, Step, inverse_of,
 };
+pub use replay::ReplayError;
 
 use crate::model::{AddressFamily, Destination, Service, ServiceKey, Timeouts, ValidationError};
 use crate::rules::{self, Rule, RulesError, WriteOptions};
@@ -182,7 +181,7 @@ pub enum StateError {
         /// The rule's line (or, for [`State::from_rules`], its position from 1).
         line: usize,
         /// Why.
-        error: ApplyError,
+        error: ReplayError,
     },
     /// JSON that does not read or write as a state.
     #[cfg(feature = "config")]
@@ -362,7 +361,7 @@ impl State {
                 service: s.service.config(),
             });
             for d in s.destinations {
-                out.push(Rule::AddDest {
+                out.push(Rule::AddDestination {
                     service: key,
                     dest: d.config(),
                 });
@@ -384,7 +383,7 @@ impl State {
     /// `-A` of an existing service fails...). The result is validated.
     pub fn from_rules(rules: &[Rule]) -> Result<State, StateError> {
         let mut state = State::new();
-        apply::apply_rules(
+        replay::replay_rules(
             &mut state,
             rules.iter().enumerate().map(|(i, r)| (i + 1, r)),
         )?;
@@ -397,7 +396,7 @@ impl State {
     pub fn from_rules_text(text: &str) -> Result<State, StateError> {
         let parsed = rules::parse_lines(text)?;
         let mut state = State::new();
-        apply::apply_rules(&mut state, parsed.iter().map(|p| (p.line, &p.rule)))?;
+        replay::replay_rules(&mut state, parsed.iter().map(|p| (p.line, &p.rule)))?;
         state.validate()?;
         Ok(state)
     }

@@ -18,7 +18,7 @@ struct Model {
 
 impl Model {
     /// Apply `op`; `Err` names the error the kernel should give.
-    fn apply(&mut self, op: &Operation) -> Result<(), &'static str> {
+    fn replay(&mut self, op: &Operation) -> Result<(), &'static str> {
         match op {
             Operation::AddService(s) => {
                 if self.table.contains_key(&s.key) {
@@ -156,11 +156,11 @@ fn a_thousand_mixed_operations_all_succeed() {
     let mut model = Model::default();
     for op in &ops {
         model
-            .apply(op)
+            .replay(op)
             .unwrap_or_else(|e| panic!("the model refuses {op}: {e}"));
     }
     let t0 = std::time::Instant::now();
-    let result = c.apply(&ops).unwrap();
+    let result = c.execute_batch(&ops).unwrap();
     println!("1000 operations applied in {:?}", t0.elapsed());
     assert_eq!(result.results.len(), 1000);
     assert!(
@@ -222,8 +222,8 @@ fn failing_operations_are_reported_and_the_others_applied() {
     }
     assert!(ops.len() > 4096, "{} operations", ops.len());
     let mut model = Model::default();
-    let expected: Vec<Result<(), &str>> = ops.iter().map(|op| model.apply(op)).collect();
-    let result = c.apply(&ops).unwrap();
+    let expected: Vec<Result<(), &str>> = ops.iter().map(|op| model.replay(op)).collect();
+    let result = c.execute_batch(&ops).unwrap();
     assert_eq!(result.results.len(), ops.len());
     let got: Vec<Result<(), &str>> = result
         .results
@@ -317,7 +317,7 @@ fn an_invalid_operation_means_nothing_is_sent() {
         tcp: 5,
         ..Timeouts::UNCHANGED
     }));
-    let e = c.apply(&ops).unwrap_err();
+    let e = c.execute_batch(&ops).unwrap_err();
     assert!(
         matches!(
             e,
@@ -333,8 +333,8 @@ fn an_invalid_operation_means_nothing_is_sent() {
     assert_eq!(c.timeouts().unwrap(), Timeouts::KERNEL_DEFAULTS);
     // Without it, the batch goes through.
     ops.remove(501);
-    assert!(c.apply(&ops).unwrap().is_ok());
+    assert!(c.execute_batch(&ops).unwrap().is_ok());
     assert_eq!(c.destinations(&key).unwrap().len(), 500);
     // An empty batch is fine and sends nothing.
-    assert!(c.apply(&[]).unwrap().results.is_empty());
+    assert!(c.execute_batch(&[]).unwrap().results.is_empty());
 }

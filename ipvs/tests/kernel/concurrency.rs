@@ -101,7 +101,7 @@ fn one_client_shared_by_eight_threads() {
                 let batch: Vec<Operation> = (0..DESTS)
                     .map(|j| Operation::UpdateDestination(key, dest(j).with_weight(2000 + j)))
                     .collect();
-                let r = c.apply(&batch).unwrap();
+                let r = c.execute_batch(&batch).unwrap();
                 // The deleted ones fail, the others succeed.
                 for (j, res) in r.results.iter().enumerate() {
                     assert_eq!(

@@ -207,7 +207,7 @@ fn stop_right_after_start() {
             Operation::StopDaemon(DaemonState::Master),
             Operation::StopDaemon(DaemonState::Backup),
         ];
-        assert!(c.apply(&batch).unwrap().is_ok(), "round {round}");
+        assert!(c.execute_batch(&batch).unwrap().is_ok(), "round {round}");
         assert!(c.daemons().unwrap().is_empty());
     }
 

@@ -457,7 +457,9 @@ fn permission_denied_without_cap_net_admin() {
             );
             assert_eq!(e.errno(), Some(libc::EPERM));
         }
-        let batch = c.apply(&[Operation::Flush, Operation::Zero(None)]).unwrap();
+        let batch = c
+            .execute_batch(&[Operation::Flush, Operation::Zero(None)])
+            .unwrap();
         assert_eq!(batch.succeeded(), 0);
         for (_, e) in batch.failures() {
             assert!(
@@ -681,7 +683,7 @@ fn validation_errors_send_nothing() {
             op.clone(),
             Operation::Flush,
         ];
-        match c.apply(&batch) {
+        match c.execute_batch(&batch) {
             Err(Error::InvalidOperation { index: 2, .. }) => {}
             other => panic!("bad op {i} ({op}) in a batch: {other:?}"),
         }

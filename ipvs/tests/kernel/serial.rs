@@ -61,7 +61,7 @@ fn a_dump_of_10000_services_under_concurrent_changes() {
         .map(|k| Operation::AddService(Service::new(*k, Scheduler::RoundRobin)))
         .collect();
     let t0 = Instant::now();
-    let result = c.apply(&ops).unwrap();
+    let result = c.execute_batch(&ops).unwrap();
     assert!(result.is_ok(), "{:?}", result.failures().next());
     println!("added {N} services in one batch in {:?}", t0.elapsed());
 
@@ -261,7 +261,7 @@ fn fifty_thousand_operations_take_a_few_hundred_writes_not_fifty_thousand() {
         }
     }
     let before = c.io_counters();
-    let result = c.apply(&ops).unwrap();
+    let result = c.execute_batch(&ops).unwrap();
     let io = c.io_counters();
     assert!(result.is_ok(), "{} failed", result.failures().count());
     assert_eq!(result.succeeded(), 50_000);
@@ -302,7 +302,7 @@ fn a_client_follows_ip_vs_being_reloaded() {
         c.family_id()
     );
     let key = ServiceKey::tcp("192.0.2.10:80".parse().unwrap());
-    c.apply(&[Operation::AddService(Service::new(
+    c.execute_batch(&[Operation::AddService(Service::new(
         key,
         Scheduler::RoundRobin,
     ))])

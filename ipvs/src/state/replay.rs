@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use super::{Op, Plan, ServiceState, State, StateError};
+use super::{Change, Plan, ServiceState, State, StateError};
 use crate::model::{Destination, Service, ServiceKey, Stats, Timeouts};
 use crate::rules::Rule;
 
@@ -12,7 +12,7 @@ use crate::rules::Rule;
 /// sees it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum ApplyError {
+pub enum ReplayError {
     /// Adding a service that exists (`EEXIST`).
     #[error("service {0} exists already")]
     ServiceExists(ServiceKey),
@@ -54,17 +54,17 @@ impl<'s> Table<'s> {
         Table { state, index }
     }
 
-    fn service(&mut self, key: &ServiceKey) -> Result<&mut ServiceState, ApplyError> {
+    fn service(&mut self, key: &ServiceKey) -> Result<&mut ServiceState, ReplayError> {
         match self.index.get(key) {
             Some(&i) => Ok(&mut self.state.services[i]),
-            None => Err(ApplyError::NoSuchService(*key)),
+            None => Err(ReplayError::NoSuchService(*key)),
         }
     }
 
-    fn add_service(&mut self, service: &Service) -> Result<(), ApplyError> {
+    fn add_service(&mut self, service: &Service) -> Result<(), ReplayError> {
         let key = service.key;
         if self.index.contains_key(&key) {
-            return Err(ApplyError::ServiceExists(key));
+            return Err(ReplayError::ServiceExists(key));
         }
         self.index.insert(key, self.state.services.len());
         self.state
@@ -73,7 +73,7 @@ impl<'s> Table<'s> {
         Ok(())
     }
 
-    fn update_service(&mut self, service: &Service) -> Result<(), ApplyError> {
+    fn update_service(&mut self, service: &Service) -> Result<(), ReplayError> {
         let s = self.service(&service.key)?;
         let stats = s.service.stats;
         s.service = Service {
@@ -83,11 +83,11 @@ impl<'s> Table<'s> {
         Ok(())
     }
 
-    fn delete_service(&mut self, key: &ServiceKey) -> Result<(), ApplyError> {
+    fn delete_service(&mut self, key: &ServiceKey) -> Result<(), ReplayError> {
         let i = self
             .index
             .remove(key)
-            .ok_or(ApplyError::NoSuchService(*key))?;
+            .ok_or(ReplayError::NoSuchService(*key))?;
         self.state.services.remove(i);
         for s in &self.state.services[i..] {
             *self.index.get_mut(&s.service.key).expect("indexed") -= 1;
@@ -95,11 +95,11 @@ impl<'s> Table<'s> {
         Ok(())
     }
 
-    fn add_dest(&mut self, key: &ServiceKey, dest: &Destination) -> Result<(), ApplyError> {
+    fn add_dest(&mut self, key: &ServiceKey, dest: &Destination) -> Result<(), ReplayError> {
         let s = self.service(key)?;
         let addr = dest.socket_addr();
         if s.dest(addr).is_some() {
-            return Err(ApplyError::DestExists {
+            return Err(ReplayError::DestExists {
                 service: *key,
                 dest: addr,
             });
@@ -112,18 +112,18 @@ impl<'s> Table<'s> {
         &mut self,
         key: &ServiceKey,
         addr: SocketAddr,
-    ) -> Result<&mut Destination, ApplyError> {
+    ) -> Result<&mut Destination, ReplayError> {
         let s = self.service(key)?;
         s.destinations
             .iter_mut()
             .find(|d| d.socket_addr() == addr)
-            .ok_or(ApplyError::NoSuchDest {
+            .ok_or(ReplayError::NoSuchDest {
                 service: *key,
                 dest: addr,
             })
     }
 
-    fn update_dest(&mut self, key: &ServiceKey, dest: &Destination) -> Result<(), ApplyError> {
+    fn update_dest(&mut self, key: &ServiceKey, dest: &Destination) -> Result<(), ReplayError> {
         let d = self.dest_mut(key, dest.socket_addr())?;
         // Settings change; what the kernel counts stays.
         *d = Destination {
@@ -134,13 +134,13 @@ impl<'s> Table<'s> {
         Ok(())
     }
 
-    fn delete_dest(&mut self, key: &ServiceKey, addr: SocketAddr) -> Result<(), ApplyError> {
+    fn delete_dest(&mut self, key: &ServiceKey, addr: SocketAddr) -> Result<(), ReplayError> {
         let s = self.service(key)?;
         let i = s
             .destinations
             .iter()
             .position(|d| d.socket_addr() == addr)
-            .ok_or(ApplyError::NoSuchDest {
+            .ok_or(ReplayError::NoSuchDest {
                 service: *key,
                 dest: addr,
             })?;
@@ -161,7 +161,7 @@ impl<'s> Table<'s> {
         }
     }
 
-    fn zero(&mut self, key: Option<&ServiceKey>) -> Result<(), ApplyError> {
+    fn zero(&mut self, key: Option<&ServiceKey>) -> Result<(), ReplayError> {
         fn zero_one(s: &mut ServiceState) {
             if let Some(st) = &mut s.service.stats {
                 *st = Stats::default();
@@ -179,31 +179,32 @@ impl<'s> Table<'s> {
         Ok(())
     }
 
-    fn op(&mut self, op: &Op) -> Result<(), ApplyError> {
+    fn op(&mut self, op: &Change) -> Result<(), ReplayError> {
         match op {
-            Op::SetTimeouts { timeouts } => {
+            Change::SetTimeouts { timeouts } => {
                 self.set_timeouts(timeouts);
                 Ok(())
             }
-            Op::AddService { service } => self.add_service(service),
-            Op::UpdateService { service } => self.update_service(service),
-            Op::DeleteService { service } => self.delete_service(service),
-            Op::AddDest { service, dest } => self.add_dest(service, dest),
-            Op::UpdateDest { service, dest } | Op::DrainDest { service, dest } => {
-                self.update_dest(service, dest)
+            Change::AddService { service } => self.add_service(service),
+            Change::UpdateService { service } => self.update_service(service),
+            Change::DeleteService { service } => self.delete_service(service),
+            Change::AddDestination { service, dest } => self.add_dest(service, dest),
+            Change::UpdateDestination { service, dest }
+            | Change::DrainDestination { service, dest } => self.update_dest(service, dest),
+            Change::DeleteDestination { service, dest } => {
+                self.delete_dest(service, dest.socket_addr())
             }
-            Op::DeleteDest { service, dest } => self.delete_dest(service, dest.socket_addr()),
         }
     }
 
-    fn rule(&mut self, rule: &Rule) -> Result<(), ApplyError> {
+    fn rule(&mut self, rule: &Rule) -> Result<(), ReplayError> {
         match rule {
             Rule::AddService { service } => self.add_service(service),
-            Rule::EditService { service } => self.update_service(service),
+            Rule::UpdateService { service } => self.update_service(service),
             Rule::DeleteService { service } => self.delete_service(service),
-            Rule::AddDest { service, dest } => self.add_dest(service, dest),
-            Rule::EditDest { service, dest } => self.update_dest(service, dest),
-            Rule::DeleteDest { service, dest } => self.delete_dest(service, *dest),
+            Rule::AddDestination { service, dest } => self.add_dest(service, dest),
+            Rule::UpdateDestination { service, dest } => self.update_dest(service, dest),
+            Rule::DeleteDestination { service, dest } => self.delete_dest(service, *dest),
             Rule::Clear => {
                 self.state.services.clear();
                 self.index.clear();
@@ -218,7 +219,7 @@ impl<'s> Table<'s> {
     }
 }
 
-pub(super) fn apply_rules<'r>(
+pub(super) fn replay_rules<'r>(
     state: &mut State,
     rules: impl IntoIterator<Item = (usize, &'r Rule)>,
 ) -> Result<(), StateError> {
@@ -233,12 +234,12 @@ pub(super) fn apply_rules<'r>(
 
 impl State {
     /// Do what the kernel would do with one operation.
-    pub fn apply_op(&mut self, op: &Op) -> Result<(), ApplyError> {
+    pub fn replay(&mut self, op: &Change) -> Result<(), ReplayError> {
         Table::new(self).op(op)
     }
 
     /// Do what `ipvsadm` would do with one rule.
-    pub fn apply_rule(&mut self, rule: &Rule) -> Result<(), ApplyError> {
+    pub fn replay_rule(&mut self, rule: &Rule) -> Result<(), ReplayError> {
         Table::new(self).rule(rule)
     }
 }
@@ -248,7 +249,7 @@ impl Plan {
     /// operation by operation: a pure simulator, for tests and dry runs.
     /// Settings change; stats and connection counts of what stays are
     /// kept. Stops at the first operation the kernel would refuse.
-    pub fn apply_to(&self, state: &mut State) -> Result<(), ApplyError> {
+    pub fn replay(&self, state: &mut State) -> Result<(), ReplayError> {
         let mut table = Table::new(state);
         self.ops.iter().try_for_each(|op| table.op(op))
     }
@@ -258,37 +259,40 @@ impl Plan {
 
 use crate::client::{Operation, ServiceEntry};
 
-impl Op {
+impl Change {
     /// The client operation that sends this op (a drain is an update at
     /// weight 0).
     pub fn to_operation(&self) -> Operation {
         match self {
-            Op::SetTimeouts { timeouts } => Operation::SetTimeouts(*timeouts),
-            Op::AddService { service } => Operation::AddService(service.clone()),
-            Op::UpdateService { service } => Operation::UpdateService(service.clone()),
-            Op::DeleteService { service } => Operation::DeleteService(*service),
-            Op::AddDest { service, dest } => Operation::AddDestination(*service, dest.clone()),
-            Op::UpdateDest { service, dest } | Op::DrainDest { service, dest } => {
+            Change::SetTimeouts { timeouts } => Operation::SetTimeouts(*timeouts),
+            Change::AddService { service } => Operation::AddService(service.clone()),
+            Change::UpdateService { service } => Operation::UpdateService(service.clone()),
+            Change::DeleteService { service } => Operation::DeleteService(*service),
+            Change::AddDestination { service, dest } => {
+                Operation::AddDestination(*service, dest.clone())
+            }
+            Change::UpdateDestination { service, dest }
+            | Change::DrainDestination { service, dest } => {
                 Operation::UpdateDestination(*service, dest.clone())
             }
-            Op::DeleteDest { service, dest } => {
+            Change::DeleteDestination { service, dest } => {
                 Operation::DeleteDestination(*service, dest.socket_addr())
             }
         }
     }
 }
 
-impl From<&Op> for Operation {
-    fn from(op: &Op) -> Self {
+impl From<&Change> for Operation {
+    fn from(op: &Change) -> Self {
         op.to_operation()
     }
 }
 
 impl Plan {
     /// The plan as client operations, in order, for a batch
-    /// (`client.apply(&plan.operations())`).
+    /// (`client.execute_batch(&plan.operations())`).
     pub fn operations(&self) -> Vec<Operation> {
-        self.ops.iter().map(Op::to_operation).collect()
+        self.ops.iter().map(Change::to_operation).collect()
     }
 }
 
@@ -298,13 +302,17 @@ impl Rule {
     pub fn to_operation(&self) -> Operation {
         match self {
             Rule::AddService { service } => Operation::AddService(service.clone()),
-            Rule::EditService { service } => Operation::UpdateService(service.clone()),
+            Rule::UpdateService { service } => Operation::UpdateService(service.clone()),
             Rule::DeleteService { service } => Operation::DeleteService(*service),
-            Rule::AddDest { service, dest } => Operation::AddDestination(*service, dest.clone()),
-            Rule::EditDest { service, dest } => {
+            Rule::AddDestination { service, dest } => {
+                Operation::AddDestination(*service, dest.clone())
+            }
+            Rule::UpdateDestination { service, dest } => {
                 Operation::UpdateDestination(*service, dest.clone())
             }
-            Rule::DeleteDest { service, dest } => Operation::DeleteDestination(*service, *dest),
+            Rule::DeleteDestination { service, dest } => {
+                Operation::DeleteDestination(*service, *dest)
+            }
             Rule::Clear => Operation::Flush,
             Rule::SetTimeouts { timeouts } => Operation::SetTimeouts(*timeouts),
             Rule::Zero { service } => Operation::Zero(*service),
