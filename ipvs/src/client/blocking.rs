@@ -60,7 +60,9 @@ impl Builder {
         Ok(self)
     }
 
-    /// Give up on a reply after `timeout` (default 30 s); `None` waits forever.
+    /// Give up when the kernel sends nothing for `timeout` (default 30 s;
+    /// counted per datagram, so a long dump may take longer in all); `None`
+    /// waits forever. The same for the blocking and the async clients.
     pub fn timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.timeout = timeout.into();
         self
