@@ -444,10 +444,14 @@ impl<P: Protocol> Engine<P> {
         self.tx.clear();
         r.start = start;
         r.end = end;
-        r.first_seq = self.seq.wrapping_add(1).max(1);
-        for i in start..end {
-            let seq = self.push_request(&r.requests[i], 0);
-            debug_assert!(seq.wrapping_sub(r.first_seq) as usize == i - start);
+        // A chunk's sequence numbers are consecutive (a reply's index is
+        // its distance from the first): start over rather than wrap in one.
+        if self.seq.checked_add((end - start + 1) as u32).is_none() {
+            self.seq = 0;
+        }
+        r.first_seq = self.seq + 1;
+        for request in &r.requests[start..end] {
+            self.push_request(request, 0);
         }
         r.sentinel = self.push_sentinel();
         r.chunk.clear();
@@ -462,23 +466,7 @@ impl<P: Protocol> Engine<P> {
         d.seen.clear();
         d.duplicates = 0;
         d.interrupted = false;
-        let request = &d.request;
-        // Sequence numbers wrap past 0, which push_request skips: compute
-        // it the same way.
-        let seq = {
-            let proto = &self.proto;
-            self.seq = self.seq.wrapping_add(1).max(1);
-            let seq = self.seq;
-            wire::push_message(
-                &mut self.tx,
-                proto.message_type(request, self.family),
-                NLM_F_REQUEST | NLM_F_DUMP | proto.extra_flags(request),
-                seq,
-                proto.payload_len(request),
-                |buf| proto.emit_payload(request, buf),
-            );
-            seq
-        };
+        let seq = self.push_request(&d.request, NLM_F_DUMP);
         d.seq = seq;
         self.tx_pending = true;
     }

@@ -453,15 +453,32 @@ fn a_malformed_datagram_fails_the_job() {
 }
 
 #[test]
-fn sequence_numbers_skip_zero_when_they_wrap() {
+fn a_chunk_never_wraps_its_sequence_numbers() {
+    // Replies are matched to requests by their distance from the chunk's
+    // first sequence number: a chunk that would wrap starts over at 1.
     let mut e = resolved(Limits::default());
-    e.seq = u32::MAX - 1;
-    e.start(Job::Requests(vec![IpvsMessage::flush()]));
+    e.seq = u32::MAX - 2;
+    e.start(Job::Requests(vec![
+        IpvsMessage::flush(),
+        IpvsMessage::flush(),
+        IpvsMessage::flush(),
+    ]));
     let req = sent(&mut e);
-    assert_eq!(req[0].0.sequence_number, u32::MAX);
-    assert_eq!(req[1].0.sequence_number, 1);
+    let seqs: Vec<_> = req.iter().map(|(h, _)| h.sequence_number).collect();
+    assert_eq!(seqs, [1, 2, 3, 4]);
     let mut d = Vec::new();
-    ack(&mut d, 1);
+    error(&mut d, 3, libc::EINVAL, None);
+    ack(&mut d, 4);
     e.handle_datagram(&d);
-    assert!(e.poll_answer().unwrap().is_ok());
+    let answer = e.poll_answer().unwrap().unwrap();
+    assert!(answer.results[0].is_ok() && answer.results[1].is_ok());
+    assert_eq!(answer.results[2].as_ref().unwrap_err().errno, libc::EINVAL);
+}
+
+#[test]
+fn sequence_numbers_skip_zero() {
+    let mut e = resolved(Limits::default());
+    e.seq = u32::MAX;
+    e.start(Job::Dump(IpvsMessage::get_services()));
+    assert_eq!(sent(&mut e)[0].0.sequence_number, 1);
 }
