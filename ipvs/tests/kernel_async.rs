@@ -212,12 +212,18 @@ async fn async_stop_right_after_start() {
     // then sends no ACK at all (see the blocking suite's test of the same
     // name): the async client must not hang either.
     let ns = Ns::new();
-    let ok = Command::new("ip")
-        .args(["-n", &ns.0, "link", "add", "sync0", "type", "dummy"])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "dummy link in {}", ns.0);
+    for args in [
+        ["link", "add", "sync0", "type", "dummy"].as_slice(),
+        &["link", "set", "sync0", "up"],
+    ] {
+        let ok = Command::new("ip")
+            .args(["-n", &ns.0])
+            .args(args)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "ip {args:?} in {}", ns.0);
+    }
     let c = TokioClient::with_netns(
         Netns::named(&ns.0),
         Some(std::time::Duration::from_secs(10)),
