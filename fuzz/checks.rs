@@ -234,8 +234,8 @@ pub fn roundtrip_model_input(input: ModelInput) {
             },
         }),
         // PERSISTENT and HASHED are derived, not held by the model.
-        flags: ServiceFlags::from_bits(input.flags)
-            .without(ServiceFlags::PERSISTENT | ServiceFlags::HASHED),
+        flags: ServiceFlags::from_bits_retain(input.flags)
+            .difference(ServiceFlags::PERSISTENT | ServiceFlags::HASHED),
         persistence_engine: input.persistence_engine,
         stats: None,
     };
@@ -457,7 +457,7 @@ fn as_ipvsadm_reads_it(state: &State) -> State {
     for s in &mut out.services {
         // Rules name one-packet (`-o`) and the three scheduler flags (`-b`);
         // other flag bits the kernel would keep have no rule form.
-        s.service.flags = ServiceFlags::from_bits(s.service.flags.bits() & 0x3c);
+        s.service.flags = ServiceFlags::from_bits_retain(s.service.flags.bits() & 0x3c);
         if let ServiceKey::Address { port, .. } = s.service.key {
             for d in &mut s.destinations {
                 if matches!(

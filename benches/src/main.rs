@@ -127,7 +127,7 @@ impl Ns {
     }
     fn client(&self) -> Client {
         Client::builder()
-            .netns(ipvs::client::Netns::named(&self.0))
+            .netns(ipvs::client::Netns::named(&self.0).unwrap())
             .timeout(Duration::from_secs(600))
             .build()
             .expect("client")

@@ -545,7 +545,7 @@ pub(crate) fn service_from_py(m: &Model, obj: &Bound<'_, PyAny>) -> PyResult<Ser
         key,
         scheduler,
         persistence,
-        flags: ServiceFlags::from_bits(attr(obj, intern!(py, "flags"))?),
+        flags: ServiceFlags::from_bits_retain(attr(obj, intern!(py, "flags"))?),
         persistence_engine: attr(obj, intern!(py, "persistence_engine"))?,
         stats: opt_attr(obj, intern!(py, "stats"))?
             .map(|s| stats_from_py(&s))

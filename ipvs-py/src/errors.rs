@@ -119,6 +119,10 @@ pub(crate) fn error_to_py(py: Python<'_>, e: &Error) -> PyErr {
         Error::SchedulerNotFound { name }
         | Error::PersistenceEngineNotFound { name }
         | Error::InterfaceNotFound { name } => json!({ "name": name }),
+        Error::SchedulerOrPersistenceEngineNotFound {
+            scheduler,
+            persistence_engine,
+        } => json!({ "scheduler": scheduler, "persistence_engine": persistence_engine }),
         Error::DaemonExists { state } | Error::DaemonNotFound { state } => {
             json!({ "state": state })
         }

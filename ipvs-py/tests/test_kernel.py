@@ -245,8 +245,14 @@ def test_module_errors(client: ipvs.Client) -> None:
     with pytest.raises(ipvs.SchedulerNotFound) as e:
         client.add_service(Service(KEY, "nosuch"))
     assert e.value.name == "nosuch" and e.value.errno == errno.ENOENT
-    with pytest.raises(ipvs.PersistenceEngineNotFound) as pe:
+    # The kernel does not say which of the two it did not find ...
+    with pytest.raises(ipvs.SchedulerOrPersistenceEngineNotFound) as both:
         client.add_service(Service(KEY, "rr", persistence=60, persistence_engine="nosuch"))
+    assert (both.value.scheduler, both.value.persistence_engine) == ("rr", "nosuch")
+    assert both.value.errno == errno.ENOENT
+    # ... unless it looked up only the engine (the scheduler "none" is not).
+    with pytest.raises(ipvs.PersistenceEngineNotFound) as pe:
+        client.add_service(Service(KEY, "none", persistence=60, persistence_engine="nosuch"))
     assert pe.value.name == "nosuch" and pe.value.errno == errno.ENOENT
     client.add_service(Service(KEY, "rr"))
     with pytest.raises(ipvs.SchedulerNotFound):

@@ -596,6 +596,13 @@ NATIVE = [
     ),
     ("SchedulerNotFound", errno.ENOENT, {"name": "x"}, ipvs.SchedulerNotFound, {"name": "x"}),
     ("PersistenceEngineNotFound", errno.ENOENT, {"name": "y"}, ipvs.PersistenceEngineNotFound, {"name": "y"}),
+    (
+        "SchedulerOrPersistenceEngineNotFound",
+        errno.ENOENT,
+        {"scheduler": "rr", "persistence_engine": "y"},
+        ipvs.SchedulerOrPersistenceEngineNotFound,
+        {"scheduler": "rr", "persistence_engine": "y"},
+    ),
     ("InterfaceNotFound", errno.ENODEV, {"name": "z"}, ipvs.InterfaceNotFound, {"name": "z"}),
     ("DaemonExists", errno.EEXIST, {"state": "master"}, ipvs.DaemonExists, {"state": DaemonState.MASTER}),
     ("DaemonNotFound", errno.ESRCH, {"state": {"other": 9}}, ipvs.DaemonNotFound, {"state": 9}),

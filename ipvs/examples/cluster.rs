@@ -72,8 +72,12 @@ impl Args {
     fn all(&self, name: &str) -> &[String] {
         self.0.get(name).map(Vec::as_slice).unwrap_or(&[])
     }
-    fn netns(&self) -> Netns {
-        self.get("netns").map(Netns::named).unwrap_or_default()
+    fn netns(&self) -> Result<Netns> {
+        Ok(self
+            .get("netns")
+            .map(Netns::named)
+            .transpose()?
+            .unwrap_or_default())
     }
     fn journal(&self) -> String {
         self.get("journal")
@@ -119,7 +123,7 @@ fn real_server(action: &str, args: &Args) -> Result<()> {
         None => RealServerSetup::dr(vip),
         Some(t) => RealServerSetup::tun(vip, t),
     }
-    .netns(args.netns())
+    .netns(args.netns()?)
     .journal_dir(args.journal());
     match action {
         "apply" => print!("{}", setup.apply()?),
@@ -155,7 +159,7 @@ fn director_setup(args: &Args) -> Result<DirectorSetup> {
     let port: u16 = args.get("port").unwrap_or("80").parse()?;
     let forward = parse_forward(args.get("forward").unwrap_or("nat"))?;
     let mut setup = DirectorSetup::new(vip, args.need("interface")?)
-        .netns(args.netns())
+        .netns(args.netns()?)
         .journal_dir(args.journal());
     if let Some(len) = args.get("prefix-len") {
         setup = setup.prefix_len(len.parse()?);
@@ -203,7 +207,7 @@ fn report(args: &Args) -> Result<()> {
     let vip: IpAddr = args.need("vip")?.parse()?;
     let port: u16 = args.get("port").unwrap_or("80").parse()?;
     let key = ServiceKey::tcp(SocketAddr::new(vip, port));
-    let client = Client::builder().netns(args.netns()).build()?;
+    let client = Client::builder().netns(args.netns()?).build()?;
     let before = match args.get("interval") {
         Some(secs) => {
             let b = client.destinations(&key)?;
@@ -234,7 +238,7 @@ impl Ns {
         sh(&format!("ip netns exec {} sh -c '{}'", self.0, cmd))
     }
     fn netns(&self) -> Netns {
-        Netns::named(&self.0)
+        Netns::named(&self.0).expect("a namespace name made here")
     }
 }
 

@@ -200,7 +200,7 @@ impl Cluster {
 
     fn director(&self, weights: [u32; 3]) -> DirectorSetup {
         let mut d = DirectorSetup::new(self.vip, self.lb_if)
-            .netns(Netns::named(&self.lb.name))
+            .netns(Netns::named(&self.lb.name).unwrap())
             .journal_dir(self.journal())
             .service(
                 Service::new(self.key(), Scheduler::WeightedRoundRobin),
@@ -230,7 +230,8 @@ impl Cluster {
                     None => RealServerSetup::dr(self.vip),
                     Some(t) => RealServerSetup::tun(self.vip, t),
                 };
-                s.netns(Netns::named(&r.name)).journal_dir(self.journal())
+                s.netns(Netns::named(&r.name).unwrap())
+                    .journal_dir(self.journal())
             })
             .collect()
     }
@@ -540,7 +541,7 @@ fn director_teardown_releases_the_vip_without_services() {
     lb.wait_listening(80);
     let before = host_state(&lb);
     let setup = DirectorSetup::new("203.0.113.10".parse().unwrap(), "eth0")
-        .netns(Netns::named(&lb.name))
+        .netns(Netns::named(&lb.name).unwrap())
         .journal_dir(dir.path().join("journal"));
     setup.apply().unwrap();
     assert_eq!(
@@ -571,7 +572,7 @@ const VIP: &str = "192.0.2.10";
 
 fn rs_setup(ns: &Ns, dir: &TempDir, vip: &str) -> RealServerSetup {
     RealServerSetup::dr(vip.parse().unwrap())
-        .netns(Netns::named(&ns.name))
+        .netns(Netns::named(&ns.name).unwrap())
         .journal_dir(dir.path())
 }
 
@@ -698,7 +699,7 @@ fn crash_helper() {
     let mut it = spec.split('|');
     let (ns, vip, dir) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
     let setup = RealServerSetup::tun(vip.parse().unwrap(), TunnelMode::Ipip)
-        .netns(Netns::named(ns))
+        .netns(Netns::named(ns).unwrap())
         .journal_dir(dir);
     setup.apply().unwrap();
     std::process::abort();
@@ -733,7 +734,7 @@ fn teardown_after_the_setup_process_crashed() {
     );
     // A new setup object, in this process, knows only the VIP and the namespace.
     let setup = RealServerSetup::tun(VIP.parse().unwrap(), TunnelMode::Ipip)
-        .netns(Netns::named(&ns.name))
+        .netns(Netns::named(&ns.name).unwrap())
         .journal_dir(dir.path());
     let st = setup.status().unwrap();
     eprintln!("{st}");
@@ -819,7 +820,7 @@ fn the_ipip_module_is_loaded_on_demand_through_rtnetlink() {
     let dir = TempDir::new(&t);
     let ns = Ns::new(&format!("{t}-a"));
     let setup = RealServerSetup::tun(VIP.parse().unwrap(), TunnelMode::Ipip)
-        .netns(Netns::named(&ns.name))
+        .netns(Netns::named(&ns.name).unwrap())
         .journal_dir(dir.path());
     let done = setup.apply().unwrap();
     eprintln!("{done}");

@@ -139,7 +139,7 @@ fn persistence(family: AddressFamily) -> impl Strategy<Value = Persistence> {
 /// Every flag bit the model holds: all but PERSISTENT and HASHED (derived).
 fn service_flags() -> impl Strategy<Value = ServiceFlags> {
     prop_oneof![Just(0u32), (0u32..0x40), any::<u32>(),]
-        .prop_map(|b| ServiceFlags::from_bits(b & !0x3))
+        .prop_map(|b| ServiceFlags::from_bits_retain(b & !0x3))
 }
 
 fn stats() -> impl Strategy<Value = Stats> {

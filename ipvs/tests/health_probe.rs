@@ -16,6 +16,11 @@ use ipvs::health::probe::{
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
+/// The YAML crate the `config` feature uses (the one name to change if it
+/// changes).
+#[cfg(feature = "config")]
+use serde_norway as yaml;
+
 const TIMEOUT: Duration = Duration::from_millis(200);
 /// How late a timed-out probe may return (2 shared cores, debug build).
 const MARGIN: Duration = Duration::from_millis(400);
@@ -701,8 +706,26 @@ async fn file_up_down_weight_changed_missing() {
     // Same length, new content: re-read.
     std::fs::write(&path, "7").unwrap();
     assert_eq!(run(&probe, addr).await.0, Outcome::UpWithWeight(7));
-    // Unchanged: the same answer (from the cache).
+    // Unchanged (same length, time and inode): not read again, so content
+    // changed behind a restored modification time goes unseen...
+    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+    std::fs::write(&path, "8").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
     assert_eq!(run(&probe, addr).await.0, Outcome::UpWithWeight(7));
+    // ...until the time moves.
+    let later = modified + Duration::from_secs(1);
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    assert_eq!(run(&probe, addr).await.0, Outcome::UpWithWeight(8));
     std::fs::write(&path, "heavy").unwrap();
     assert_down(&run(&probe, addr).await.0, FailureReason::File);
     std::fs::write(&path, "-3").unwrap();
@@ -734,6 +757,23 @@ async fn file_per_target_path() {
         &run(&probe, "127.0.0.1:82".parse().unwrap()).await.0,
         FailureReason::File,
     );
+}
+
+#[test]
+fn http_server_name_for_tls() {
+    let addr: SocketAddr = "192.0.2.1:443".parse().unwrap();
+    let name = |host: Option<&str>| {
+        let http = match host {
+            Some(host) => Http::new().with_host(host),
+            None => Http::new(),
+        };
+        http.server_name(addr)
+    };
+    assert_eq!(name(None), "192.0.2.1");
+    assert_eq!(name(Some("example.test")), "example.test");
+    assert_eq!(name(Some("example.test:8443")), "example.test");
+    assert_eq!(name(Some("[2001:db8::1]:443")), "2001:db8::1");
+    assert_eq!(name(Some("2001:db8::1")), "2001:db8::1");
 }
 
 // ---------------------------------------------------------- validation
@@ -950,8 +990,8 @@ fn serde_json_round_trip() {
 #[test]
 fn serde_yaml_round_trip_and_written_forms() {
     for probe in every_form() {
-        let yaml = serde_yaml::to_string(&probe).unwrap();
-        let back: Probe = serde_yaml::from_str(&yaml).unwrap();
+        let yaml = yaml::to_string(&probe).unwrap();
+        let back: Probe = yaml::from_str(&yaml).unwrap();
         assert_eq!(back, probe, "{yaml}");
     }
     let written = [
@@ -997,7 +1037,7 @@ fn serde_yaml_round_trip_and_written_forms() {
         ),
     ];
     for (yaml, probe) in written {
-        let parsed: Probe = serde_yaml::from_str(yaml).unwrap_or_else(|e| panic!("{yaml}: {e}"));
+        let parsed: Probe = yaml::from_str(yaml).unwrap_or_else(|e| panic!("{yaml}: {e}"));
         assert_eq!(parsed, probe, "{yaml}");
     }
 }
@@ -1014,15 +1054,14 @@ fn serde_flattened_next_to_other_fields() {
         #[serde(flatten)]
         probe: Probe,
     }
-    let check: Check = serde_yaml::from_str("{type: http, interval: 2, path: /health}").unwrap();
+    let check: Check = yaml::from_str("{type: http, interval: 2, path: /health}").unwrap();
     assert_eq!(check.interval, 2);
     assert_eq!(check.probe, Probe::Http(Http::new().with_path("/health")));
-    let check: Check = serde_yaml::from_str("{type: tcp, interval: 2}").unwrap();
+    let check: Check = yaml::from_str("{type: tcp, interval: 2}").unwrap();
     assert_eq!(check.probe, Probe::Tcp);
-    let err =
-        serde_yaml::from_str::<Check>("{type: http, interval: 2, paht: /health}").unwrap_err();
+    let err = yaml::from_str::<Check>("{type: http, interval: 2, paht: /health}").unwrap_err();
     assert!(err.to_string().contains("paht"), "{err}");
-    let err = serde_yaml::from_str::<Check>("{type: tcp, interval: 2, send: x}").unwrap_err();
+    let err = yaml::from_str::<Check>("{type: tcp, interval: 2, send: x}").unwrap_err();
     assert!(err.to_string().contains("send"), "{err}");
 }
 

@@ -43,7 +43,7 @@ impl Ns {
     }
     async fn client(&self) -> AsyncClient {
         AsyncClient::with_netns(
-            Netns::named(&self.0),
+            Netns::named(&self.0).unwrap(),
             Some(std::time::Duration::from_secs(60)),
         )
         .await
@@ -225,7 +225,7 @@ async fn async_stop_right_after_start() {
         assert!(ok, "ip {args:?} in {}", ns.0);
     }
     let c = TokioClient::with_netns(
-        Netns::named(&ns.0),
+        Netns::named(&ns.0).unwrap(),
         Some(std::time::Duration::from_secs(10)),
     )
     .await
@@ -318,7 +318,7 @@ fn the_async_client_runs_on_smol() {
     let ns = Ns::new();
     smol::block_on(async {
         let c: SmolClient = Client::builder()
-            .netns(Netns::named(&ns.0))
+            .netns(Netns::named(&ns.0).unwrap())
             .timeout(std::time::Duration::from_secs(60))
             .dump_attempts(3)
             .build_async()

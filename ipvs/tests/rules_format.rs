@@ -707,7 +707,7 @@ fn arb_rule() -> impl Strategy<Value = Rule> {
                     });
                 }
             }
-            s.flags = ServiceFlags::from_bits(sched_flags << 3);
+            s.flags = ServiceFlags::from_bits_retain(sched_flags << 3);
             let udp = matches!(
                 key,
                 ServiceKey::Fwmark { .. }

@@ -105,6 +105,16 @@ fn toml_round_trip() {
 }
 
 #[test]
+fn service_flags_are_a_number_and_keep_unknown_bits() {
+    let f = ServiceFlags::from_bits_retain(0x408);
+    assert_eq!(serde_json::to_string(&f).unwrap(), "1032");
+    let back: ServiceFlags = serde_json::from_str("1032").unwrap();
+    assert_eq!(back, f);
+    assert!(back.contains(ServiceFlags::SCHED1));
+    assert_eq!(back.bits(), 0x408);
+}
+
+#[test]
 fn config_flags_cannot_set_what_the_kernel_derives() {
     // Found by the load_config fuzz target: `flags: 29` loaded, but its
     // PERSISTENT bit never reads back from the kernel or from rules.
@@ -811,7 +821,8 @@ fn arb_state() -> impl Strategy<Value = State> {
         0u32..4,
     )
         .prop_map(|(key, sched, persistence, flags)| {
-            let mut s = Service::new(key, sched).with_flags(ServiceFlags::from_bits(flags << 3));
+            let mut s =
+                Service::new(key, sched).with_flags(ServiceFlags::from_bits_retain(flags << 3));
             if let Some(t) = persistence {
                 s = s.with_persistence(t);
             }

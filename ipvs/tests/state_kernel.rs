@@ -65,7 +65,7 @@ impl Ns {
         let guard = DelNs(name.clone());
         run_ok("ip", &["-n", &name, "link", "set", "lo", "up"]);
         let client = Client::builder()
-            .netns(Netns::named(&name))
+            .netns(Netns::named(&name).unwrap())
             .timeout(Duration::from_secs(300))
             .build()
             .unwrap_or_else(|e| panic!("client in {name}: {e}"));
@@ -123,7 +123,7 @@ impl Ns {
     /// A UDP datagram to `to` from inside the namespace: IPVS makes a
     /// connection entry of it.
     fn udp_to(&self, to: SocketAddr) {
-        within_netns(&Netns::named(&self.name), || {
+        within_netns(&Netns::named(&self.name).unwrap(), || {
             let s = UdpSocket::bind("0.0.0.0:0")?;
             s.send_to(b"ping", to)?;
             Ok(())

@@ -86,7 +86,7 @@ fn capture(ns: &str, n: u32, out: &str) {
         })
         .collect();
     let client = Client::builder()
-        .netns(Netns::named(ns))
+        .netns(Netns::named(ns).unwrap())
         .timeout(Duration::from_secs(600))
         .build()
         .expect("client");

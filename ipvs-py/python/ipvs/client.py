@@ -156,7 +156,9 @@ class Client:
         """Add a service.
 
         :raises ServiceExists: it exists.
-        :raises SchedulerNotFound, PersistenceEngineNotFound: no such module.
+        :raises SchedulerNotFound, SchedulerOrPersistenceEngineNotFound,
+            PersistenceEngineNotFound: no such module (with an engine the kernel
+            does not say which of the two it missed).
         """
         self.execute(AddService(service))
 

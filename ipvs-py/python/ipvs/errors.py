@@ -16,6 +16,7 @@ kernel's extended-ACK text, when it gave one)::
     │   ├── DestinationNotFound
     │   ├── SchedulerNotFound
     │   ├── PersistenceEngineNotFound
+    │   ├── SchedulerOrPersistenceEngineNotFound   one of the two; the kernel does not say which
     │   ├── DaemonNotFound
     │   └── InterfaceNotFound
     ├── InvalidArgument             EINVAL / ERANGE from the kernel
@@ -51,6 +52,7 @@ __all__ = [
     "DestinationNotFound",
     "SchedulerNotFound",
     "PersistenceEngineNotFound",
+    "SchedulerOrPersistenceEngineNotFound",
     "DaemonNotFound",
     "InterfaceNotFound",
     "InvalidArgument",
@@ -174,6 +176,21 @@ class SchedulerNotFound(_NameError, NotFound):
 
 class PersistenceEngineNotFound(_NameError, NotFound):
     """No persistence engine module of that name (ENOENT)."""
+
+
+class SchedulerOrPersistenceEngineNotFound(NotFound):
+    """No scheduler module or no persistence engine module of those names
+    (ENOENT for a service with an engine: the kernel does not say which)."""
+
+    scheduler: str
+    """The scheduler's name."""
+    persistence_engine: str
+    """The persistence engine's name."""
+
+    def __init__(self, message: str, *, scheduler: str, persistence_engine: str, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.scheduler = scheduler
+        self.persistence_engine = persistence_engine
 
 
 class InterfaceNotFound(_NameError, NotFound):
@@ -325,6 +342,10 @@ def _from_native(
             "InterfaceNotFound": InterfaceNotFound,
         }[kind]
         return ncls(message, name=d["name"], **kw)
+    if kind == "SchedulerOrPersistenceEngineNotFound":
+        return SchedulerOrPersistenceEngineNotFound(
+            message, scheduler=d["scheduler"], persistence_engine=d["persistence_engine"], **kw
+        )
     if kind in ("DaemonExists", "DaemonNotFound"):
         state = d["state"]
         st = DaemonState._coerce("state", state["other"] if isinstance(state, dict) else state)

@@ -129,10 +129,10 @@ impl Builder {
     /// (`TokioSocket` or `SmolSocket`; call it from that runtime).
     ///
     /// ```no_run
-    /// # async fn demo() -> Result<(), ipvs::client::Error> {
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     /// use ipvs::client::{Client, Netns, TokioClient};
     /// let client: TokioClient = Client::builder()
-    ///     .netns(Netns::named("lb"))
+    ///     .netns(Netns::named("lb")?)
     ///     .dump_attempts(10)
     ///     .build_async()
     ///     .await?;

@@ -23,7 +23,7 @@ use super::{BatchResult, Error, Operation, Result, ServiceEntry};
 /// use std::time::Duration;
 /// use ipvs::client::{Client, Netns};
 /// let client = Client::builder()
-///     .netns(Netns::named("lb"))
+///     .netns(Netns::named("lb")?)
 ///     .timeout(Duration::from_secs(2))
 ///     .build()?;
 /// # Ok::<(), ipvs::client::Error>(())
@@ -157,9 +157,10 @@ impl Client {
         Builder::default()
     }
 
-    /// A client in the namespace made by `ip netns add NAME`.
+    /// A client in the namespace made by `ip netns add NAME`; a name that
+    /// is not a plain file name is refused ([`Error::NetnsName`]).
     pub fn in_netns(name: &str) -> Result<Self> {
-        Builder::default().netns(Netns::named(name)).build()
+        Builder::default().netns(Netns::named(name)?).build()
     }
 
     fn lock(&self) -> MutexGuard<'_, Conn> {

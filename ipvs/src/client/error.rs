@@ -54,17 +54,34 @@ pub enum Error {
         /// The destination.
         destination: SocketAddr,
     },
-    /// No scheduler module of that name.
+    /// No scheduler module of that name (for a service without a
+    /// persistence engine).
     #[error("scheduler {name:?} not found (no module ip_vs_{name})")]
     SchedulerNotFound {
         /// The scheduler's name.
         name: String,
     },
-    /// No persistence engine module of that name.
+    /// No persistence engine module of that name (for a service with the
+    /// scheduler `none`, which the kernel does not look up; with any other
+    /// the error is [`Error::SchedulerOrPersistenceEngineNotFound`]).
     #[error("persistence engine {name:?} not found (no module ip_vs_pe_{name})")]
     PersistenceEngineNotFound {
         /// The engine's name.
         name: String,
+    },
+    /// ENOENT for a service with a persistence engine: the kernel found no
+    /// module for the scheduler or none for the engine, and does not say
+    /// which (it looks the scheduler up first; its log names the missing
+    /// module).
+    #[error(
+        "scheduler {scheduler:?} or persistence engine {persistence_engine:?} not found \
+         (no module ip_vs_{scheduler} or ip_vs_pe_{persistence_engine}; the kernel does not say which)"
+    )]
+    SchedulerOrPersistenceEngineNotFound {
+        /// The scheduler's name.
+        scheduler: String,
+        /// The engine's name.
+        persistence_engine: String,
     },
     /// A sync daemon in that state is already running.
     #[error("a {state:?} sync daemon is already running")]
@@ -104,6 +121,10 @@ pub enum Error {
         /// The kernel's extended-ACK message.
         message: Option<String>,
     },
+    /// A namespace name that names no file in `/run/netns`
+    /// ([`Netns::named`](super::Netns::named)); nothing was opened.
+    #[error(transparent)]
+    NetnsName(#[from] super::NetnsNameError),
     /// A value was refused before anything was sent.
     #[error("invalid value: {0}")]
     Validation(#[from] ValidationError),
@@ -156,7 +177,8 @@ impl Error {
             Error::ServiceNotFound { .. } | Error::DaemonNotFound { .. } => libc::ESRCH,
             Error::DestinationNotFound { .. }
             | Error::SchedulerNotFound { .. }
-            | Error::PersistenceEngineNotFound { .. } => libc::ENOENT,
+            | Error::PersistenceEngineNotFound { .. }
+            | Error::SchedulerOrPersistenceEngineNotFound { .. } => libc::ENOENT,
             Error::InterfaceNotFound { .. } => libc::ENODEV,
             Error::IpvsNotAvailable => libc::ENOENT,
             Error::Timeout(_) => libc::ETIMEDOUT,

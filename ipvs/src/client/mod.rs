@@ -1,5 +1,5 @@
 //! Clients that drive the kernel: [`Client`] (blocking) and, with the
-//! `tokio` or `smol` feature, [`AsyncClient`] (`TokioClient`, `SmolClient`).
+//! `tokio` or `smol` feature, `AsyncClient` (`TokioClient`, `SmolClient`).
 //! Both drive one [`Engine`](crate::engine::Engine) through the same calls,
 //! so batching, acknowledgements, dump retries, de-duplication and family
 //! re-resolution are the same; they share the codec, the validation and
@@ -23,5 +23,5 @@ pub use asynchronous::TokioClient;
 pub use asynchronous::{AsyncClient, Runtime};
 pub use blocking::{Builder, Client, IoCounters};
 pub use error::{Error, Result};
-pub use netns::{Netns, within, within_netns};
+pub use netns::{NETNS_RUN_DIR, Netns, NetnsNameError, within, within_netns};
 pub use operation::{BatchResult, Operation, ServiceEntry};

@@ -13,8 +13,12 @@ use std::path::{Path, PathBuf};
 ///
 /// ```
 /// use ipvs::client::Netns;
-/// let ns = Netns::named("blue");
+/// let ns = Netns::named("blue").unwrap();
 /// assert_eq!(ns, Netns::Path("/run/netns/blue".into()));
+/// // A name is a name in /run/netns, never a path out of it.
+/// assert!(Netns::named("../../proc/1/ns/net").is_err());
+/// // Any namespace file is reachable as a path.
+/// let pid1 = Netns::Path("/proc/1/ns/net".into());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -26,10 +30,45 @@ pub enum Netns {
     Path(PathBuf),
 }
 
+/// Where `ip netns add NAME` puts its namespace files.
+pub const NETNS_RUN_DIR: &str = "/run/netns";
+
+/// A namespace name that is not a file name in [`NETNS_RUN_DIR`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("network namespace name {name:?}: {reason}")]
+pub struct NetnsNameError {
+    /// The name given.
+    pub name: String,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
 impl Netns {
-    /// A namespace made by `ip netns add NAME`.
-    pub fn named(name: &str) -> Self {
-        Netns::Path(Path::new("/run/netns").join(name))
+    /// A namespace made by `ip netns add NAME`: the file `NAME` in
+    /// [`NETNS_RUN_DIR`]. The name must be a plain file name, as `ip netns`
+    /// requires: not empty, not `.` or `..`, without `/` or NUL, at most
+    /// 255 bytes. For any other namespace file use [`Netns::Path`].
+    pub fn named(name: &str) -> Result<Self, NetnsNameError> {
+        let reason = if name.is_empty() {
+            Some("empty")
+        } else if name == "." || name == ".." {
+            Some("not a name (`.` and `..` are directories)")
+        } else if name.contains('/') {
+            Some("contains `/` (a name, not a path: use Netns::Path for paths)")
+        } else if name.contains('\0') {
+            Some("contains NUL")
+        } else if name.len() > 255 {
+            Some("longer than 255 bytes")
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => Err(NetnsNameError {
+                name: name.to_owned(),
+                reason,
+            }),
+            None => Ok(Netns::Path(Path::new(NETNS_RUN_DIR).join(name))),
+        }
     }
 }
 
@@ -65,5 +104,34 @@ pub fn within_netns<T: Send>(
             })?;
             within(file.as_fd(), make)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_stays_in_run_netns() {
+        assert_eq!(
+            Netns::named("lb-1.blue").unwrap(),
+            Netns::Path("/run/netns/lb-1.blue".into())
+        );
+        let long = "n".repeat(256);
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "a/b",
+            "/proc/1/ns/net",
+            "a\0b",
+            &long,
+        ] {
+            let e = Netns::named(bad).unwrap_err();
+            assert_eq!(e.name, bad);
+            assert!(e.to_string().starts_with("network namespace name "), "{e}");
+        }
+        assert!(Netns::named(&"n".repeat(255)).is_ok());
     }
 }

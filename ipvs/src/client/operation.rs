@@ -185,17 +185,21 @@ impl Operation {
     }
 }
 
-/// ENOENT on adding or updating a service: the scheduler module is missing,
-/// or the persistence engine's. The kernel does not say which; a missing
-/// engine is blamed when the scheduler is one the kernel ships.
+/// ENOENT on adding or updating a service: the kernel found no module for
+/// the scheduler (`ip_vs_NAME`) or none for the persistence engine
+/// (`ip_vs_pe_NAME`), and says no more. What was asked for tells which
+/// when only one of them was looked up: the scheduler `none` is not, and
+/// without an engine there is only the scheduler.
 fn not_found_module(s: &Service) -> Error {
     use crate::model::Scheduler;
-    match &s.persistence_engine {
-        Some(pe) if !matches!(s.scheduler, Scheduler::Other(_)) => {
-            Error::PersistenceEngineNotFound { name: pe.clone() }
-        }
-        _ => Error::SchedulerNotFound {
-            name: s.scheduler.name().to_owned(),
+    match (&s.scheduler, &s.persistence_engine) {
+        (Scheduler::None, Some(pe)) => Error::PersistenceEngineNotFound { name: pe.clone() },
+        (scheduler, Some(pe)) => Error::SchedulerOrPersistenceEngineNotFound {
+            scheduler: scheduler.name().to_owned(),
+            persistence_engine: pe.clone(),
+        },
+        (scheduler, None) => Error::SchedulerNotFound {
+            name: scheduler.name().to_owned(),
         },
     }
 }
@@ -411,6 +415,21 @@ mod golden_errors {
             "error_unknown_pe",
             Operation::AddService(
                 svc(Scheduler::RoundRobin)
+                    .with_persistence(60)
+                    .with_persistence_engine("nosuch"),
+            ),
+        );
+        assert!(
+            matches!(&e, Error::SchedulerOrPersistenceEngineNotFound { scheduler, persistence_engine }
+                if scheduler == "rr" && persistence_engine == "nosuch"),
+            "{e:?}"
+        );
+        assert_eq!(e.errno(), Some(libc::ENOENT));
+        // Only the engine was looked up: the scheduler `none` is not.
+        let e = op(
+            "error_unknown_pe",
+            Operation::AddService(
+                svc(Scheduler::None)
                     .with_persistence(60)
                     .with_persistence_engine("nosuch"),
             ),

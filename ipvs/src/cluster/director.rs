@@ -247,8 +247,8 @@ fn same_settings(a: &Destination, b: &Destination) -> bool {
 fn same_service(a: &Service, b: &Service) -> bool {
     a.scheduler == b.scheduler
         && a.persistence == b.persistence
-        && a.flags.without(crate::ServiceFlags::HASHED)
-            == b.flags.without(crate::ServiceFlags::HASHED)
+        && a.flags.difference(crate::ServiceFlags::HASHED)
+            == b.flags.difference(crate::ServiceFlags::HASHED)
         && a.persistence_engine == b.persistence_engine
 }
 

@@ -66,7 +66,7 @@ impl fmt::Display for RealServerMode {
 /// ```
 /// use ipvs::cluster::{Netns, RealServerSetup, TunnelMode};
 /// let rs = RealServerSetup::tun("192.0.2.10".parse().unwrap(), TunnelMode::Gue { port: 6080 })
-///     .netns(Netns::named("rs1"))
+///     .netns(Netns::named("rs1").unwrap())
 ///     .journal_dir("/run/my-lb");
 /// assert_eq!(rs.owner(), "real-server 192.0.2.10");
 /// assert_eq!(rs.vip_interface(), "tunl0");

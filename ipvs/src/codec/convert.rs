@@ -112,7 +112,7 @@ pub fn service_from_attrs(attrs: &[ServiceAttr]) -> Result<Service, DecodeError>
         },
         _ => return Err("SERVICE without FWMARK nor PROTOCOL, ADDR and PORT".into()),
     };
-    let flags = ServiceFlags::from_bits(flags.unwrap_or(0));
+    let flags = ServiceFlags::from_bits_retain(flags.unwrap_or(0));
     let persistence = flags
         .contains(ServiceFlags::PERSISTENT)
         .then(|| Persistence {
@@ -123,7 +123,7 @@ pub fn service_from_attrs(attrs: &[ServiceAttr]) -> Result<Service, DecodeError>
         key,
         scheduler: Scheduler::from_name(sched.unwrap_or("")),
         persistence,
-        flags: flags.without(ServiceFlags::PERSISTENT | ServiceFlags::HASHED),
+        flags: flags.difference(ServiceFlags::PERSISTENT | ServiceFlags::HASHED),
         persistence_engine: pe.filter(|p| !p.is_empty()),
         stats: stats64.or(stats),
     })

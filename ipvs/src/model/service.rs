@@ -110,90 +110,50 @@ impl fmt::Display for ServiceKey {
     }
 }
 
-/// Service flag bits (`IP_VS_SVC_F_*`), with every bit kept, known or not.
+/// Service flag bits (`IP_VS_SVC_F_*`), with every bit kept, known or not
+/// (a [`bitflags`] set: build one from the kernel's bits with
+/// [`ServiceFlags::from_bits_retain`]).
 ///
 /// The meaning of the three scheduler flags depends on the scheduler; the
-/// aliases name them for `sh` and `mh`.
+/// aliases name them for `sh` and `mh`. In JSON, YAML and TOML the flags
+/// are their number.
 ///
 /// ```
 /// use ipvs::ServiceFlags;
 /// let f = ServiceFlags::SH_FALLBACK | ServiceFlags::SH_PORT;
 /// assert!(f.contains(ServiceFlags::SCHED1));
 /// assert_eq!(f.bits(), 0x18);
+/// // Bits this crate does not name survive.
+/// assert_eq!(ServiceFlags::from_bits_retain(0x440).bits(), 0x440);
+/// assert_eq!(ServiceFlags::from_bits(0x440), None);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(transparent))]
 pub struct ServiceFlags(u32);
 
-impl ServiceFlags {
-    /// Persistent service (set by [`Service::persistence`]).
-    pub const PERSISTENT: Self = Self(0x1);
-    /// The service is hashed (kernel-owned, never sent).
-    pub const HASHED: Self = Self(0x2);
-    /// One-packet scheduling: schedule each UDP datagram on its own.
-    pub const ONE_PACKET: Self = Self(0x4);
-    /// Scheduler flag 1.
-    pub const SCHED1: Self = Self(0x8);
-    /// Scheduler flag 2.
-    pub const SCHED2: Self = Self(0x10);
-    /// Scheduler flag 3.
-    pub const SCHED3: Self = Self(0x20);
-    /// `sh`: fall back to another server when the hashed one is unavailable.
-    pub const SH_FALLBACK: Self = Self::SCHED1;
-    /// `sh`: hash the source port as well as the address.
-    pub const SH_PORT: Self = Self::SCHED2;
-    /// `mh`: fall back to another server when the hashed one is unavailable.
-    pub const MH_FALLBACK: Self = Self::SCHED1;
-    /// `mh`: hash the source port as well as the address.
-    pub const MH_PORT: Self = Self::SCHED2;
-    /// The bits this crate names.
-    pub const KNOWN: Self = Self(0x3f);
-
-    /// Flags from raw bits; unknown bits are kept.
-    pub const fn from_bits(bits: u32) -> Self {
-        Self(bits)
-    }
-    /// The raw bits.
-    pub const fn bits(self) -> u32 {
-        self.0
-    }
-    /// No flag set.
-    pub const fn empty() -> Self {
-        Self(0)
-    }
-    /// Whether no bit is set.
-    pub const fn is_empty(&self) -> bool {
-        self.0 == 0
-    }
-    /// Whether every bit of `other` is set.
-    pub const fn contains(self, other: Self) -> bool {
-        self.0 & other.0 == other.0
-    }
-    /// Set or clear the bits of `other`.
-    pub fn set(&mut self, other: Self, on: bool) {
-        if on {
-            self.0 |= other.0
-        } else {
-            self.0 &= !other.0
-        }
-    }
-    /// These flags without the bits of `other`.
-    pub const fn without(self, other: Self) -> Self {
-        Self(self.0 & !other.0)
-    }
-}
-
-impl std::ops::BitOr for ServiceFlags {
-    type Output = Self;
-    fn bitor(self, rhs: Self) -> Self {
-        Self(self.0 | rhs.0)
-    }
-}
-
-impl std::ops::BitOrAssign for ServiceFlags {
-    fn bitor_assign(&mut self, rhs: Self) {
-        self.0 |= rhs.0
+bitflags::bitflags! {
+    impl ServiceFlags: u32 {
+        /// Persistent service (set by [`Service::persistence`]).
+        const PERSISTENT = 0x1;
+        /// The service is hashed (kernel-owned, never sent).
+        const HASHED = 0x2;
+        /// One-packet scheduling: schedule each UDP datagram on its own.
+        const ONE_PACKET = 0x4;
+        /// Scheduler flag 1.
+        const SCHED1 = 0x8;
+        /// Scheduler flag 2.
+        const SCHED2 = 0x10;
+        /// Scheduler flag 3.
+        const SCHED3 = 0x20;
+        /// `sh`: fall back to another server when the hashed one is unavailable.
+        const SH_FALLBACK = Self::SCHED1.bits();
+        /// `sh`: hash the source port as well as the address.
+        const SH_PORT = Self::SCHED2.bits();
+        /// `mh`: fall back to another server when the hashed one is unavailable.
+        const MH_FALLBACK = Self::SCHED1.bits();
+        /// `mh`: hash the source port as well as the address.
+        const MH_PORT = Self::SCHED2.bits();
     }
 }
 
@@ -276,6 +236,11 @@ pub struct Persistence {
     pub netmask: Netmask,
 }
 
+impl Persistence {
+    /// ipvsadm's persistence timeout when `-p` has no value: 300 seconds.
+    pub const DEFAULT_TIMEOUT: u32 = 300;
+}
+
 /// A virtual service: what the director balances.
 ///
 /// ```
@@ -335,20 +300,45 @@ impl Service {
         }
     }
 
-    /// Make the service persistent for `timeout` seconds, per client address.
+    /// Make the service persistent for `timeout` seconds: per client
+    /// address, or per client network if [`Service::with_netmask`] set one
+    /// (before or after: the order does not matter).
+    ///
+    /// ```
+    /// use ipvs::{Netmask, Scheduler, Service, ServiceKey};
+    /// let svc = || Service::new(ServiceKey::tcp("192.0.2.10:80".parse().unwrap()), Scheduler::RoundRobin);
+    /// let m = Netmask::V4("255.255.255.0".parse().unwrap());
+    /// assert_eq!(svc().with_netmask(m).with_persistence(600), svc().with_persistence(600).with_netmask(m));
+    /// assert_eq!(svc().with_netmask(m).with_persistence(600).persistence.unwrap().netmask, m);
+    /// ```
     pub fn with_persistence(mut self, timeout: u32) -> Self {
-        self.persistence = Some(Persistence {
-            timeout,
-            netmask: Netmask::host(self.key.family()),
-        });
+        let netmask = self
+            .persistence
+            .map_or(Netmask::host(self.key.family()), |p| p.netmask);
+        self.persistence = Some(Persistence { timeout, netmask });
         self
     }
 
-    /// Group clients for persistence by `netmask` (only on a persistent service).
+    /// Group clients for persistence by `netmask`: clients within it share
+    /// a destination.
+    ///
+    /// A netmask is a setting of persistence, so on a service that is not
+    /// persistent yet this makes it persistent with ipvsadm's timeout for
+    /// `-p` alone ([`Persistence::DEFAULT_TIMEOUT`], 300 s) until
+    /// [`Service::with_persistence`] sets another; the two compose in
+    /// either order.
+    ///
+    /// ```
+    /// use ipvs::{Netmask, Persistence, Scheduler, Service, ServiceKey};
+    /// let svc = Service::new(ServiceKey::tcp("192.0.2.10:80".parse().unwrap()), Scheduler::RoundRobin)
+    ///     .with_netmask(Netmask::V4("255.255.0.0".parse().unwrap()));
+    /// assert_eq!(svc.persistence.unwrap().timeout, Persistence::DEFAULT_TIMEOUT);
+    /// ```
     pub fn with_netmask(mut self, netmask: Netmask) -> Self {
-        if let Some(p) = &mut self.persistence {
-            p.netmask = netmask;
-        }
+        let timeout = self
+            .persistence
+            .map_or(Persistence::DEFAULT_TIMEOUT, |p| p.timeout);
+        self.persistence = Some(Persistence { timeout, netmask });
         self
     }
 
@@ -371,7 +361,7 @@ impl Service {
 
     /// The flag bits the kernel stores for this service (persistence included).
     pub fn kernel_flags(&self) -> ServiceFlags {
-        let mut flags = self.flags.without(ServiceFlags::HASHED);
+        let mut flags = self.flags.difference(ServiceFlags::HASHED);
         flags.set(ServiceFlags::PERSISTENT, self.persistence.is_some());
         flags
     }

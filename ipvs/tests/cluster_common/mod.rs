@@ -106,7 +106,7 @@ impl Ns {
 
     /// Wait until something listens on `port` in the namespace.
     pub fn wait_listening(&self, port: u16) {
-        let ns = ipvs::client::Netns::named(&self.name);
+        let ns = ipvs::client::Netns::named(&self.name).unwrap();
         wait_for(|| {
             ipvs::client::within_netns(&ns, || {
                 std::net::TcpStream::connect_timeout(

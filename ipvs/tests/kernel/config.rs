@@ -253,7 +253,7 @@ fn clients_opened_every_way_see_the_same_table() {
     let file = File::open(&path).unwrap();
     let clients = [
         Client::builder()
-            .netns(Netns::named(&ns.name))
+            .netns(Netns::named(&ns.name).unwrap())
             .timeout(Duration::from_secs(5))
             .dump_attempts(1)
             .build()
@@ -296,7 +296,7 @@ fn tiny_timeouts_still_get_their_replies() {
         Duration::ZERO,
     ] {
         let c = Client::builder()
-            .netns(Netns::named(&ns.name))
+            .netns(Netns::named(&ns.name).unwrap())
             .timeout(timeout)
             .build()
             .unwrap();

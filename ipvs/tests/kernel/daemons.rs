@@ -187,7 +187,7 @@ fn stop_right_after_start() {
     let ns = TestNs::new();
     ns.add_dummy("sync0");
     let c = Client::builder()
-        .netns(Netns::named(&ns.name))
+        .netns(Netns::named(&ns.name).unwrap())
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();

@@ -153,8 +153,18 @@ fn scheduler_and_persistence_engine_not_found() {
     let no_pe = Service::new(key, Scheduler::RoundRobin)
         .with_persistence(60)
         .with_persistence_engine("nosuch");
+    // The kernel does not say whether the scheduler or the engine is
+    // missing, so neither is blamed alone...
     let e = assert_err!(
         c.add_service(&no_pe),
+        Error::SchedulerOrPersistenceEngineNotFound { scheduler, persistence_engine }
+            if scheduler == "rr" && persistence_engine == "nosuch",
+        Some(libc::ENOENT)
+    );
+    println!("{e}");
+    // ... unless only the engine was looked up (the scheduler `none` is not).
+    let e = assert_err!(
+        c.add_service(&Service { scheduler: Scheduler::None, ..no_pe.clone() }),
         Error::PersistenceEngineNotFound { name } if name == "nosuch",
         Some(libc::ENOENT)
     );
@@ -171,7 +181,8 @@ fn scheduler_and_persistence_engine_not_found() {
     );
     assert_err!(
         c.update_service(&s.clone().with_persistence_engine("nosuch")),
-        Error::PersistenceEngineNotFound { name } if name == "nosuch",
+        Error::SchedulerOrPersistenceEngineNotFound { scheduler, persistence_engine }
+            if scheduler == "rr" && persistence_engine == "nosuch",
         Some(libc::ENOENT)
     );
     assert_eq!(c.service(&key).unwrap().config(), s);

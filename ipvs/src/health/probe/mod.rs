@@ -4,22 +4,26 @@
 //! once against a [`Target`] within a timeout and returns an [`Outcome`].
 //! Timing (interval, fall, rise, jitter) and policy live above this module.
 //!
-//! | `type` | what is up | module |
-//! | --- | --- | --- |
-//! | `tcp` | a TCP connection is accepted | [`tcp`] |
-//! | `tcp_send_expect` | after `send`, the reply matches `expect` | [`tcp`] |
-//! | `http` | a GET's status is in `status`, its body matches `body` | [`http`] |
-//! | `udp` | a datagram answers `send` (and starts with `expect`) | [`udp`] |
-//! | `dns` | a query for `name`/`query_type` is answered with RCODE 0 | [`dns`] |
-//! | `exec` | `program` exits 0 (or 2..255: up with weight code − 2) | [`exec`] |
-//! | `file` | `path` says `up` or a weight | [`mod@file`] |
+//! | `type` | fields (required in bold) | what is up | module |
+//! | --- | --- | --- | --- |
+//! | `tcp` | none | a TCP connection is accepted | [`tcp`] |
+//! | `tcp_send_expect` | `send`, **`expect`**, `regex` | after `send`, the reply matches `expect` (`*`: any reply) | [`tcp`] |
+//! | `http` | `path`, `host`, `status`, `body`, `tls`, `tls_verify`, `tls_ca` | a GET's status is in `status` (200-299), its body matches `body` | [`http`] |
+//! | `udp` | **`send`**, `expect` | a datagram answers `send` (and starts with `expect`) | [`udp`] |
+//! | `dns` | **`name`**, `query_type` | a query for `name` (type `A`) is answered with RCODE 0 | [`dns`] |
+//! | `exec` | **`program`**, `args` | `program` exits 0 (or 2..255: up with weight code − 2) | [`exec`] |
+//! | `file` | **`path`** | `path` says `up` or a weight | [`mod@file`] |
+//!
+//! `send` and `expect` are [`Payload`]s: a string or `{hex: "..."}`. `args`
+//! and a file's `path` may hold `%h` and `%p` (the target's host and port).
+//! Unknown fields are errors in every kind.
 //!
 //! TCP probes close their connection with a reset (no `TIME_WAIT` left on
-//! the director). Every probe is bounded by its timeout (a server that accepts and never
-//! answers, or trickles bytes, is down with [`FailureReason::Timeout`]) and
-//! in memory (replies are read into fixed caps). Regular expressions are
-//! compiled once per [`Probe`] value (by [`Probe::validate`] or the first
-//! run) and compared by their source text.
+//! the director). Every probe is bounded by its timeout (a server that
+//! accepts and never answers, or trickles bytes, is down with
+//! [`FailureReason::Timeout`]) and in memory (replies are read into fixed
+//! caps). Regular expressions are compiled once per [`Probe`] value (by
+//! [`Probe::validate`] or the first run) and compared by their source text.
 //!
 //! ```no_run
 //! # async fn demo() {
