@@ -5,8 +5,9 @@
 //! | module | what it is | feature |
 //! | --- | --- | --- |
 //! | [`model`] | services, destinations, schedulers, flags, stats, timeouts, sync daemons; validated before anything is sent | |
+//! | [`engine`] | sans-IO: the netlink request engine under every client (sequence numbers, batching, acknowledgements, dump retries and de-duplication, family resolution, extended ACKs) | |
 //! | [`codec`] | sans-IO: the model to generic-netlink bytes and back, for every IPVS command | |
-//! | [`client`] | sends operations to the kernel and reads the table: [`client::Client`] (blocking), `AsyncClient` | `tokio` for async |
+//! | [`client`] | sends operations to the kernel and reads the table: [`client::Client`] (blocking), `AsyncClient` (`TokioClient`, `SmolClient`), both driving the engine | `tokio` or `smol` for async |
 //! | [`rules`] | ipvsadm's rules format (`ipvsadm -S -n` / `-R`), parsed and written | |
 //! | [`state`] | the whole table as a value: read, diff into a plan, apply, reconcile with draining | `config` for JSON/YAML/TOML |
 //! | `cluster` | real-server and director setup (VIPs, ARP sysctls, tunnels), the balance report | `cluster` |
@@ -31,6 +32,22 @@
 //!     .with_forward(ForwardMethod::DirectRoute)
 //!     .with_weight(3);
 //! rs.validate(&key).unwrap();
+//! ```
+//!
+//! ## [`engine`]
+//!
+//! The request loop of every client, without a socket: jobs in, datagrams
+//! out, datagrams in, answers out. Generic over the netlink protocol (IPVS,
+//! rtnetlink and FOU use it).
+//!
+//! ```
+//! use ipvs::codec::{Ipvs, IpvsMessage};
+//! use ipvs::engine::{Engine, Job, Limits};
+//! let mut engine = Engine::new(Ipvs, Limits::default());
+//! engine.start(Job::Requests(vec![IpvsMessage::flush()]));
+//! // The family is resolved first: the datagram to write asks nlctrl.
+//! let datagram = engine.poll_transmit().unwrap();
+//! assert_eq!(&datagram[4..6], &0x10u16.to_ne_bytes());
 //! ```
 //!
 //! ## [`codec`]
@@ -126,6 +143,7 @@ pub mod client;
 #[cfg(feature = "cluster")]
 pub mod cluster;
 pub mod codec;
+pub mod engine;
 #[cfg(feature = "failover")]
 pub mod failover;
 #[cfg(feature = "health")]

@@ -1,11 +1,15 @@
 //! The async client against a real kernel (run in the guest: scripts/test-kernel).
-#![cfg(feature = "tokio")]
+#![cfg(all(feature = "tokio", feature = "smol"))]
 
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use ipvs::client::{AsyncClient, Error, Netns, Operation};
-use ipvs::{Destination, ForwardMethod, Scheduler, Service, ServiceKey, Timeouts, Tunnel};
+use ipvs::client::{AsyncClient, Client, Error, Netns, Operation, SmolClient, TokioClient};
+use ipvs::state::{ApplyOptions, DiffOptions, Reconciler, RunOptions, State, diff};
+use ipvs::{
+    DaemonState, Destination, ForwardMethod, Scheduler, Service, ServiceKey, SyncDaemon, Timeouts,
+    Tunnel,
+};
 
 const IGNORE: &str = "needs a kernel with IPVS: run scripts/test-kernel";
 
@@ -199,4 +203,212 @@ async fn async_batch_reports_each_operation() {
     let snap = c.snapshot().await.unwrap();
     assert_eq!(snap.len(), 500);
     assert!(snap.iter().all(|e| e.destinations.len() == 1));
+}
+
+#[tokio::test]
+#[ignore = "needs a kernel with IPVS: run scripts/test-kernel"]
+async fn async_stop_right_after_start() {
+    // DEL_DAEMON right after NEW_DAEMON often answers EINTR, and netlink
+    // then sends no ACK at all (see the blocking suite's test of the same
+    // name): the async client must not hang either.
+    let ns = Ns::new();
+    for args in [
+        ["link", "add", "sync0", "type", "dummy"].as_slice(),
+        &["link", "set", "sync0", "up"],
+    ] {
+        let ok = Command::new("ip")
+            .args(["-n", &ns.0])
+            .args(args)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "ip {args:?} in {}", ns.0);
+    }
+    let c = TokioClient::with_netns(
+        Netns::named(&ns.0).unwrap(),
+        Some(std::time::Duration::from_secs(10)),
+    )
+    .await
+    .unwrap();
+    for round in 0..10 {
+        for state in [DaemonState::Master, DaemonState::Backup] {
+            c.start_daemon(&SyncDaemon::new(state, "sync0", round))
+                .await
+                .unwrap();
+            c.stop_daemon(state)
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: stop {state:?}: {e}"));
+            assert!(c.daemons().await.unwrap().is_empty());
+        }
+        let start = |s| Operation::StartDaemon(SyncDaemon::new(s, "sync0", round));
+        let batch = [
+            start(DaemonState::Master),
+            start(DaemonState::Backup),
+            Operation::StopDaemon(DaemonState::Master),
+            Operation::StopDaemon(DaemonState::Backup),
+        ];
+        assert!(
+            c.execute_batch(&batch).await.unwrap().is_ok(),
+            "round {round}"
+        );
+        assert!(c.daemons().await.unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs a kernel with IPVS: run scripts/test-kernel"]
+async fn async_batches_go_many_per_write_and_clones_share_the_socket() {
+    let ns = Ns::new();
+    let c = ns.client().await;
+    let ops: Vec<_> = (3000..4000u16)
+        .map(|p| Operation::AddService(Service::new(key(p), Scheduler::RoundRobin)))
+        .collect();
+    let before = c.io_counters();
+    assert!(c.execute_batch(&ops).await.unwrap().is_ok());
+    let io = c.io_counters();
+    let sends = io.sends - before.sends;
+    assert!(sends <= 10, "{sends} writes for 1,000 operations");
+    // Clones take turns on one socket; the counters are shared.
+    let (a, b) = (c.clone(), c.clone());
+    let (x, y) = tokio::join!(a.services(), b.snapshot());
+    assert_eq!(x.unwrap().len(), 1000);
+    assert_eq!(y.unwrap().len(), 1000);
+    assert!(c.io_counters().sends >= io.sends + 1 + 1 + 1000);
+    assert_eq!(c.io_counters().duplicates_dropped, 0);
+}
+
+#[tokio::test]
+#[ignore = "needs a kernel with IPVS: run scripts/test-kernel"]
+async fn async_state_reads_applies_and_reconciles() {
+    let ns = Ns::new();
+    let c = ns.client().await;
+    let desired = State::from_rules_text(
+        "-A -t 192.0.2.30:80 -s wrr\n-a -t 192.0.2.30:80 -r 198.51.100.31:80 -m -w 2\n",
+    )
+    .unwrap();
+    let actual = State::read_async(&c).await.unwrap();
+    assert!(actual.services.is_empty());
+    let plan = diff(&actual, &desired, &DiffOptions::default());
+    let report = plan
+        .apply_async(&c, &actual, &ApplyOptions::default())
+        .await;
+    assert!(report.is_ok(), "{report}");
+    assert!(State::read_async(&c).await.unwrap().config_eq(&desired));
+    // The reconciler brings back what someone removed.
+    c.flush().await.unwrap();
+    let mut r = Reconciler::with_drain(std::time::Duration::from_secs(5));
+    let opts = RunOptions {
+        poll: std::time::Duration::from_millis(200),
+        timeout: Some(std::time::Duration::from_secs(30)),
+        apply: ApplyOptions::default(),
+    };
+    let last = r.run_async(&c, &desired, &opts, |_| {}).await.unwrap();
+    assert!(last.settled());
+    assert!(State::read_async(&c).await.unwrap().config_eq(&desired));
+    let step = r
+        .step_async(&c, &desired, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(step.plan.is_empty());
+}
+
+#[test]
+#[ignore = "needs a kernel with IPVS: run scripts/test-kernel"]
+fn the_async_client_runs_on_smol() {
+    let ns = Ns::new();
+    smol::block_on(async {
+        let c: SmolClient = Client::builder()
+            .netns(Netns::named(&ns.0).unwrap())
+            .timeout(std::time::Duration::from_secs(60))
+            .dump_attempts(3)
+            .build_async()
+            .await
+            .unwrap();
+        let svc = Service::new(key(90), Scheduler::RoundRobin);
+        let d = Destination::new("198.51.100.40:80".parse().unwrap()).with_weight(3);
+        let result = c
+            .execute_batch(&[
+                Operation::AddService(svc.clone()),
+                Operation::AddDestination(svc.key, d.clone()),
+                Operation::AddService(svc.clone()),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(result.failures().map(|(i, _)| i).collect::<Vec<_>>(), [2]);
+        assert!(matches!(
+            result.results[2],
+            Err(Error::ServiceExists { .. })
+        ));
+        let snap = c.snapshot().await.unwrap();
+        assert_eq!(snap.len(), 1);
+        assert_eq!(snap[0].destinations[0].config(), d);
+        let table = State::read_async(&c).await.unwrap();
+        let plan = diff(&table, &State::new(), &DiffOptions::default());
+        assert!(
+            plan.apply_async(&c, &table, &ApplyOptions::default())
+                .await
+                .is_ok()
+        );
+        assert!(c.services().await.unwrap().is_empty());
+        assert_eq!(c.info().await.unwrap().version.to_string(), "1.2.1");
+    });
+}
+
+/// Tests that run alone (scripts/test-kernel runs `serial::` tests one at a
+/// time with IPVS_TEST_SERIAL=1).
+mod serial {
+    use super::*;
+
+    fn loaded_ipvs_modules() -> Vec<String> {
+        std::fs::read_to_string("/proc/modules")
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|m| m.starts_with("ip_vs"))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn modprobe(args: &[&str]) {
+        let ok = Command::new("modprobe")
+            .args(args)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "modprobe {args:?}");
+    }
+
+    #[tokio::test]
+    #[ignore = "needs a kernel with IPVS: run scripts/test-kernel"]
+    async fn the_async_client_follows_ip_vs_being_reloaded() {
+        if std::env::var_os("IPVS_TEST_SERIAL").is_none_or(|v| v != "1") {
+            println!("not run: it unloads ip_vs; scripts/test-kernel runs it alone");
+            return;
+        }
+        let ns = Ns::new();
+        let c = ns.client().await;
+        let before = c.family_id();
+        let loaded = loaded_ipvs_modules();
+        for m in loaded.iter().filter(|m| *m != "ip_vs") {
+            modprobe(&["-r", m]);
+        }
+        modprobe(&["-r", "ip_vs"]);
+        // The family id the client holds is gone: its next request is
+        // refused with ENOENT, the client looks the family up again (which
+        // loads ip_vs back) and resends.
+        let info = c.info().await.expect("info after ip_vs was reloaded");
+        println!(
+            "IPVS {} after reload: family id {before} then {}",
+            info.version,
+            c.family_id()
+        );
+        c.add_service(&Service::new(key(7), Scheduler::RoundRobin))
+            .await
+            .unwrap();
+        assert_eq!(c.services().await.unwrap().len(), 1);
+        c.flush().await.unwrap();
+        for m in &loaded {
+            modprobe(&[m]);
+        }
+    }
 }

@@ -1,220 +1,242 @@
-//! The async client, on netlink-proto and tokio (feature `tokio`).
+//! The async client: the same engine and calls as the blocking one, over a
+//! runtime's netlink-sys socket (tokio with feature `tokio`, smol with
+//! feature `smol`).
 
-use std::os::fd::IntoRawFd;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
-use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage,
-    NetlinkPayload,
-};
-use netlink_packet_generic::{GenlHeader, GenlMessage};
-use netlink_proto::{ConnectionHandle, NetlinkCodec};
-use netlink_sys::{Socket, SocketAddr, TokioSocket, protocols::NETLINK_GENERIC};
+use futures::lock::Mutex;
+use netlink_sys::{AsyncSocket, SocketAddr, protocols::NETLINK_GENERIC};
 
-use crate::codec::{FAMILY_VERSION, IpvsMessage, KernelError, RequestKind, parse_error};
+use crate::codec::{Ipvs, IpvsMessage};
+use crate::engine::{Answer, Engine, Job};
 use crate::model::{DaemonState, Destination, Info, Service, ServiceKey, SyncDaemon, Timeouts};
 
-use super::blocking::{batch_limits, chunk_end, configure};
-use super::netns::within_netns;
-use super::operation::{self, Request};
-use super::{BatchResult, Client, Error, Netns, Operation, Result, ServiceEntry};
+use super::blocking::finish;
+use super::core::{self, Counters, Driver, Stopped};
+use super::netns::{within, within_netns};
+use super::sys;
+use super::transport::{self, RX_BUF};
+use super::{BatchResult, Builder, IoCounters, Netns, Operation, Result, ServiceEntry};
 
-type Message = NetlinkMessage<GenlMessage<IpvsMessage>>;
+/// An async runtime's netlink socket, which [`AsyncClient`] runs on:
+/// [`netlink_sys::TokioSocket`] (feature `tokio`) or
+/// [`netlink_sys::SmolSocket`] (feature `smol`).
+pub trait Runtime: AsyncSocket + Send + Sync + 'static {
+    /// Something that opens a generic-netlink socket on any thread (the
+    /// client opens it on a thread that entered the wanted namespace).
+    fn opener() -> io::Result<impl FnOnce() -> io::Result<Self> + Send>;
 
-/// An async IPVS client on a netlink-proto connection, driven by a task
-/// spawned on the current tokio runtime.
+    /// The runtime's timer.
+    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send;
+}
+
+#[cfg(feature = "tokio")]
+impl Runtime for netlink_sys::TokioSocket {
+    fn opener() -> io::Result<impl FnOnce() -> io::Result<Self> + Send> {
+        // Registering with tokio's reactor needs its context on that thread.
+        let handle = tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
+        Ok(move || {
+            let _runtime = handle.enter();
+            <Self as AsyncSocket>::new(NETLINK_GENERIC)
+        })
+    }
+
+    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send {
+        tokio::time::sleep(duration)
+    }
+}
+
+#[cfg(feature = "smol")]
+impl Runtime for netlink_sys::SmolSocket {
+    fn opener() -> io::Result<impl FnOnce() -> io::Result<Self> + Send> {
+        Ok(|| <Self as AsyncSocket>::new(NETLINK_GENERIC))
+    }
+
+    async fn sleep(duration: Duration) {
+        async_io::Timer::after(duration).await;
+    }
+}
+
+#[cfg(feature = "tokio")]
+type DefaultSocket = netlink_sys::TokioSocket;
+#[cfg(all(feature = "smol", not(feature = "tokio")))]
+type DefaultSocket = netlink_sys::SmolSocket;
+
+/// The async client on tokio.
+#[cfg(feature = "tokio")]
+pub type TokioClient = AsyncClient<netlink_sys::TokioSocket>;
+/// The async client on smol.
+#[cfg(feature = "smol")]
+pub type SmolClient = AsyncClient<netlink_sys::SmolSocket>;
+
+/// An async IPVS client: the same operations, validation, errors,
+/// batching and kernel quirks as the blocking [`Client`](super::Client)
+/// (both drive one [`Engine`]), on tokio ([`TokioClient`], the default) or
+/// smol ([`SmolClient`]).
 ///
-/// The same operations, validation and errors as the blocking
-/// [`Client`]. It is `Clone`, `Send` and `Sync`: clones share one
-/// connection, and concurrent requests are pipelined on it.
+/// It is `Clone`, `Send` and `Sync`: clones share one socket, and their
+/// calls take turns on it (the kernel runs one dump at a time per socket).
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), ipvs::client::Error> {
-/// use ipvs::client::AsyncClient;
-/// let client = AsyncClient::new().await?;
+/// use ipvs::client::TokioClient;
+/// let client = TokioClient::new().await?;
 /// for service in client.services().await? {
 ///     println!("{}", service.key);
 /// }
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
-pub struct AsyncClient {
-    handle: ConnectionHandle<GenlMessage<IpvsMessage>>,
-    family: u16,
-    timeout: Option<Duration>,
-    batch_ops: usize,
-    batch_bytes: usize,
-    dump_attempts: u32,
+pub struct AsyncClient<S: Runtime = DefaultSocket> {
+    shared: Arc<Shared<S>>,
 }
 
-impl AsyncClient {
-    /// A client in the caller's network namespace.
-    pub async fn new() -> Result<Self> {
-        Self::with_netns(Netns::Current, Some(Duration::from_secs(30))).await
+struct Shared<S> {
+    conn: Mutex<Conn<S>>,
+    timeout: Option<Duration>,
+    counters: Counters,
+}
+
+struct Conn<S> {
+    sock: S,
+    engine: Engine<Ipvs>,
+    rx: Vec<u8>,
+}
+
+impl<S: Runtime> Clone for AsyncClient<S> {
+    fn clone(&self) -> Self {
+        AsyncClient {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<S: Runtime> fmt::Debug for AsyncClient<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncClient")
+            .field("family", &self.family_id())
+            .field("timeout", &self.shared.timeout)
+            .field("io", &self.io_counters())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Builder {
+    /// Open an async client with these settings, on the runtime of `S`
+    /// (`TokioSocket` or `SmolSocket`; call it from that runtime).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use ipvs::client::{Client, Netns, TokioClient};
+    /// let client: TokioClient = Client::builder()
+    ///     .netns(Netns::named("lb")?)
+    ///     .dump_attempts(10)
+    ///     .build_async()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn build_async<S: Runtime>(self) -> Result<AsyncClient<S>> {
+        let open = S::opener()?;
+        let open = move || {
+            let mut sock = open()?;
+            sock.socket_mut().bind_auto()?;
+            sock.socket_mut().connect(&SocketAddr::new(0, 0))?;
+            Ok(sock)
+        };
+        let sock = match &self.netns_fd {
+            Some(fd) => within(std::os::fd::AsFd::as_fd(fd), open)?,
+            None => within_netns(&self.netns, open)?,
+        };
+        let (rcvbuf, sndbuf) = sys::configure(sock.socket_ref())?;
+        let mut engine = Engine::new(Ipvs, crate::engine::Limits::from_buffers(rcvbuf, sndbuf));
+        engine.set_dump_attempts(self.dump_attempts);
+        let client = AsyncClient {
+            shared: Arc::new(Shared {
+                conn: Mutex::new(Conn {
+                    sock,
+                    engine,
+                    rx: Vec::with_capacity(RX_BUF),
+                }),
+                timeout: self.timeout,
+                counters: Counters::default(),
+            }),
+        };
+        core::resolve(&client).await?;
+        Ok(client)
+    }
+}
+
+impl<S: Runtime> Driver for AsyncClient<S> {
+    async fn run(
+        &self,
+        job: Job<IpvsMessage>,
+    ) -> std::result::Result<Answer<IpvsMessage>, Stopped> {
+        let shared = &*self.shared;
+        let mut conn = shared.conn.lock().await;
+        let conn = &mut *conn;
+        // A call abandoned midway (its future dropped) left its job in the
+        // engine: starting this one abandons it, and its late replies are
+        // skipped by sequence number.
+        conn.engine.start(job);
+        let answer = transport::run_async(
+            &mut conn.engine,
+            &conn.sock,
+            &mut conn.rx,
+            shared.timeout,
+            &shared.counters,
+            S::sleep,
+        )
+        .await;
+        finish(answer, conn.engine.family(), &shared.counters)
     }
 
-    /// A client in the namespace `ns`, giving up on replies after `timeout`.
+    async fn sleep(&self, duration: Duration) {
+        S::sleep(duration).await
+    }
+}
+
+impl<S: Runtime> AsyncClient<S> {
+    /// A client in the caller's network namespace, with default settings.
+    pub async fn new() -> Result<Self> {
+        Builder::default().build_async().await
+    }
+
+    /// A client in the namespace `ns`, giving up on a reply after `timeout`.
     pub async fn with_netns(ns: Netns, timeout: Option<Duration>) -> Result<Self> {
-        // The family id is global; resolve it with a short-lived blocking
-        // client off the runtime's threads.
-        let ns2 = ns.clone();
-        let family = tokio::task::spawn_blocking(move || {
-            Client::builder()
-                .netns(ns2)
-                .timeout(timeout)
-                .build()
-                .map(|c| c.family_id())
-        })
-        .await
-        .map_err(|e| Error::Io(std::io::Error::other(e)))??;
-        let sock = within_netns(&ns, || {
-            let mut sock = Socket::new(NETLINK_GENERIC)?;
-            sock.bind_auto()?;
-            Ok(sock)
-        })?;
-        let (rcvbuf, sndbuf) = configure(&sock)?;
-        sock.set_non_blocking(true)?;
-        // SAFETY: the descriptor comes from `into_raw_fd`, so it is open and
-        // owned by nothing else; TokioSocket takes ownership of it.
-        let sock =
-            unsafe { <TokioSocket as std::os::fd::FromRawFd>::from_raw_fd(sock.into_raw_fd()) };
-        let (mut conn, handle, _unsolicited) =
-            netlink_proto::from_socket_with_codec::<_, _, NetlinkCodec>(sock);
-        conn.set_forward_ack(true);
-        tokio::spawn(conn);
-        let (batch_ops, batch_bytes) = batch_limits(rcvbuf, sndbuf);
-        Ok(AsyncClient {
-            handle,
-            family,
-            timeout,
-            batch_ops,
-            batch_bytes,
-            dump_attempts: 5,
-        })
+        Builder::default()
+            .netns(ns)
+            .timeout(timeout)
+            .build_async()
+            .await
+    }
+
+    /// Settings for a client: namespace, timeout, dump retries
+    /// ([`Builder::build_async`]).
+    pub fn builder() -> Builder {
+        Builder::default()
     }
 
     /// The generic-netlink id the kernel gave the IPVS family.
     pub fn family_id(&self) -> u16 {
-        self.family
+        self.shared.counters.family()
     }
 
-    fn message(&self, req: &Request) -> Message {
-        let genl = GenlMessage::new(
-            GenlHeader {
-                cmd: req.msg.command.0,
-                version: FAMILY_VERSION,
-            },
-            req.msg.clone(),
-            self.family,
-        );
-        let mut header = NetlinkHeader::default();
-        header.flags = NLM_F_REQUEST
-            | match req.kind {
-                RequestKind::Dump => NLM_F_DUMP,
-                _ => NLM_F_ACK,
-            };
-        let mut msg = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(genl));
-        msg.finalize();
-        msg
-    }
-
-    /// Send `requests` as one write; every one is acknowledged. Returns, in
-    /// order, the IPVS replies, whether a dump was interrupted, and one
-    /// outcome per request.
-    async fn exchange(&self, requests: &[Request]) -> Result<Exchanged> {
-        let messages: Vec<Message> = requests.iter().map(|r| self.message(r)).collect();
-        let mut stream = self
-            .handle
-            .request_batch(messages, SocketAddr::new(0, 0))
-            .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
-        let mut out = Exchanged::default();
-        let read = async {
-            while let Some(msg) = stream.next().await {
-                out.interrupted |= msg.header.flags & NLM_F_DUMP_INTR != 0;
-                match msg.payload {
-                    NetlinkPayload::InnerMessage(genl) => out.replies.push(genl.payload),
-                    NetlinkPayload::Error(e) => {
-                        let mut payload = e.raw_code().to_ne_bytes().to_vec();
-                        payload.extend_from_slice(&e.header);
-                        out.outcomes.push(parse_error(msg.header.flags, &payload)?);
-                    }
-                    NetlinkPayload::Done(d) if d.code != 0 => {
-                        out.outcomes.push(Some(KernelError {
-                            errno: d.code.abs(),
-                            message: None,
-                            offset: None,
-                            missing_type: None,
-                        }))
-                    }
-                    _ => {}
-                }
-            }
-            Ok::<_, Error>(())
-        };
-        match self.timeout {
-            Some(t) => tokio::time::timeout(t, read)
-                .await
-                .map_err(|_| Error::Timeout(t))??,
-            None => read.await?,
-        }
-        Ok(out)
+    /// The datagrams this client (and its clones) have written and read.
+    pub fn io_counters(&self) -> IoCounters {
+        self.shared.counters.snapshot()
     }
 
     /// Apply one change.
     pub async fn execute(&self, op: &Operation) -> Result<()> {
-        let req = op.request()?;
-        let out = self.exchange(std::slice::from_ref(&req)).await?;
-        match out.outcomes.into_iter().flatten().next() {
-            Some(e) => Err(op.error(e)),
-            None => Ok(()),
-        }
+        core::execute(self, op).await
     }
 
-    async fn read(&self, req: Request, key: Option<&ServiceKey>) -> Result<Vec<IpvsMessage>> {
-        for _ in 0..self.dump_attempts {
-            let out = self.exchange(std::slice::from_ref(&req)).await?;
-            if let Some(e) = out.outcomes.into_iter().flatten().next() {
-                return Err(operation::read_error(req.msg.command, key, e));
-            }
-            if !out.interrupted {
-                return Ok(out.replies);
-            }
-        }
-        Err(Error::DumpInterrupted {
-            attempts: self.dump_attempts,
-        })
-    }
-
-    /// Apply many changes, many per write; see [`Client::execute_batch`].
+    /// Apply many changes, many per write; see [`Client::execute_batch`](super::Client::execute_batch).
     pub async fn execute_batch(&self, ops: &[Operation]) -> Result<BatchResult> {
-        let requests = operation::batch_requests(ops)?;
-        let mut results = Vec::with_capacity(ops.len());
-        let mut start = 0;
-        while start < requests.len() {
-            let end = chunk_end(&requests, start, self.batch_ops, self.batch_bytes);
-            let out = match self.exchange(&requests[start..end]).await {
-                Ok(out) => out,
-                Err(e) => {
-                    let reason = e.to_string();
-                    results.push(Err(e));
-                    results.extend((start + 1..ops.len()).map(|_| {
-                        Err(Error::NotAttempted {
-                            reason: reason.clone(),
-                        })
-                    }));
-                    return Ok(BatchResult { results });
-                }
-            };
-            for (op, outcome) in ops[start..end].iter().zip(out.outcomes) {
-                results.push(match outcome {
-                    None => Ok(()),
-                    Some(e) => Err(op.error(e)),
-                });
-            }
-            start = end;
-        }
-        Ok(BatchResult { results })
+        core::execute_batch(self, ops).await
     }
 
     /// Add a service.
@@ -282,78 +304,64 @@ impl AsyncClient {
 
     /// The timeouts.
     pub async fn timeouts(&self) -> Result<Timeouts> {
-        let replies = self
-            .read(Request::ack(IpvsMessage::get_config()), None)
-            .await?;
-        operation::timeouts(&replies)
+        core::timeouts(self).await
     }
 
     /// Version and connection table size.
     pub async fn info(&self) -> Result<Info> {
-        let replies = self
-            .read(Request::ack(IpvsMessage::get_info()), None)
-            .await?;
-        operation::info(&replies)
+        core::info(self).await
     }
 
     /// The running sync daemons.
     pub async fn daemons(&self) -> Result<Vec<SyncDaemon>> {
-        let replies = self
-            .read(Request::dump(IpvsMessage::get_daemons()), None)
-            .await?;
-        operation::daemons(&replies)
+        core::daemons(self).await
     }
 
     /// One service, with its stats.
     pub async fn service(&self, key: &ServiceKey) -> Result<Service> {
-        key.validate()?;
-        let replies = self
-            .read(Request::ack(IpvsMessage::get_service(key)), Some(key))
-            .await?;
-        operation::services(&replies)?
-            .into_iter()
-            .next()
-            .ok_or(Error::ServiceNotFound { service: *key })
+        core::service(self, key).await
     }
 
-    /// Every service of the namespace, with stats.
+    /// Every service of the namespace, with stats; entries the kernel
+    /// listed twice are dropped and counted (see [`Client::services`](super::Client::services)).
     pub async fn services(&self) -> Result<Vec<Service>> {
-        let replies = self
-            .read(Request::dump(IpvsMessage::get_services()), None)
-            .await?;
-        operation::services(&replies)
+        core::services(self).await
     }
 
-    /// The destinations of a service.
+    /// The destinations of a service (repeats dropped and counted).
     pub async fn destinations(&self, key: &ServiceKey) -> Result<Vec<Destination>> {
-        key.validate()?;
-        let replies = self
-            .read(Request::dump(IpvsMessage::get_dests(key)), Some(key))
-            .await?;
-        operation::destinations(&replies, key.family())
+        core::destinations(self, key).await
     }
 
     /// Every service with its destinations (one dump per service, as the
     /// kernel allows only one dump at a time per socket).
     pub async fn snapshot(&self) -> Result<Vec<ServiceEntry>> {
-        let services = self.services().await?;
-        let mut entries = Vec::with_capacity(services.len());
-        for service in services {
-            let destinations = self.destinations(&service.key).await?;
-            entries.push(ServiceEntry {
-                service,
-                destinations,
-            });
-        }
-        Ok(entries)
+        core::snapshot(self).await
     }
 }
 
-/// What one write brought back.
-#[derive(Default)]
-struct Exchanged {
-    replies: Vec<IpvsMessage>,
-    interrupted: bool,
-    /// One per acknowledged request: `None` for success.
-    outcomes: Vec<Option<KernelError>>,
+#[cfg(all(test, feature = "tokio"))]
+mod tests {
+    use super::*;
+    use crate::state::{ApplyOptions, Plan, Reconciler, State};
+
+    fn send<T: Send>(_: &T) {}
+
+    /// Checked at compile time: what the client's calls return can be
+    /// spawned on a multi-threaded runtime.
+    #[allow(dead_code)]
+    async fn futures_are_send(c: &TokioClient, plan: &Plan, state: &State, r: &mut Reconciler) {
+        send(c);
+        send(&c.services());
+        send(&c.execute_batch(&[]));
+        send(&State::read_async(c));
+        send(&plan.apply_async(c, state, &ApplyOptions::default()));
+        send(&r.step_async(c, state, &ApplyOptions::default()));
+    }
+
+    #[test]
+    fn the_client_is_send_sync_and_clone() {
+        fn check<T: Send + Sync + Clone>() {}
+        check::<TokioClient>();
+    }
 }

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use crate::codec::{Command, IpvsMessage, KernelError, RequestKind};
+use crate::codec::{Command, IpvsMessage, KernelError};
 use crate::model::{
     AddressFamily, DaemonState, Destination, Info, Service, ServiceKey, SyncDaemon, Timeouts,
 };
@@ -86,7 +86,7 @@ impl std::fmt::Display for Operation {
 
 impl Operation {
     /// Validate, then build the request.
-    pub(crate) fn request(&self) -> Result<Request> {
+    pub(crate) fn request(&self) -> Result<IpvsMessage> {
         let msg = match self {
             Operation::AddService(s) => {
                 s.validate()?;
@@ -128,7 +128,7 @@ impl Operation {
             }
             Operation::StopDaemon(s) => IpvsMessage::del_daemon(*s),
         };
-        Ok(Request::ack(msg))
+        Ok(msg)
     }
 
     /// The typed error for the kernel refusing this operation.
@@ -206,7 +206,7 @@ fn not_found_module(s: &Service) -> Error {
 
 /// Validate every operation of a batch and build its requests; the first
 /// invalid one fails the whole batch, before anything is sent.
-pub(crate) fn batch_requests(ops: &[Operation]) -> Result<Vec<Request>> {
+pub(crate) fn batch_requests(ops: &[Operation]) -> Result<Vec<IpvsMessage>> {
     ops.iter()
         .enumerate()
         .map(|(index, op)| {
@@ -216,28 +216,6 @@ pub(crate) fn batch_requests(ops: &[Operation]) -> Result<Vec<Request>> {
             })
         })
         .collect()
-}
-
-/// A message and how to send it.
-#[derive(Debug, Clone)]
-pub(crate) struct Request {
-    pub msg: IpvsMessage,
-    pub kind: RequestKind,
-}
-
-impl Request {
-    pub fn ack(msg: IpvsMessage) -> Self {
-        Request {
-            msg,
-            kind: RequestKind::Ack,
-        }
-    }
-    pub fn dump(msg: IpvsMessage) -> Self {
-        Request {
-            msg,
-            kind: RequestKind::Dump,
-        }
-    }
 }
 
 /// The typed error for a refused read of `key` (`GET_SERVICE`, `GET_DEST`).

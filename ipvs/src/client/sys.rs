@@ -1,99 +1,47 @@
-//! The few system calls netlink-sys does not wrap.
+//! Socket options and namespace switching, through rustix: no `unsafe` here.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::time::Duration;
 
-/// Set an integer socket option.
-pub(crate) fn setsockopt_int(
-    fd: BorrowedFd<'_>,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: libc::c_int,
-) -> io::Result<()> {
-    // SAFETY: `fd` is a live descriptor for the duration of the call; the
-    // option value points to a c_int on our stack and its size is given.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
+use rustix::net::sockopt;
 
-/// Read an integer socket option.
-pub(crate) fn getsockopt_int(
-    fd: BorrowedFd<'_>,
-    level: libc::c_int,
-    name: libc::c_int,
-) -> io::Result<libc::c_int> {
-    let mut value: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `fd` is live; `value` and `len` are valid for writes and `len`
-    // holds the size of `value`.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (&mut value as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(value)
+/// Socket buffers asked for (forced as root, which IPVS needs anyway; else
+/// capped by `net.core.rmem_max` / `wmem_max`).
+const SOCK_BUF: usize = 8 << 20;
+
+/// Ask for extended ACKs, capped error messages and large buffers; returns
+/// the receive and send buffer sizes obtained.
+pub(crate) fn configure(sock: &netlink_sys::Socket) -> io::Result<(usize, usize)> {
+    sock.set_ext_ack(true)?;
+    sock.set_cap_ack(true)?;
+    let fd = sock.as_fd();
+    // Large buffers let a batch have many messages in flight.
+    if sockopt::set_socket_recv_buffer_size_force(fd, SOCK_BUF).is_err() {
+        sockopt::set_socket_recv_buffer_size(fd, SOCK_BUF)?;
     }
+    if sockopt::set_socket_send_buffer_size_force(fd, SOCK_BUF).is_err() {
+        sockopt::set_socket_send_buffer_size(fd, SOCK_BUF)?;
+    }
+    Ok((
+        sockopt::socket_recv_buffer_size(fd)?,
+        sockopt::socket_send_buffer_size(fd)?,
+    ))
 }
 
 /// Set the receive timeout (`SO_RCVTIMEO`); `None` blocks forever.
-pub(crate) fn set_recv_timeout(
-    fd: BorrowedFd<'_>,
-    timeout: Option<std::time::Duration>,
-) -> io::Result<()> {
-    let tv = match timeout {
-        Some(d) => libc::timeval {
-            tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
-            tv_usec: d.subsec_micros().max(u32::from(d.as_secs() == 0)) as libc::suseconds_t,
-        },
-        None => libc::timeval {
-            tv_sec: 0,
-            tv_usec: 0,
-        },
-    };
-    // SAFETY: `fd` is live; `tv` is a timeval on our stack and its size is given.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&tv as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+pub(crate) fn set_recv_timeout(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<()> {
+    // A zero timeout would mean "forever" to the kernel: wait 1 µs instead.
+    let timeout = timeout.map(|d| d.max(Duration::from_micros(1)));
+    sockopt::set_socket_timeout(fd, sockopt::Timeout::Recv, timeout)?;
+    Ok(())
 }
 
 /// Move the calling thread into the network namespace `fd` refers to.
 pub(crate) fn setns_net(fd: BorrowedFd<'_>) -> io::Result<()> {
-    // SAFETY: setns only reads the descriptor; it changes the namespace of
-    // the calling thread, which the caller owns and discards afterwards.
-    let rc = unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    rustix::thread::move_into_link_name_space(
+        fd,
+        Some(rustix::thread::LinkNameSpaceType::Network),
+    )?;
+    Ok(())
 }

@@ -7,14 +7,12 @@
 //! then receives it as with plain IPIP. FOU ports belong to a network
 //! namespace.
 
-use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_GENERIC};
+use netlink_packet_core::DecodeError;
+use netlink_sys::protocols::NETLINK_GENERIC;
 
 use super::Error;
-
-const GENL_ID_CTRL: u16 = 0x10;
-const CTRL_CMD_GETFAMILY: u8 = 3;
-const CTRL_ATTR_FAMILY_ID: u16 = 1;
-const CTRL_ATTR_FAMILY_NAME: u16 = 2;
+use super::netlink::Conn;
+use crate::engine::{GENL_HDRLEN, Job, Protocol, emit_genl_header};
 
 const FOU_CMD_ADD: u8 = 1;
 const FOU_CMD_DEL: u8 = 2;
@@ -23,12 +21,7 @@ const FOU_ATTR_PORT: u16 = 1;
 const FOU_ATTR_AF: u16 = 2;
 const FOU_ATTR_TYPE: u16 = 4;
 const FOU_ENCAP_GUE: u8 = 2;
-
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const NLM_F_REQUEST: u16 = 1;
-const NLM_F_ACK: u16 = 4;
-const NLM_F_DUMP: u16 = 0x300;
+const FOU_GENL_VERSION: u8 = 1;
 
 /// The attributes of one message, in order.
 type Attrs = Vec<(u16, Vec<u8>)>;
@@ -47,51 +40,86 @@ pub struct FouPort {
 /// A socket on the `fou` family, in the calling thread's network namespace.
 #[derive(Debug)]
 pub struct Fou {
-    socket: Socket,
-    family: u16,
-    seq: u32,
+    conn: Conn<FouFamily>,
+}
+
+/// A `fou` request: a command and its attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FouRequest {
+    cmd: u8,
+    attrs: Attrs,
+}
+
+/// The `fou` generic-netlink family as a [`Protocol`] of the engine.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct FouFamily;
+
+impl Protocol for FouFamily {
+    type Request = FouRequest;
+    type Reply = Attrs;
+    type Key = ();
+
+    fn family_name(&self) -> Option<&str> {
+        Some("fou")
+    }
+
+    fn message_type(&self, _: &FouRequest, family: u16) -> u16 {
+        family
+    }
+
+    fn payload_len(&self, req: &FouRequest) -> usize {
+        GENL_HDRLEN
+            + req
+                .attrs
+                .iter()
+                .map(|(_, v)| (4 + v.len() + 3) & !3)
+                .sum::<usize>()
+    }
+
+    fn emit_payload(&self, req: &FouRequest, buf: &mut [u8]) {
+        emit_genl_header(buf, req.cmd, FOU_GENL_VERSION);
+        let mut at = GENL_HDRLEN;
+        for (kind, value) in &req.attrs {
+            let len = 4 + value.len();
+            buf[at..at + 2].copy_from_slice(&(len as u16).to_ne_bytes());
+            buf[at + 2..at + 4].copy_from_slice(&kind.to_ne_bytes());
+            buf[at + 4..at + len].copy_from_slice(value);
+            at += (len + 3) & !3;
+        }
+    }
+
+    fn decode(
+        &self,
+        message_type: u16,
+        family: u16,
+        payload: &[u8],
+    ) -> Result<Option<Attrs>, DecodeError> {
+        if message_type != family {
+            return Ok(None);
+        }
+        Ok(Some(parse_attrs(payload.get(GENL_HDRLEN..).unwrap_or(&[]))))
+    }
 }
 
 impl Fou {
     /// Open the socket and resolve the family; `Ok(None)` when the kernel
     /// has no `fou` family (the `fou` module is not loaded).
     pub fn open() -> Result<Option<Self>, Error> {
-        let io = |e| Error::io("opening a generic netlink socket", e);
-        let mut socket = Socket::new(NETLINK_GENERIC).map_err(io)?;
-        socket.bind_auto().map_err(io)?;
-        socket.connect(&SocketAddr::new(0, 0)).map_err(io)?;
-        super::set_recv_timeout(&socket, 10).map_err(io)?;
-        let mut fou = Fou {
-            socket,
-            family: GENL_ID_CTRL,
-            seq: 0,
-        };
-        let mut name = b"fou".to_vec();
-        name.push(0);
-        let replies = match fou.request(
-            GENL_ID_CTRL,
-            CTRL_CMD_GETFAMILY,
-            &[(CTRL_ATTR_FAMILY_NAME, name)],
-            false,
-            "resolve the fou family",
-        ) {
-            Ok(r) => r,
-            Err(Error::Netlink { errno, .. }) if errno == libc::ENOENT => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let id = replies
-            .iter()
-            .flat_map(|attrs| attrs.iter())
-            .find(|(k, v)| *k == CTRL_ATTR_FAMILY_ID && v.len() >= 2)
-            .map(|(_, v)| u16::from_ne_bytes([v[0], v[1]]))
-            .ok_or_else(|| Error::Decode("fou family reply without an id".into()))?;
-        fou.family = id;
-        Ok(Some(fou))
+        let mut conn = Conn::open(
+            NETLINK_GENERIC,
+            FouFamily,
+            "opening a generic netlink socket",
+        )?;
+        match conn.run(Job::Resolve, "resolve the fou family") {
+            Ok(_) => Ok(Some(Fou { conn })),
+            Err(Error::Netlink { errno, .. }) if errno == libc::ENOENT => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Every FOU port of the namespace.
     pub fn ports(&mut self) -> Result<Vec<FouPort>, Error> {
-        let replies = self.request(self.family, FOU_CMD_GET, &[], true, "list fou ports")?;
+        let replies = self.request(FOU_CMD_GET, &[], true, "list fou ports")?;
         Ok(replies
             .iter()
             .filter_map(|attrs| {
@@ -122,7 +150,7 @@ impl Fou {
             (FOU_ATTR_AF, vec![family]),
             (FOU_ATTR_TYPE, vec![FOU_ENCAP_GUE]),
         ];
-        self.request(self.family, FOU_CMD_ADD, &attrs, false, "add a fou port")?;
+        self.request(FOU_CMD_ADD, &attrs, false, "add a fou port")?;
         Ok(())
     }
 
@@ -133,7 +161,7 @@ impl Fou {
             (FOU_ATTR_PORT, port.to_be_bytes().to_vec()),
             (FOU_ATTR_AF, vec![family]),
         ];
-        match self.request(self.family, FOU_CMD_DEL, &attrs, false, "delete a fou port") {
+        match self.request(FOU_CMD_DEL, &attrs, false, "delete a fou port") {
             Ok(_) => Ok(true),
             Err(Error::Netlink { errno, .. }) if errno == libc::ESRCH || errno == libc::ENOENT => {
                 Ok(false)
@@ -145,84 +173,17 @@ impl Fou {
     /// One request; the attributes of every reply message.
     fn request(
         &mut self,
-        family: u16,
         cmd: u8,
         attrs: &[(u16, Vec<u8>)],
         dump: bool,
         what: &'static str,
     ) -> Result<Vec<Attrs>, Error> {
-        self.seq = self.seq.wrapping_add(1);
-        let seq = self.seq;
-        let msg = encode(
-            family,
-            if dump { NLM_F_DUMP } else { NLM_F_ACK },
-            seq,
+        let req = FouRequest {
             cmd,
-            attrs,
-        );
-        self.socket.send(&msg, 0).map_err(|e| Error::io(what, e))?;
-        let mut replies = Vec::new();
-        let mut buf = vec![0u8; 32 * 1024];
-        loop {
-            let n = self
-                .socket
-                .recv(&mut &mut buf[..], 0)
-                .map_err(|e| Error::io(what, e))?;
-            let mut data = &buf[..n.min(buf.len())];
-            while data.len() >= 16 {
-                let len = u32::from_ne_bytes(data[0..4].try_into().unwrap()) as usize;
-                let kind = u16::from_ne_bytes([data[4], data[5]]);
-                let mseq = u32::from_ne_bytes(data[8..12].try_into().unwrap());
-                if len < 16 || len > data.len() {
-                    return Err(Error::Decode(format!("{what}: bad netlink length {len}")));
-                }
-                let payload = &data[16..len];
-                data = &data[((len + 3) & !3).min(data.len())..];
-                if mseq != seq {
-                    continue;
-                }
-                match kind {
-                    NLMSG_ERROR => {
-                        let code = payload
-                            .get(..4)
-                            .map(|c| i32::from_ne_bytes(c.try_into().unwrap()))
-                            .unwrap_or(0);
-                        return if code == 0 {
-                            Ok(replies)
-                        } else {
-                            Err(Error::Netlink {
-                                operation: what,
-                                errno: -code,
-                                message: None,
-                            })
-                        };
-                    }
-                    NLMSG_DONE => return Ok(replies),
-                    k if k == family => replies.push(parse_attrs(payload.get(4..).unwrap_or(&[]))),
-                    _ => {}
-                }
-            }
-        }
+            attrs: attrs.to_vec(),
+        };
+        self.conn.request(req, dump, what)
     }
-}
-
-fn encode(family: u16, flags: u16, seq: u32, cmd: u8, attrs: &[(u16, Vec<u8>)]) -> Vec<u8> {
-    let mut v = vec![0u8; 16];
-    v.extend_from_slice(&[cmd, 1, 0, 0]);
-    for (kind, value) in attrs {
-        v.extend_from_slice(&((4 + value.len()) as u16).to_ne_bytes());
-        v.extend_from_slice(&kind.to_ne_bytes());
-        v.extend_from_slice(value);
-        while v.len() % 4 != 0 {
-            v.push(0);
-        }
-    }
-    let len = v.len() as u32;
-    v[0..4].copy_from_slice(&len.to_ne_bytes());
-    v[4..6].copy_from_slice(&family.to_ne_bytes());
-    v[6..8].copy_from_slice(&(NLM_F_REQUEST | flags).to_ne_bytes());
-    v[8..12].copy_from_slice(&seq.to_ne_bytes());
-    v
 }
 
 fn parse_attrs(mut data: &[u8]) -> Attrs {
@@ -245,20 +206,29 @@ mod tests {
 
     #[test]
     fn encodes_an_add_and_parses_it_back() {
-        let attrs = [
+        let attrs = vec![
             (FOU_ATTR_PORT, 6080u16.to_be_bytes().to_vec()),
             (FOU_ATTR_AF, vec![2]),
             (FOU_ATTR_TYPE, vec![FOU_ENCAP_GUE]),
         ];
-        let m = encode(0x1c, NLM_F_ACK, 9, FOU_CMD_ADD, &attrs);
-        assert_eq!(m.len(), 16 + 4 + 8 * 3);
-        assert_eq!(
-            u32::from_ne_bytes(m[0..4].try_into().unwrap()) as usize,
-            m.len()
+        let req = FouRequest {
+            cmd: FOU_CMD_ADD,
+            attrs: attrs.clone(),
+        };
+        let mut m = Vec::new();
+        let len = crate::engine::wire::push_message(
+            &mut m,
+            0x1c,
+            0,
+            9,
+            FouFamily.payload_len(&req),
+            |b| FouFamily.emit_payload(&req, b),
         );
+        assert_eq!(m.len(), 16 + 4 + 8 * 3);
+        assert_eq!(len, m.len());
         assert_eq!(m[16], FOU_CMD_ADD);
-        let back = parse_attrs(&m[20..]);
-        assert_eq!(back, attrs.to_vec());
+        let back = FouFamily.decode(0x1c, 0x1c, &m[16..]).unwrap().unwrap();
+        assert_eq!(back, attrs);
         // The port is big-endian on the wire.
         assert_eq!(&m[24..26], &[0x17, 0xc0]);
     }

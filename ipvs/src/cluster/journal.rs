@@ -24,7 +24,6 @@ use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io::Write;
 use std::net::IpAddr;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -165,13 +164,8 @@ impl Journal {
         };
         fs::create_dir_all(dir).map_err(|e| jerr(format!("cannot create the directory: {e}")))?;
         let lock = File::open(dir).map_err(|e| jerr(format!("cannot open the directory: {e}")))?;
-        // SAFETY: flock on a descriptor we own.
-        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(jerr(format!(
-                "cannot lock: {}",
-                std::io::Error::last_os_error()
-            )));
-        }
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| jerr(format!("cannot lock: {}", std::io::Error::from(e))))?;
         let path = dir.join(format!("netns-{netns_id}.json"));
         let data = match fs::read(&path) {
             Ok(bytes) => {

@@ -34,6 +34,7 @@ mod director;
 mod engine;
 pub mod fou;
 pub mod journal;
+mod netlink;
 mod real_server;
 pub mod rtnl;
 mod sysctl;
@@ -311,16 +312,20 @@ impl Place {
 /// (`SO_NETNS_COOKIE`, Linux 5.14+, unique while the machine runs), else
 /// the device and inode of its namespace file.
 pub(crate) fn netns_id() -> Result<String, Error> {
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use rustix::net::{AddressFamily, SocketFlags, SocketType, socket_with};
+    use std::os::fd::AsRawFd;
     const SO_NETNS_COOKIE: libc::c_int = 71;
-    // SAFETY: plain socket(2); the descriptor is owned right away.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if fd >= 0 {
-        // SAFETY: fd is a fresh descriptor we own.
-        let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    if let Ok(sock) = socket_with(
+        AddressFamily::INET,
+        SocketType::DGRAM,
+        SocketFlags::CLOEXEC,
+        None,
+    ) {
         let mut cookie: u64 = 0;
         let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
-        // SAFETY: a u64 buffer of the length given.
+        // SAFETY: `sock` is open for the call; the option value is a u64 on
+        // our stack and `len` its size. (Neither rustix nor nix reads
+        // SO_NETNS_COOKIE.)
         let rc = unsafe {
             libc::getsockopt(
                 sock.as_raw_fd(),
@@ -338,30 +343,6 @@ pub(crate) fn netns_id() -> Result<String, Error> {
     let m = std::fs::metadata("/proc/thread-self/ns/net")
         .map_err(|e| Error::io("reading /proc/thread-self/ns/net", e))?;
     Ok(format!("ino-{}-{}", m.dev(), m.ino()))
-}
-
-/// `SO_RCVTIMEO` on a netlink socket, so a lost reply is an error, not a hang.
-pub(crate) fn set_recv_timeout(socket: &netlink_sys::Socket, secs: u64) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let tv = libc::timeval {
-        tv_sec: secs as libc::time_t,
-        tv_usec: 0,
-    };
-    // SAFETY: a valid socket descriptor and a timeval of the right size.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&tv as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
 }
 
 /// Run `modprobe NAME` (kernel modules are the one thing rtnetlink cannot

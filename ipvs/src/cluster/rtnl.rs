@@ -1,20 +1,65 @@
 //! A tiny blocking rtnetlink client: links and addresses, nothing else.
 //!
-//! Messages are built and parsed by `netlink-packet-route`; the socket is a
-//! plain blocking `netlink-sys` one, like the IPVS [`Client`](crate::client::Client).
-//! A socket belongs to the network namespace of the thread that opened it.
+//! Messages are built and parsed by `netlink-packet-route`; the requests go
+//! through the crate's request engine on a blocking socket, like the IPVS
+//! [`Client`](crate::client::Client)'s. A socket belongs to the network
+//! namespace of the thread that opened it.
 
 use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage,
-    NetlinkPayload,
+    DecodeError, NLM_F_CREATE, NLM_F_EXCL, NetlinkDeserializable, NetlinkHeader,
+    NetlinkSerializable,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
 use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
-use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
+use netlink_sys::protocols::NETLINK_ROUTE;
 use std::net::IpAddr;
 
 use super::Error;
+use super::netlink::Conn;
+use crate::engine::Protocol;
+
+/// rtnetlink as a [`Protocol`] of the engine: a message and its creation
+/// flags (`NLM_F_CREATE | NLM_F_EXCL`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Route;
+
+impl Protocol for Route {
+    type Request = (RouteNetlinkMessage, u16);
+    type Reply = RouteNetlinkMessage;
+    type Key = ();
+
+    fn family_name(&self) -> Option<&str> {
+        None
+    }
+
+    fn message_type(&self, (msg, _): &Self::Request, _: u16) -> u16 {
+        msg.message_type()
+    }
+
+    fn extra_flags(&self, (_, flags): &Self::Request) -> u16 {
+        *flags
+    }
+
+    fn payload_len(&self, (msg, _): &Self::Request) -> usize {
+        msg.buffer_len()
+    }
+
+    fn emit_payload(&self, (msg, _): &Self::Request, buf: &mut [u8]) {
+        msg.serialize(buf)
+    }
+
+    fn decode(
+        &self,
+        message_type: u16,
+        _: u16,
+        payload: &[u8],
+    ) -> Result<Option<RouteNetlinkMessage>, DecodeError> {
+        let mut header = NetlinkHeader::default();
+        header.message_type = message_type;
+        RouteNetlinkMessage::deserialize(&header, payload).map(Some)
+    }
+}
 
 /// A network interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,28 +88,14 @@ pub struct Address {
 /// A blocking rtnetlink socket.
 #[derive(Debug)]
 pub struct Rtnl {
-    socket: Socket,
-    seq: u32,
-    buf: Vec<u8>,
+    conn: Conn<Route>,
 }
-
-const RECV_TIMEOUT_SECS: u64 = 10;
 
 impl Rtnl {
     /// Open a socket in the calling thread's network namespace.
     pub fn open() -> Result<Self, Error> {
-        let io = |e| Error::io("opening an rtnetlink socket", e);
-        let mut socket = Socket::new(NETLINK_ROUTE).map_err(io)?;
-        socket.bind_auto().map_err(io)?;
-        socket.connect(&SocketAddr::new(0, 0)).map_err(io)?;
-        // Best effort: the kernel then says why it refused.
-        let _ = socket.set_ext_ack(true);
-        let _ = socket.set_cap_ack(true);
-        super::set_recv_timeout(&socket, RECV_TIMEOUT_SECS).map_err(io)?;
         Ok(Rtnl {
-            socket,
-            seq: 0,
-            buf: vec![0; 64 * 1024],
+            conn: Conn::open(NETLINK_ROUTE, Route, "opening an rtnetlink socket")?,
         })
     }
 
@@ -89,7 +120,7 @@ impl Rtnl {
     /// Every link.
     pub fn links(&mut self) -> Result<Vec<Link>, Error> {
         let msg = LinkMessage::default();
-        let replies = self.request(RouteNetlinkMessage::GetLink(msg), NLM_F_DUMP, "dump links")?;
+        let replies = self.request(RouteNetlinkMessage::GetLink(msg), DUMP, "dump links")?;
         Ok(replies.into_iter().filter_map(to_link).collect())
     }
 
@@ -139,11 +170,7 @@ impl Rtnl {
     /// Every address of every interface (IPv4 and IPv6).
     pub fn addresses(&mut self) -> Result<Vec<Address>, Error> {
         let msg = AddressMessage::default();
-        let replies = self.request(
-            RouteNetlinkMessage::GetAddress(msg),
-            NLM_F_DUMP,
-            "dump addresses",
-        )?;
+        let replies = self.request(RouteNetlinkMessage::GetAddress(msg), DUMP, "dump addresses")?;
         Ok(replies
             .into_iter()
             .filter_map(|m| match m {
@@ -204,65 +231,24 @@ impl Rtnl {
         }
     }
 
-    /// Send one request and collect its replies: the messages of a dump, or
-    /// nothing for an acknowledged change.
+    /// Send one request and collect its replies: the messages of a dump
+    /// (`flags` [`DUMP`]), or of a `GET`, or nothing for a change.
     fn request(
         &mut self,
         msg: RouteNetlinkMessage,
         flags: u16,
         what: &'static str,
     ) -> Result<Vec<RouteNetlinkMessage>, Error> {
-        self.seq = self.seq.wrapping_add(1);
-        let seq = self.seq;
-        let dump = flags & NLM_F_DUMP == NLM_F_DUMP;
-        let mut header = NetlinkHeader::default();
-        header.flags = NLM_F_REQUEST | flags | if dump { 0 } else { NLM_F_ACK };
-        header.sequence_number = seq;
-        let mut nl = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(msg));
-        nl.finalize();
-        let mut out = vec![0; nl.buffer_len()];
-        nl.serialize(&mut out);
-        self.socket.send(&out, 0).map_err(|e| Error::io(what, e))?;
-
-        let mut replies = Vec::new();
-        loop {
-            let n = self
-                .socket
-                .recv(&mut &mut self.buf[..], 0)
-                .map_err(|e| Error::io(what, e))?;
-            let mut offset = 0;
-            while offset + 16 <= n {
-                let data = &self.buf[offset..n];
-                let len = u32::from_ne_bytes([data[0], data[1], data[2], data[3]]) as usize;
-                if len < 16 || len > data.len() {
-                    return Err(Error::Decode(format!("{what}: bad netlink length {len}")));
-                }
-                let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data[..len])
-                    .map_err(|e| Error::Decode(format!("{what}: {e}")))?;
-                offset += (len + 3) & !3;
-                if msg.header.sequence_number != seq {
-                    continue; // a stale reply to an earlier request
-                }
-                match msg.payload {
-                    NetlinkPayload::Error(err) => {
-                        return match err.code {
-                            None => Ok(replies),
-                            Some(code) => Err(Error::Netlink {
-                                operation: what,
-                                errno: -code.get(),
-                                message: ext_ack_message(&err.header),
-                            }),
-                        };
-                    }
-                    NetlinkPayload::Done(_) => return Ok(replies),
-                    // A GET without DUMP answers its message, then the ACK asked for.
-                    NetlinkPayload::InnerMessage(m) => replies.push(m),
-                    _ => {}
-                }
-            }
+        if flags == DUMP {
+            self.conn.request((msg, 0), true, what)
+        } else {
+            self.conn.request((msg, flags), false, what)
         }
     }
 }
+
+/// The `flags` of [`Rtnl::request`] that make it a dump.
+const DUMP: u16 = netlink_packet_core::NLM_F_DUMP;
 
 fn address_message(index: u32, address: IpAddr, prefix_len: u8) -> AddressMessage {
     let mut msg = AddressMessage::default();
@@ -323,41 +309,9 @@ fn to_address(a: &AddressMessage) -> Option<Address> {
     })
 }
 
-/// `NLMSGERR_ATTR_MSG` from an error's payload: with `NETLINK_CAP_ACK` it
-/// is the request's 16-byte header followed by the extended-ACK attributes.
-fn ext_ack_message(payload: &[u8]) -> Option<String> {
-    let mut rest = payload.get(16..)?;
-    while rest.len() >= 4 {
-        let len = u16::from_ne_bytes([rest[0], rest[1]]) as usize;
-        let kind = u16::from_ne_bytes([rest[2], rest[3]]) & 0x3fff;
-        if len < 4 || len > rest.len() {
-            return None;
-        }
-        if kind == 1 {
-            let s = &rest[4..len];
-            let s = s.split(|b| *b == 0).next().unwrap_or_default();
-            return Some(String::from_utf8_lossy(s).into_owned());
-        }
-        rest = &rest[((len + 3) & !3).min(rest.len())..];
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ext_ack_text_is_found() {
-        let mut p = vec![0u8; 16];
-        let text = b"Invalid prefix\0";
-        let len = 4 + text.len();
-        p.extend_from_slice(&(len as u16).to_ne_bytes());
-        p.extend_from_slice(&1u16.to_ne_bytes());
-        p.extend_from_slice(text);
-        assert_eq!(ext_ack_message(&p).as_deref(), Some("Invalid prefix"));
-        assert_eq!(ext_ack_message(&p[..16]), None);
-    }
 
     #[test]
     fn address_messages_carry_local_and_prefix() {

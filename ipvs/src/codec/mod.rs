@@ -33,6 +33,7 @@ pub mod convert;
 pub mod frame;
 mod message;
 mod nla;
+mod protocol;
 pub mod reply;
 pub mod request;
 
@@ -42,6 +43,7 @@ pub use frame::{
     Frame, Frames, KernelError, Reply, RequestKind, decode, encode_request, parse_error,
 };
 pub use message::{FAMILY_NAME, FAMILY_VERSION, IpvsMessage};
+pub use protocol::{EntryKey, Ipvs};
 
 /// Decoding errors, from netlink-packet-core.
 pub use netlink_packet_core::DecodeError;

@@ -18,10 +18,12 @@
 //! ```
 
 use std::fmt;
-use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::{Change, Draining, Plan, Reconciler, State};
+use crate::client::core::{self, Driver, now};
+#[cfg(any(feature = "tokio", feature = "smol"))]
+use crate::client::{AsyncClient, Runtime};
 use crate::client::{Client, Error, Operation};
 use crate::model::{ServiceKey, Timeouts, ValidationError};
 
@@ -30,10 +32,21 @@ impl State {
     /// (with stats and connection counts, [`Client::snapshot`]) and the
     /// connection timeouts ([`Client::timeouts`]).
     pub fn read(client: &Client) -> Result<State, Error> {
-        let timeouts = client.timeouts()?;
-        let entries = client.snapshot()?;
-        Ok(State::from_snapshot(entries, Some(timeouts)))
+        now(read(client))
     }
+
+    /// [`State::read`] with an async client.
+    #[cfg(any(feature = "tokio", feature = "smol"))]
+    pub async fn read_async<S: Runtime>(client: &AsyncClient<S>) -> Result<State, Error> {
+        read(client).await
+    }
+}
+
+/// The whole table, through either client.
+async fn read(d: &impl Driver) -> Result<State, Error> {
+    let timeouts = core::timeouts(d).await?;
+    let entries = core::snapshot(d).await?;
+    Ok(State::from_snapshot(entries, Some(timeouts)))
 }
 
 /// What to do after an operation the kernel refuses.
@@ -278,7 +291,12 @@ enum Status {
 }
 
 /// Send `ops`; one status per op.
-fn send(client: &Client, ops: &[Change], on_error: OnError, chunk: usize) -> Vec<Status> {
+async fn send(
+    client: &impl Driver,
+    ops: &[Change],
+    on_error: OnError,
+    chunk: usize,
+) -> Vec<Status> {
     let mut status: Vec<Status> = ops.iter().map(|_| Status::Pending).collect();
     let chunk = match on_error {
         OnError::Stop => chunk.max(1),
@@ -290,7 +308,7 @@ fn send(client: &Client, ops: &[Change], on_error: OnError, chunk: usize) -> Vec
         let operations: Vec<Operation> = ops[start..end].iter().map(Change::to_operation).collect();
         let mut refused = false;
         let mut lost = false;
-        match client.execute_batch(&operations) {
+        match core::execute_batch(client, &operations).await {
             Ok(batch) => {
                 for (i, r) in batch.results.into_iter().enumerate() {
                     status[start + i] = match r {
@@ -448,9 +466,9 @@ pub fn inverse_of(actual: &State, applied: &[Change]) -> (Plan, Vec<Change>) {
 }
 
 /// The rollback of `applied` (in plan order), applied to `actual`.
-fn rollback(client: &Client, actual: &State, applied: &[Change]) -> Rollback {
+async fn rollback(client: &impl Driver, actual: &State, applied: &[Change]) -> Rollback {
     let (Plan { ops, .. }, not_invertible) = inverse_of(actual, applied);
-    let status = send(client, &ops, OnError::Continue, 0);
+    let status = send(client, &ops, OnError::Continue, 0).await;
     let mut r = Rollback {
         ops: ops.clone(),
         not_invertible,
@@ -472,8 +490,13 @@ fn rollback(client: &Client, actual: &State, applied: &[Change]) -> Rollback {
     r
 }
 
-/// What [`Plan::apply`] does.
-fn apply_plan(client: &Client, plan: &Plan, actual: &State, opts: &ApplyOptions) -> ApplyReport {
+/// What [`Plan::apply`] does, through either client.
+async fn apply_plan(
+    client: &impl Driver,
+    plan: &Plan,
+    actual: &State,
+    opts: &ApplyOptions,
+) -> ApplyReport {
     let ops = &plan.ops;
     let mut report = ApplyReport::default();
 
@@ -502,16 +525,16 @@ fn apply_plan(client: &Client, plan: &Plan, actual: &State, opts: &ApplyOptions)
             .any(|op| matches!(op, Change::SetTimeouts { .. }))
     {
         let mut a = actual.clone();
-        a.timeouts = client.timeouts().ok();
+        a.timeouts = core::timeouts(client).await.ok();
         before = Some(a);
     }
     let actual = before.as_ref().unwrap_or(actual);
 
-    let mut status = send(client, ops, opts.on_error, opts.chunk);
+    let mut status = send(client, ops, opts.on_error, opts.chunk).await;
 
     // Settle what is in doubt by reading the table back.
     if status.iter().any(|s| matches!(s, Status::InDoubt)) {
-        if let Ok(table) = State::read(client) {
+        if let Ok(table) = read(client).await {
             for (op, s) in ops.iter().zip(status.iter_mut()) {
                 // An op whose effect was there before cannot be judged
                 // (diffed plans have none: each changes something).
@@ -536,7 +559,7 @@ fn apply_plan(client: &Client, plan: &Plan, actual: &State, opts: &ApplyOptions)
     }
 
     if opts.rollback && !report.is_ok() && !report.applied.is_empty() {
-        report.rollback = Some(rollback(client, actual, &report.applied));
+        report.rollback = Some(rollback(client, actual, &report.applied).await);
     }
     report
 }
@@ -556,7 +579,18 @@ impl Plan {
     /// a whole new table this way never leaves a service without its
     /// destinations, nor the table empty, as `ipvsadm -C` then `-R` does.
     pub fn apply(&self, client: &Client, actual: &State, opts: &ApplyOptions) -> ApplyReport {
-        apply_plan(client, self, actual, opts)
+        now(apply_plan(client, self, actual, opts))
+    }
+
+    /// [`Plan::apply`] with an async client.
+    #[cfg(any(feature = "tokio", feature = "smol"))]
+    pub async fn apply_async<S: Runtime>(
+        &self,
+        client: &AsyncClient<S>,
+        actual: &State,
+        opts: &ApplyOptions,
+    ) -> ApplyReport {
+        apply_plan(client, self, actual, opts).await
     }
 }
 
@@ -619,13 +653,33 @@ impl Reconciler {
         desired: &State,
         opts: &ApplyOptions,
     ) -> Result<Step, Error> {
-        let actual = State::read(client)?;
+        now(self.step_with(client, desired, opts))
+    }
+
+    /// [`Reconciler::step`] with an async client.
+    #[cfg(any(feature = "tokio", feature = "smol"))]
+    pub async fn step_async<S: Runtime>(
+        &mut self,
+        client: &AsyncClient<S>,
+        desired: &State,
+        opts: &ApplyOptions,
+    ) -> Result<Step, Error> {
+        self.step_with(client, desired, opts).await
+    }
+
+    async fn step_with(
+        &mut self,
+        client: &impl Driver,
+        desired: &State,
+        opts: &ApplyOptions,
+    ) -> Result<Step, Error> {
+        let actual = read(client).await?;
         let at = SystemTime::now();
         let plan = self.plan(&actual, desired, at);
         let report = if plan.is_empty() {
             ApplyReport::default()
         } else {
-            plan.apply(client, &actual, opts)
+            apply_plan(client, &plan, &actual, opts).await
         };
         Ok(Step { at, plan, report })
     }
@@ -638,17 +692,39 @@ impl Reconciler {
         client: &Client,
         desired: &State,
         opts: &RunOptions,
+        on_step: impl FnMut(&Step),
+    ) -> Result<Step, Error> {
+        now(self.run_with(client, desired, opts, on_step))
+    }
+
+    /// [`Reconciler::run`] with an async client (pausing on its runtime's timer).
+    #[cfg(any(feature = "tokio", feature = "smol"))]
+    pub async fn run_async<S: Runtime>(
+        &mut self,
+        client: &AsyncClient<S>,
+        desired: &State,
+        opts: &RunOptions,
+        on_step: impl FnMut(&Step),
+    ) -> Result<Step, Error> {
+        self.run_with(client, desired, opts, on_step).await
+    }
+
+    async fn run_with(
+        &mut self,
+        client: &impl Driver,
+        desired: &State,
+        opts: &RunOptions,
         mut on_step: impl FnMut(&Step),
     ) -> Result<Step, Error> {
         let t0 = Instant::now();
         loop {
-            let step = self.step(client, desired, &opts.apply)?;
+            let step = self.step_with(client, desired, &opts.apply).await?;
             on_step(&step);
             let out_of_time = opts.timeout.is_some_and(|t| t0.elapsed() + opts.poll > t);
             if step.settled() || !step.report.is_ok() || out_of_time {
                 return Ok(step);
             }
-            thread::sleep(opts.poll);
+            client.sleep(opts.poll).await;
         }
     }
 }

@@ -17,7 +17,10 @@
 //!   sends a plan in batches and reports exactly what was applied
 //!   ([`ApplyReport`]), rolling back on failure if asked
 //!   ([`ApplyOptions::rollback`]); [`Reconciler::step`] and
-//!   [`Reconciler::run`] are the reconcile loop, draining included.
+//!   [`Reconciler::run`] are the reconcile loop, draining included. With
+//!   an async client (feature `tokio` or `smol`): `State::read_async`,
+//!   `Plan::apply_async`, `Reconciler::step_async` and `run_async`, the
+//!   same code.
 //!
 //! ```
 //! use ipvs::state::{diff, DiffOptions, ServiceState, State};

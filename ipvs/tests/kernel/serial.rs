@@ -280,3 +280,38 @@ fn fifty_thousand_operations_take_a_few_hundred_writes_not_fifty_thousand() {
     assert!(snap.iter().all(|e| e.destinations.len() == 4));
     assert_eq!(io.sends - before.sends, 1 + 10_000);
 }
+
+#[test]
+#[ignore = "needs a kernel with IPVS: run scripts/test-kernel"]
+fn a_client_follows_ip_vs_being_reloaded() {
+    if !serial("it unloads ip_vs") {
+        return;
+    }
+    let ns = TestNs::new();
+    let c = &ns.client;
+    let before = c.family_id();
+    let loaded = loaded_ipvs_modules();
+    unload(&loaded);
+    // The family id the client holds is gone: its next request is refused
+    // with ENOENT, the client looks the family up again (which loads ip_vs
+    // back) and resends.
+    let info = c.info().expect("info after ip_vs was reloaded");
+    println!(
+        "IPVS {} after reload: family id {before} then {}",
+        info.version,
+        c.family_id()
+    );
+    let key = ServiceKey::tcp("192.0.2.10:80".parse().unwrap());
+    c.execute_batch(&[Operation::AddService(Service::new(
+        key,
+        Scheduler::RoundRobin,
+    ))])
+    .unwrap()
+    .into_result()
+    .unwrap();
+    assert_eq!(c.services().unwrap().len(), 1);
+    c.flush().unwrap();
+    for m in &loaded {
+        run_ok("modprobe", &[m]);
+    }
+}

@@ -1,0 +1,232 @@
+//! Every client call, written once over the request engine: the blocking
+//! [`Client`](super::Client) and the async clients are [`Driver`]s that
+//! only move datagrams between an [`Engine`](crate::engine::Engine) and
+//! their socket.
+//!
+//! The calls are `async` so one body serves both: a blocking driver's
+//! futures are ready as soon as they are polled, and [`now`] polls them
+//! once.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use crate::codec::{IpvsMessage, KernelError};
+use crate::engine::{self, Answer, Job};
+use crate::model::{Destination, Info, Service, ServiceKey, SyncDaemon, Timeouts};
+
+use super::operation;
+use super::{BatchResult, Error, IoCounters, Operation, Result, ServiceEntry};
+
+/// The replies to one request, or its refusal.
+pub(crate) type Replies = std::result::Result<Vec<IpvsMessage>, KernelError>;
+
+/// A job that stopped before its answer: the socket failed or a reply did
+/// not come in time. `settled` holds the results of the requests answered
+/// before (a prefix of the job's requests).
+#[derive(Debug)]
+pub(crate) struct Stopped {
+    pub error: Error,
+    pub settled: Vec<Replies>,
+}
+
+impl From<Error> for Stopped {
+    fn from(error: Error) -> Self {
+        Stopped {
+            error,
+            settled: Vec::new(),
+        }
+    }
+}
+
+/// What moves an engine's datagrams: a socket, blocking or async.
+pub(crate) trait Driver {
+    /// Run `job` to its answer.
+    fn run(
+        &self,
+        job: Job<IpvsMessage>,
+    ) -> impl Future<Output = std::result::Result<Answer<IpvsMessage>, Stopped>>;
+
+    /// Wait `duration` (the reconcile loop's pause between rounds).
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()>;
+}
+
+/// Poll a future that never waits (a blocking driver's) to its end.
+///
+/// # Panics
+/// If the future is not ready at once: only blocking drivers are run this way.
+pub(crate) fn now<F: Future>(future: F) -> F::Output {
+    let mut cx = Context::from_waker(Waker::noop());
+    match pin!(future).poll(&mut cx) {
+        Poll::Ready(out) => out,
+        Poll::Pending => unreachable!("a blocking driver's call waited"),
+    }
+}
+
+/// The counters every client keeps; shared by clones of an async client.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    sends: AtomicU64,
+    receives: AtomicU64,
+    duplicates: AtomicU64,
+    family: AtomicU16,
+}
+
+impl Counters {
+    pub fn sent(&self) {
+        self.sends.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn received(&self) {
+        self.receives.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn answered<T>(&self, answer: &Answer<T>, family: u16) {
+        self.duplicates
+            .fetch_add(answer.duplicates as u64, Ordering::Relaxed);
+        self.family.store(family, Ordering::Relaxed);
+    }
+    pub fn family(&self) -> u16 {
+        self.family.load(Ordering::Relaxed)
+    }
+    pub fn snapshot(&self) -> IoCounters {
+        IoCounters {
+            sends: self.sends.load(Ordering::Relaxed),
+            receives: self.receives.load(Ordering::Relaxed),
+            duplicates_dropped: self.duplicates.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// An engine failure as a client error.
+pub(crate) fn engine_error(e: engine::Error) -> Error {
+    match e {
+        engine::Error::FamilyNotFound(_) => Error::IpvsNotAvailable,
+        engine::Error::ResolveRefused { error, .. } => {
+            Error::kernel(crate::codec::Command::UNSPEC, error)
+        }
+        engine::Error::DumpInterrupted { attempts } => Error::DumpInterrupted { attempts },
+        engine::Error::Decode(e) => Error::Decode(e.into()),
+    }
+}
+
+/// Resolve the family (again).
+pub(crate) async fn resolve(d: &impl Driver) -> Result<()> {
+    d.run(Job::Resolve).await.map_err(|s| s.error)?;
+    Ok(())
+}
+
+/// One request: its replies, or the refusal.
+async fn request(d: &impl Driver, msg: IpvsMessage) -> Result<Replies> {
+    let answer = d.run(Job::Requests(vec![msg])).await.map_err(|s| s.error)?;
+    Ok(answer
+        .results
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| Ok(Vec::new())))
+}
+
+/// A read: a `GET` answered by one message, or a dump.
+async fn read(
+    d: &impl Driver,
+    msg: IpvsMessage,
+    dump: bool,
+    key: Option<&ServiceKey>,
+) -> Result<Vec<IpvsMessage>> {
+    let command = msg.command;
+    let replies = if dump {
+        let answer = d.run(Job::Dump(msg)).await.map_err(|s| s.error)?;
+        answer
+            .results
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| Ok(Vec::new()))
+    } else {
+        request(d, msg).await?
+    };
+    replies.map_err(|e| operation::read_error(command, key, e))
+}
+
+/// Apply one change.
+pub(crate) async fn execute(d: &impl Driver, op: &Operation) -> Result<()> {
+    match request(d, op.request()?).await? {
+        Ok(_) => Ok(()),
+        Err(e) => Err(op.error(e)),
+    }
+}
+
+/// Apply many changes, many per write: see [`Client::execute_batch`](super::Client::execute_batch).
+pub(crate) async fn execute_batch(d: &impl Driver, ops: &[Operation]) -> Result<BatchResult> {
+    let requests = operation::batch_requests(ops)?;
+    let mut results: Vec<Result<()>> = Vec::with_capacity(ops.len());
+    let (settled, stopped) = match d.run(Job::Requests(requests)).await {
+        Ok(answer) => (answer.results, None),
+        Err(s) => (s.settled, Some(s.error)),
+    };
+    for (op, r) in ops.iter().zip(settled) {
+        results.push(r.map(|_| ()).map_err(|e| op.error(e)));
+    }
+    if let Some(e) = stopped {
+        // The write failed or its replies were lost: nothing from here on
+        // is known to be applied.
+        let reason = e.to_string();
+        results.push(Err(e));
+        while results.len() < ops.len() {
+            results.push(Err(Error::NotAttempted {
+                reason: reason.clone(),
+            }));
+        }
+    }
+    Ok(BatchResult { results })
+}
+
+/// The timeouts.
+pub(crate) async fn timeouts(d: &impl Driver) -> Result<Timeouts> {
+    operation::timeouts(&read(d, IpvsMessage::get_config(), false, None).await?)
+}
+
+/// Version and connection table size.
+pub(crate) async fn info(d: &impl Driver) -> Result<Info> {
+    operation::info(&read(d, IpvsMessage::get_info(), false, None).await?)
+}
+
+/// The running sync daemons.
+pub(crate) async fn daemons(d: &impl Driver) -> Result<Vec<SyncDaemon>> {
+    operation::daemons(&read(d, IpvsMessage::get_daemons(), true, None).await?)
+}
+
+/// One service.
+pub(crate) async fn service(d: &impl Driver, key: &ServiceKey) -> Result<Service> {
+    key.validate()?;
+    let replies = read(d, IpvsMessage::get_service(key), false, Some(key)).await?;
+    operation::services(&replies)?
+        .into_iter()
+        .next()
+        .ok_or(Error::ServiceNotFound { service: *key })
+}
+
+/// Every service (entries the dump listed twice dropped by the engine).
+pub(crate) async fn services(d: &impl Driver) -> Result<Vec<Service>> {
+    operation::services(&read(d, IpvsMessage::get_services(), true, None).await?)
+}
+
+/// The destinations of a service.
+pub(crate) async fn destinations(d: &impl Driver, key: &ServiceKey) -> Result<Vec<Destination>> {
+    key.validate()?;
+    let replies = read(d, IpvsMessage::get_dests(key), true, Some(key)).await?;
+    operation::destinations(&replies, key.family())
+}
+
+/// Every service with its destinations.
+pub(crate) async fn snapshot(d: &impl Driver) -> Result<Vec<ServiceEntry>> {
+    let services = services(d).await?;
+    let mut entries = Vec::with_capacity(services.len());
+    for service in services {
+        let destinations = destinations(d, &service.key).await?;
+        entries.push(ServiceEntry {
+            service,
+            destinations,
+        });
+    }
+    Ok(entries)
+}
