@@ -628,11 +628,11 @@ fn chromium(url: &str, png: &std::path::Path, profile: &std::path::Path) -> Stri
         "chromium"
     };
     // Seconds allowed (a browser under software emulation on a busy machine
-    // is slow to start): IPVS_CHROMIUM_TIMEOUT, 300 by default.
+    // is slow to start): IPVS_CHROMIUM_TIMEOUT, 900 by default.
     let limit: u64 = std::env::var("IPVS_CHROMIUM_TIMEOUT")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(300);
+        .unwrap_or(900);
     let started = Instant::now();
     let dom = sh(&format!(
         "HOME={p} timeout {limit} {exe} --headless --no-sandbox --disable-gpu --disable-dev-shm-usage \
