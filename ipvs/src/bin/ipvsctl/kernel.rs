@@ -15,12 +15,11 @@ pub struct Global {
     pub netns: Option<String>,
 }
 
-/// A name `ip netns add` gives, not a path.
+/// A name `ip netns add` gives, not a path: what [`Netns::named`] takes.
 fn namespace_name(name: &str) -> std::result::Result<String, String> {
-    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
-        return Err("a namespace name, as `ip netns add NAME` takes".to_owned());
-    }
-    Ok(name.to_owned())
+    Netns::named(name)
+        .map(|_| name.to_owned())
+        .map_err(|e| e.to_string())
 }
 
 impl Global {
