@@ -29,6 +29,8 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("roundtrip_model", roundtrip_model),
     ("parse_rules", parse_rules),
     ("load_config", load_config),
+    ("parse_keepalived", parse_keepalived),
+    ("parse_piranha", parse_piranha),
 ];
 
 // ------------------------------------------------------------ decode_datagram
@@ -470,4 +472,114 @@ fn as_ipvsadm_reads_it(state: &State) -> State {
         }
     }
     out
+}
+
+// ------------------------------------------------------------ parse_keepalived
+
+/// The name fuzz inputs are parsed under (no such directory: relative
+/// includes find nothing).
+const FUZZ_KEEPALIVED: &str = "/nonexistent-ipvs-fuzz/keepalived.conf";
+
+/// Arbitrary text as keepalived.conf: parsing and mapping never panic;
+/// errors and warnings point inside the text; a table that loads is valid
+/// and reads back from its rules with the same settings. `include` lines
+/// are dropped first, so that the fuzzer never reads the machine's files.
+pub fn parse_keepalived(data: &[u8]) {
+    use ipvs::import::keepalived;
+    let text = String::from_utf8_lossy(data);
+    let text: String = text
+        .split('\n')
+        .filter(|l| {
+            !l.trim_start_matches([' ', '\t', '\r', '\x0b', '\x0c'])
+                .starts_with("include")
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let lines = text.split('\n').count();
+    let path = std::path::Path::new(FUZZ_KEEPALIVED);
+    let doc = match keepalived::parse_str(&text, path) {
+        Ok(doc) => doc,
+        Err(e) => {
+            check_location(&e, path, lines, &text);
+            return;
+        }
+    };
+    // Deterministic.
+    assert_eq!(keepalived::parse_str(&text, path).unwrap(), doc);
+    match keepalived::to_import(&doc) {
+        Ok(import) => {
+            for w in &import.warnings {
+                assert_located(&w.at, path, lines, &text);
+            }
+            check_imported_state(&import.state, &text);
+        }
+        Err(e) => check_location(&e, path, lines, &text),
+    }
+}
+
+// ------------------------------------------------------------ parse_piranha
+
+/// Arbitrary text as Piranha's lvs.cf: the same checks as keepalived.conf.
+pub fn parse_piranha(data: &[u8]) {
+    use ipvs::import::piranha;
+    let text = String::from_utf8_lossy(data);
+    let lines = text.split('\n').count();
+    let path = std::path::Path::new("/nonexistent-ipvs-fuzz/lvs.cf");
+    let doc = match piranha::parse(&text, path) {
+        Ok(doc) => doc,
+        Err(e) => {
+            check_location(&e, path, lines, &text);
+            return;
+        }
+    };
+    assert_eq!(piranha::parse(&text, path).unwrap(), doc);
+    for w in &doc.warnings {
+        assert_located(&w.at, path, lines, &text);
+    }
+    match piranha::to_import(&doc) {
+        Ok(import) => {
+            for w in &import.warnings {
+                assert_located(&w.at, path, lines, &text);
+            }
+            check_imported_state(&import.state, &text);
+        }
+        Err(e) => check_location(&e, path, lines, &text),
+    }
+}
+
+fn check_location(e: &ipvs::import::ImportError, path: &std::path::Path, lines: usize, text: &str) {
+    let at = e
+        .location()
+        .unwrap_or_else(|| panic!("an error without a place: {e}\n{text}"));
+    assert_located(at, path, lines, text);
+    assert!(!e.to_string().is_empty());
+}
+
+fn assert_located(at: &ipvs::import::Location, path: &std::path::Path, lines: usize, text: &str) {
+    assert_eq!(&*at.file, path, "{at}\n{text}");
+    assert!(
+        at.line >= 1 && at.line as usize <= lines,
+        "{at}: past the last line\n{text}"
+    );
+    let line = text.split('\n').nth(at.line as usize - 1).unwrap_or("");
+    assert!(
+        at.column >= 1 && at.column as usize <= line.chars().count() + 1,
+        "{at}: past the end of its line {line:?}"
+    );
+}
+
+/// A loaded table is valid, and its rules read back with the same settings
+/// (as ipvsadm reads them).
+fn check_imported_state(state: &State, text: &str) {
+    state
+        .validate()
+        .unwrap_or_else(|e| panic!("an imported state that does not validate: {e}\n{text}"));
+    let rules = state.to_rules_text();
+    let back = State::from_rules_text(&rules).unwrap_or_else(|e| {
+        panic!("an imported state's rules do not read back: {e}\n{rules}\nfrom\n{text}")
+    });
+    assert!(
+        back.config_eq(&as_ipvsadm_reads_it(state)),
+        "imported state -> rules:\n{rules}\nfrom\n{text}"
+    );
 }

@@ -14,6 +14,9 @@
 #     less the leading `ipvsadm`), one file each and all together.
 # load_config:
 #   - the committed seeds fuzz/seeds/load_config/* (JSON, YAML and TOML).
+# parse_keepalived, parse_piranha:
+#   - the committed seeds fuzz/seeds/<target>/* (copies of the test files of
+#     ipvs/tests/data/import/: keepalived.conf and lvs.cf, every key).
 # roundtrip_model takes structured input and needs no seeds.
 #
 # Usage: fuzz/seed.sh [corpus-root]   (default fuzz/corpus; writes <root>/<target>/)
@@ -24,7 +27,8 @@ root="${1:-$here/corpus}"
 # The old interface named the decode_datagram directory itself.
 [[ "$(basename "$root")" == decode_datagram ]] && root="$(dirname "$root")"
 fixtures="$here/../ipvs/tests/fixtures"
-mkdir -p "$root/decode_datagram" "$root/parse_rules" "$root/load_config"
+mkdir -p "$root/decode_datagram" "$root/parse_rules" "$root/load_config" \
+    "$root/parse_keepalived" "$root/parse_piranha"
 exec python3 - "$root" "$fixtures" "$here/seeds" <<'EOF'
 import glob, hashlib, json, os, shutil, struct, sys
 
@@ -114,12 +118,12 @@ for path in sorted(glob.glob(os.path.join(fixtures, "*.json"))):
 save(("\n".join(all_commands) + "\n").encode(), "parse_rules")
 
 # The committed seeds of fuzz/seeds/<target>/.
-for target in ("decode_datagram", "parse_rules", "load_config"):
+for target in ("decode_datagram", "parse_rules", "load_config", "parse_keepalived", "parse_piranha"):
     for path in sorted(glob.glob(os.path.join(seeds, target, "*"))):
         with open(path, "rb") as f:
             save(f.read(), target)
 
-for target in ("decode_datagram", "parse_rules", "load_config"):
+for target in ("decode_datagram", "parse_rules", "load_config", "parse_keepalived", "parse_piranha"):
     print(f"seed.sh: {written.get(target, 0)} new seeds in {root}/{target}", file=sys.stderr)
 print(f"seed.sh: ({n_fixtures} fixture files)", file=sys.stderr)
 EOF

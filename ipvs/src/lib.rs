@@ -130,8 +130,15 @@ pub mod codec;
 pub mod failover;
 #[cfg(feature = "health")]
 pub mod health;
+#[cfg(feature = "import")]
+pub mod import;
+pub mod listing;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod model;
 pub mod rules;
 pub mod state;
+#[cfg(feature = "status")]
+pub mod status;
 
 pub use model::*;

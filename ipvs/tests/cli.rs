@@ -308,3 +308,36 @@ fn without_ipvs_the_kernel_commands_exit_3() {
     assert_eq!(code(&ipvsctl(&["diff", &f])), 3);
     assert_eq!(code(&ipvsctl_stdin(&["restore"], RULES)), 3);
 }
+
+#[cfg(feature = "health")]
+#[test]
+fn run_refuses_a_bad_file_before_touching_anything() {
+    let dir = Dir::new();
+    let bad = dir.file(
+        "run.yaml",
+        "services:
+  - {protocol: tcp, address: 192.0.2.10, port: 80, scheduler: rr,
+     health: {check: {type: tcp, interval: 1s, timeout: 2s}},
+     destinations: [{address: 198.51.100.1, port: 80}]}
+",
+    );
+    let out = ipvsctl(&["run", &bad]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "service TCP 192.0.2.10:80, field health.check.timeout: 2s is above the interval (1s)"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let out = ipvsctl(&["run", &bad, "--on-stop", "sometimes"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("leave or remove"), "{}", stderr(&out));
+    let out = ipvsctl(&["run"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("run needs a FILE"),
+        "{}",
+        stderr(&out)
+    );
+}

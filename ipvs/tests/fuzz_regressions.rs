@@ -9,7 +9,7 @@
 //!
 //! A failing input is named with its path; reproduce it under the fuzzer
 //! with `cd fuzz && cargo fuzz run <target> <file>`.
-#![cfg(feature = "config")]
+#![cfg(all(feature = "config", feature = "import"))]
 
 #[path = "../../fuzz/checks.rs"]
 mod checks;
@@ -134,4 +134,32 @@ fn fixture_messages_pass_decode_datagram() {
         }
     }
     assert!(n > 100, "{n} fixture messages");
+}
+
+#[test]
+fn import_seeds_load() {
+    use ipvs::import::{self, Format};
+    for (target, format, min) in [
+        ("parse_keepalived", Format::Keepalived, 10),
+        ("parse_piranha", Format::Piranha, 4),
+    ] {
+        let seeds = files(&fuzz_dir().join("seeds").join(target));
+        assert!(seeds.len() >= min, "{target}: {} seeds", seeds.len());
+        for path in seeds {
+            // As the fuzz check reads them: without include lines.
+            let original = std::fs::read_to_string(&path).unwrap();
+            let text: String = original
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("include"))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            let loaded = import::load_str(&text, &path, format)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(
+                !loaded.state.services.is_empty() || original.contains("include"),
+                "{}: no service",
+                path.display()
+            );
+        }
+    }
 }

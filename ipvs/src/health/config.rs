@@ -32,9 +32,10 @@
 //! probe from the same source share one probe, so they must give it the
 //! same timing ([`ConfigError::SharedProbeTiming`]).
 //!
-//! The failover settings (issue 12) will be a top-level `failover:` block,
-//! read into a `failover: Option<ipvs::failover::Settings>` field of
-//! [`RunConfig`]; until then a file with one is refused.
+//! A top-level `failover:` block holds [`crate::failover::Settings`] (with
+//! the feature `failover`; without it, a file with one is refused): read
+//! and validated with the rest, kept in [`RunConfig`]'s `failover` field
+//! for whoever runs the failover beside the checks.
 //!
 //! ```
 //! use ipvs::health::RunConfig;
@@ -75,6 +76,9 @@ pub struct RunConfig {
     pub dest_checks: HashMap<(ServiceKey, SocketAddr), Option<Check>>,
     /// The program to run on each event.
     pub notify: Option<NotifySettings>,
+    /// The director's failover settings (`failover:`).
+    #[cfg(feature = "failover")]
+    pub failover: Option<crate::failover::Settings>,
 }
 
 /// Where in a file a setting is.
@@ -84,6 +88,24 @@ pub struct Location {
     pub service: Option<ServiceKey>,
     /// The destination, if the setting is in one.
     pub dest: Option<SocketAddr>,
+}
+
+/// Two destinations that share a probe but give it different timing.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{second}: the probe of {target} is shared with {first}, which gives it another timing ({first_timing} against {second_timing}); give every check of one real server the same timing"
+)]
+pub struct SharedProbeTiming {
+    /// The probe's target.
+    pub target: SocketAddr,
+    /// The first destination with that probe.
+    pub first: Location,
+    /// Its timing.
+    pub first_timing: Timing,
+    /// The destination whose timing differs.
+    pub second: Location,
+    /// Its timing.
+    pub second_timing: Timing,
 }
 
 impl fmt::Display for Location {
@@ -126,21 +148,8 @@ pub enum ConfigError {
     },
     /// Two destinations share a probe (same target, probe and source) but
     /// give it different timing.
-    #[error(
-        "{second}: the probe of {target} is shared with {first}, which gives it another timing ({first_timing} against {second_timing}); give every check of one real server the same timing"
-    )]
-    SharedProbeTiming {
-        /// The probe's target.
-        target: SocketAddr,
-        /// The first destination with that probe.
-        first: Location,
-        /// Its timing.
-        first_timing: Timing,
-        /// The destination whose timing differs.
-        second: Location,
-        /// Its timing.
-        second_timing: Timing,
-    },
+    #[error("{0}")]
+    SharedProbeTiming(Box<SharedProbeTiming>),
 }
 
 impl ConfigError {
@@ -260,11 +269,13 @@ impl RunConfig {
             return Err(ConfigError::field(top, "(file)", "must be a map"));
         };
         unknown_fields(map, TOP_FIELDS, top, "")?;
-        if map.contains_key("failover") {
+        let failover = map.remove("failover");
+        #[cfg(not(feature = "failover"))]
+        if failover.is_some() {
             return Err(ConfigError::field(
                 top,
                 "failover",
-                "failover settings are not supported yet",
+                "this build has no failover (feature failover)",
             ));
         }
         let notify = map.remove("notify");
@@ -326,6 +337,15 @@ impl RunConfig {
             state,
             ..RunConfig::default()
         };
+        #[cfg(feature = "failover")]
+        if let Some(f) = failover {
+            let settings: crate::failover::Settings = serde_json::from_value(f)
+                .map_err(|e| ConfigError::field(top, "failover", e.to_string()))?;
+            settings
+                .validate()
+                .map_err(|e| ConfigError::field(top, "failover", e.to_string()))?;
+            config.failover = Some(settings);
+        }
         if let Some(n) = notify {
             config.notify = Some(
                 NotifySettings::from_value(&n)
@@ -397,13 +417,15 @@ impl RunConfig {
             let entries = seen.entry(target).or_default();
             match entries.iter().find(|(p, ..)| **p == check.probe) {
                 Some((_, t, first)) if *t != timing => {
-                    return Err(ConfigError::SharedProbeTiming {
-                        target: target.addr,
-                        first: *first,
-                        first_timing: *t,
-                        second: at,
-                        second_timing: timing,
-                    });
+                    return Err(ConfigError::SharedProbeTiming(Box::new(
+                        SharedProbeTiming {
+                            target: target.addr,
+                            first: *first,
+                            first_timing: *t,
+                            second: at,
+                            second_timing: timing,
+                        },
+                    )));
                 }
                 Some(_) => {}
                 None => entries.push((&check.probe, timing, at)),
@@ -643,9 +665,10 @@ weight = 3
         let bad = YAML.replace("    scheduler: wrr", "    scheduler: wrr\n    helth: {}");
         assert!(err(&bad).starts_with("service TCP 192.0.2.10:80, field helth: unknown field"));
         let bad = format!("{YAML}failover: {{}}\n");
-        assert_eq!(
-            err(&bad),
-            "top level, field failover: failover settings are not supported yet"
+        assert!(
+            err(&bad).starts_with("top level, field failover: "),
+            "{}",
+            err(&bad)
         );
         let bad = YAML.replace("quorum: {weight: 2}", "quorum: {weight: 0}");
         assert!(err(&bad).contains("field health.quorum.weight: must be at least 1"));
@@ -665,6 +688,22 @@ weight = 3
         );
     }
 
+    #[cfg(feature = "failover")]
+    #[test]
+    fn the_failover_block_is_read_and_validated() {
+        let text = format!(
+            "{YAML}failover: {{interface: eth0, virtual_router_id: 51, priority: 150, vips: [198.51.100.100/24]}}\n"
+        );
+        let c = RunConfig::from_yaml(&text).unwrap();
+        assert_eq!(c.failover.unwrap().priority, 150);
+        let bad = text.replace("priority: 150", "priority: 150, colour: red");
+        assert!(
+            err(&bad).starts_with("top level, field failover: unknown field `colour`"),
+            "{}",
+            err(&bad)
+        );
+    }
+
     #[test]
     fn a_shared_probe_needs_one_timing() {
         let text = "
@@ -677,7 +716,7 @@ services:
      destinations: [{address: 198.51.100.1, port: 80}]}
 ";
         let e = RunConfig::from_yaml(text).unwrap_err();
-        assert!(matches!(e, ConfigError::SharedProbeTiming { .. }), "{e}");
+        assert!(matches!(e, ConfigError::SharedProbeTiming(..)), "{e}");
         assert!(e.to_string().starts_with(
             "service TCP 192.0.2.11:80, destination 198.51.100.1:80: the probe of 198.51.100.1:80 is shared with service TCP 192.0.2.10:80"
         ), "{e}");

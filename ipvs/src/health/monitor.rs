@@ -329,7 +329,7 @@ impl Monitor {
             let mut live_total: u64 = 0;
             for d in &svc.destinations {
                 let addr = d.socket_addr();
-                match self.live_weight(&health, &key, addr, d.weight) {
+                match self.live_weight(health, &key, addr, d.weight) {
                     Some(w) => {
                         // The quorum counts full weights, not ramp steps.
                         live_total += u64::from(

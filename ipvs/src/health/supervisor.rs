@@ -338,7 +338,11 @@ impl Supervisor {
                     None => return self.stop(scheduler, running, None).await,
                     Some(Command::Stop(done)) => return self.stop(scheduler, running, Some(done)).await,
                     Some(Command::Desired(tx)) => {
-                        let _ = tx.send(self.monitor.desired().0);
+                        let (desired, events) = self.monitor.desired();
+                        for e in events {
+                            self.emit(e);
+                        }
+                        let _ = tx.send(desired);
                     }
                     Some(Command::Reload(config, tx)) => {
                         let summary = self.reload(*config, &mut scheduler, &mut running).await?;

@@ -133,6 +133,13 @@ fn quote(s: &str) -> String {
 #[derive(Debug)]
 pub struct Daemon(Child);
 
+impl Daemon {
+    /// Own a child started elsewhere (killed and reaped on drop).
+    pub fn from_child(child: Child) -> Daemon {
+        Daemon(child)
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.0.kill();

@@ -81,6 +81,15 @@ pub enum Command {
     /// Print FILE in another format (--to FMT)
     Convert(ConvertArgs),
 
+    /// Keep the table what FILE says, health-checked (feature health)
+    ///
+    /// Reconciles every --period and at once on a transition; one log line
+    /// per event on stderr; SIGHUP re-reads FILE (a file that does not load
+    /// keeps the running configuration); SIGTERM/SIGINT stop, leaving the
+    /// table (default) or removing the services of FILE.
+    #[cfg(feature = "health")]
+    Run(crate::run::RunArgs),
+
     /// Shell completions, for bash, zsh, fish, elvish or powershell
     Completions(CompletionsArgs),
 
@@ -99,6 +108,8 @@ impl Command {
             Command::Diff(args) => apply::diff_file(args, global),
             Command::Check(args) => convert::check(args),
             Command::Convert(args) => convert::convert(args),
+            #[cfg(feature = "health")]
+            Command::Run(args) => crate::run::run(args, global),
             Command::Completions(args) => docs::completions(args),
             Command::Man(args) => docs::man(args),
         }

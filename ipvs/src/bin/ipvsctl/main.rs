@@ -15,6 +15,8 @@ mod docs;
 mod exit;
 mod files;
 mod kernel;
+#[cfg(feature = "health")]
+mod run;
 mod show;
 mod table;
 
