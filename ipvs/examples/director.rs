@@ -29,7 +29,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .ok_or("usage: director SETTINGS.yaml")?;
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-    let settings: Settings = serde_yaml::from_str(&text).map_err(|e| format!("{path}: {e}"))?;
+    let settings: Settings = serde_norway::from_str(&text).map_err(|e| format!("{path}: {e}"))?;
     settings.validate().map_err(|e| format!("{path}: {e}"))?;
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;

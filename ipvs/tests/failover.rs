@@ -174,7 +174,7 @@ keepalived:
 
 #[test]
 fn settings_yaml_full_and_minimal() {
-    let s: Settings = serde_yaml::from_str(FULL_YAML).unwrap();
+    let s: Settings = serde_norway::from_str(FULL_YAML).unwrap();
     s.validate().unwrap();
     assert_eq!(s.instance, "web");
     assert_eq!(s.advert_interval, 0.5);
@@ -186,10 +186,10 @@ fn settings_yaml_full_and_minimal() {
         Some(PathBuf::from("/run/ipvs-failover/web"))
     );
     // What it writes reads back the same.
-    let again: Settings = serde_yaml::from_str(&serde_yaml::to_string(&s).unwrap()).unwrap();
+    let again: Settings = serde_norway::from_str(&serde_norway::to_string(&s).unwrap()).unwrap();
     assert_eq!(again, s);
 
-    let min: Settings = serde_yaml::from_str(
+    let min: Settings = serde_norway::from_str(
         "interface: eth0\nvirtual_router_id: 51\npriority: 100\nvips: [198.51.100.100/24]\n",
     )
     .unwrap();
@@ -206,7 +206,7 @@ fn settings_yaml_full_and_minimal() {
         Some(PathBuf::from("/run/ipvs-failover/ipvs"))
     );
 
-    let attach: Settings = serde_yaml::from_str(
+    let attach: Settings = serde_norway::from_str(
         "interface: eth0\nvirtual_router_id: 51\npriority: 100\nvips: [198.51.100.100/24]\n\
          keepalived: {mode: attach, fifo: /run/keepalived/vrrp.fifo}\n",
     )
@@ -223,7 +223,7 @@ fn settings_yaml_full_and_minimal() {
 #[test]
 fn settings_yaml_errors_name_the_field() {
     let err = |yaml: &str| {
-        serde_yaml::from_str::<Settings>(yaml)
+        serde_norway::from_str::<Settings>(yaml)
             .unwrap_err()
             .to_string()
     };

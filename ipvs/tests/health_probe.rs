@@ -19,7 +19,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 /// The YAML crate the `config` feature uses (the one name to change if it
 /// changes).
 #[cfg(feature = "config")]
-use serde_yaml as yaml;
+use serde_norway as yaml;
 
 const TIMEOUT: Duration = Duration::from_millis(200);
 /// How late a timed-out probe may return (2 shared cores, debug build).

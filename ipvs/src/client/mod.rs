@@ -1,5 +1,5 @@
 //! Clients that drive the kernel: [`Client`] (blocking, netlink-sys) and,
-//! with the `tokio` feature, [`AsyncClient`] (netlink-proto). Both share
+//! with the `tokio` feature, `AsyncClient` (netlink-proto). Both share
 //! the codec, the validation and the error mapping of [`Operation`].
 
 #[cfg(feature = "tokio")]

@@ -242,7 +242,7 @@ impl RunConfig {
 
     /// Read YAML (enums as maps or plain names, as in state files).
     pub fn from_yaml(text: &str) -> Result<RunConfig, ConfigError> {
-        let value: Value = serde_yaml::from_str(text).map_err(StateError::from)?;
+        let value: Value = serde_norway::from_str(text).map_err(StateError::from)?;
         RunConfig::from_value(value)
     }
 
@@ -562,7 +562,7 @@ services:
         assert_eq!(c.checked().count(), 2);
 
         // The same file as JSON and TOML.
-        let json = serde_json::to_string(&serde_yaml::from_str::<Value>(YAML).unwrap()).unwrap();
+        let json = serde_json::to_string(&serde_norway::from_str::<Value>(YAML).unwrap()).unwrap();
         assert_eq!(RunConfig::from_json(&json).unwrap(), c);
         let toml_text = "
 [[services]]

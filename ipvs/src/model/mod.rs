@@ -2,6 +2,17 @@
 //!
 //! Nothing here knows about netlink. The [`codec`](crate::codec) turns these
 //! values into generic-netlink attributes and back; the clients send them.
+//!
+//! Every value can be checked as the kernel would check it, before
+//! anything is sent:
+//!
+//! ```
+//! use ipvs::{Destination, Scheduler, Service, ServiceKey, ValidationError};
+//! let key = ServiceKey::udp("192.0.2.10:53".parse().unwrap());
+//! Service::new(key, Scheduler::SourceHashing).validate().unwrap();
+//! let heavy = Destination::new("192.0.2.21:53".parse().unwrap()).with_weight(1 << 31);
+//! assert!(matches!(heavy.validate(&key), Err(ValidationError::WeightOutOfRange(_))));
+//! ```
 
 mod daemon;
 mod destination;

@@ -187,7 +187,7 @@ pub enum StateError {
     /// YAML that does not read or write as a state.
     #[cfg(feature = "config")]
     #[error("YAML: {0}")]
-    Yaml(#[from] serde_yaml::Error),
+    Yaml(#[from] serde_norway::Error),
     /// TOML that does not read as a state.
     #[cfg(feature = "config")]
     #[error("TOML: {0}")]
@@ -417,22 +417,27 @@ impl State {
     ///
     /// The YAML has the shape of the JSON: enums are maps
     /// (`forward: {tunnel: {type: ipip}}`, `netmask: {v4: 255.255.255.0}`)
-    /// or plain names (`forward: direct_route`), not YAML tags.
+    /// or plain names (`forward: direct_route`), not YAML tags. A key given
+    /// twice is an error; errors name the field and the line
+    /// (``services[0]: missing field `scheduler` at line 2 column 5``).
     pub fn from_yaml(text: &str) -> Result<State, StateError> {
-        // serde_yaml reads enums only from YAML tags; going through a JSON
-        // value reads them as maps, as JSON and TOML have them.
-        let value: serde_json::Value = serde_yaml::from_str(text)?;
-        let state: State = serde_json::from_value(value)
-            .map_err(|e| StateError::Yaml(<serde_yaml::Error as serde::de::Error>::custom(e)))?;
+        // Enums as one-key maps or names, as JSON and TOML have them (not
+        // YAML tags); errors keep their line and column.
+        let state: State = serde_norway::with::singleton_map_recursive::deserialize(
+            serde_norway::Deserializer::from_str(text),
+        )?;
         state.validate()?;
         Ok(state)
     }
 
     /// The state as YAML, in the shape [`State::from_yaml`] reads.
     pub fn to_yaml(&self) -> Result<String, StateError> {
-        let mut value = serde_yaml::to_value(self)?;
-        untag(&mut value);
-        Ok(serde_yaml::to_string(&value)?)
+        let mut out = Vec::new();
+        serde_norway::with::singleton_map_recursive::serialize(
+            self,
+            &mut serde_norway::Serializer::new(&mut out),
+        )?;
+        Ok(String::from_utf8(out).expect("the YAML emitter writes UTF-8"))
     }
 
     /// Read a state from TOML (`[[services]]` tables with
@@ -446,25 +451,5 @@ impl State {
     /// The state as TOML.
     pub fn to_toml(&self) -> Result<String, StateError> {
         Ok(toml::to_string(self)?)
-    }
-}
-
-/// Turn serde_yaml's `!variant value` tags into `{variant: value}` maps.
-#[cfg(feature = "config")]
-fn untag(value: &mut serde_yaml::Value) {
-    use serde_yaml::Value;
-    match value {
-        Value::Tagged(tagged) => {
-            let tag = tagged.tag.to_string();
-            let name = tag.strip_prefix('!').unwrap_or(&tag).to_owned();
-            let mut inner = std::mem::replace(&mut tagged.value, Value::Null);
-            untag(&mut inner);
-            let mut map = serde_yaml::Mapping::new();
-            map.insert(Value::String(name), inner);
-            *value = Value::Mapping(map);
-        }
-        Value::Sequence(seq) => seq.iter_mut().for_each(untag),
-        Value::Mapping(map) => map.iter_mut().for_each(|(_, v)| untag(v)),
-        _ => {}
     }
 }
