@@ -95,7 +95,7 @@ pub(crate) fn to_settings(
     Ok(Some(settings))
 }
 
-fn arg<'a>(s: &'a Statement) -> Result<&'a str, ImportError> {
+fn arg(s: &Statement) -> Result<&str, ImportError> {
     s.args()
         .first()
         .map(|a| a.text.as_str())
