@@ -5,8 +5,10 @@
 //! Each `NAME.conf` / `NAME.cf` has its expected table next to it
 //! (`NAME.rules`, as `State::to_rules_text` writes it) and its expected
 //! warnings (`NAME.warnings`, one per line, paths relative to
-//! `tests/data/import/`). `UPDATE_GOLDEN=1 cargo test --test import`
-//! rewrites them; review the difference before committing it.
+//! `tests/data/import/`), and with feature `failover` its failover
+//! settings (`NAME.failover`, as JSON, or `none`). `UPDATE_GOLDEN=1 cargo
+//! test --test import --all-features` rewrites them; review the difference
+//! before committing it. The goldens are those of `--all-features` (CI's).
 #![cfg(feature = "import")]
 
 use std::path::{Path, PathBuf};
@@ -66,10 +68,20 @@ fn check_goldens(dir: &Path, ext: &str, format: Format) -> usize {
         let back = State::from_rules_text(&loaded.state.to_rules_text())
             .unwrap_or_else(|e| panic!("{}: rules do not read back: {e}", file.display()));
         assert!(back.config_eq(&loaded.state), "{}", file.display());
-        for (ext, text) in [
+        #[allow(unused_mut)]
+        let mut goldens = vec![
             ("rules", loaded.state.to_rules_text()),
             ("warnings", warnings_text(&loaded)),
-        ] {
+        ];
+        #[cfg(feature = "failover")]
+        goldens.push((
+            "failover",
+            match &loaded.failover {
+                Some(f) => serde_json::to_string_pretty(f).unwrap() + "\n",
+                None => "none\n".to_owned(),
+            },
+        ));
+        for (ext, text) in goldens {
             if let Err(e) = golden(&file.with_extension(ext), &text) {
                 failures.push(e);
             }
@@ -80,6 +92,7 @@ fn check_goldens(dir: &Path, ext: &str, format: Format) -> usize {
 }
 
 #[test]
+#[cfg_attr(not(feature = "failover"), ignore = "the goldens are --all-features'")]
 fn keepalived_files_load_as_expected() {
     let n = check_goldens(&data().join("keepalived/guest"), "conf", Format::Keepalived)
         + check_goldens(&data().join("keepalived/host"), "conf", Format::Keepalived)
@@ -88,6 +101,7 @@ fn keepalived_files_load_as_expected() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "failover"), ignore = "the goldens are --all-features'")]
 fn piranha_files_load_as_expected() {
     let n = check_goldens(&data().join("piranha"), "cf", Format::Piranha);
     assert!(n >= 4, "{n} files");
@@ -350,9 +364,16 @@ fn written_keepalived_conf_reads_back_and_keepalived_accepts_it() {
     );
     let mut checked = 0;
     for (file, format) in &inputs {
-        let state = import::load(file, *format).unwrap().state;
-        let text =
-            import::keepalived::write(&state).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let loaded = import::load(file, *format).unwrap();
+        let state = loaded.state.clone();
+        #[cfg(feature = "failover")]
+        let written = match &loaded.failover {
+            Some(f) => import::keepalived::write_with_failover(&state, f),
+            None => import::keepalived::write(&state),
+        };
+        #[cfg(not(feature = "failover"))]
+        let written = import::keepalived::write(&state);
+        let text = written.unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let out = dir.join(format!(
             "{}.keepalived.conf",
             file.file_stem().unwrap().to_string_lossy()
@@ -376,6 +397,21 @@ fn written_keepalived_conf_reads_back_and_keepalived_accepts_it() {
             file.display(),
             back.warnings
         );
+        #[cfg(feature = "failover")]
+        {
+            assert_eq!(
+                back.failover,
+                loaded.failover,
+                "{}:\n{text}",
+                file.display()
+            );
+            let again = match &back.failover {
+                Some(f) => import::keepalived::write_with_failover(&back.state, f).unwrap(),
+                None => import::keepalived::write(&back.state).unwrap(),
+            };
+            assert_eq!(again, text, "{}", file.display());
+        }
+        #[cfg(not(feature = "failover"))]
         assert_eq!(
             import::keepalived::write(&back.state).unwrap(),
             text,

@@ -66,8 +66,24 @@ pub(crate) fn to_settings(
         return Ok(None);
     };
     let mut settings = instance(v, w)?;
-    if let Some(s) = sync {
-        sync_daemon(&s.value, &s.at, &mut settings, w)?;
+    match sync {
+        Some(s) => {
+            sync_daemon(&s.value, &s.at, &mut settings, w)?;
+            // The settings' defaults: the VRRP interface and virtual router id.
+            if settings.sync.interface.as_deref() == Some(settings.interface.as_str()) {
+                settings.sync.interface = None;
+            }
+            if settings.sync.sync_id == Some(settings.virtual_router_id) {
+                settings.sync.sync_id = None;
+            }
+        }
+        None => w.push(
+            &v.name.at,
+            WarningKind::Corrected,
+            format!("vrrp_instance {}", v.name.value),
+            "no lvs_sync_daemon: keepalived runs none; the failover settings run one following \
+             the role (on the instance's interface, with its virtual router id as sync id)",
+        ),
     }
     settings.validate().map_err(|e| {
         ImportError::at(
