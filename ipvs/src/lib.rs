@@ -11,7 +11,12 @@
 //! | [`rules`] | ipvsadm's rules format (`ipvsadm -S -n` / `-R`), parsed and written | |
 //! | [`state`] | the whole table as a value: read, diff into a plan, apply, reconcile with draining | `config` for JSON/YAML/TOML |
 //! | `cluster` | real-server and director setup (VIPs, ARP sysctls, tunnels), the balance report | `cluster` |
-//! | `health` | health checks of real servers that drive the table | `health` |
+//! | [`listing`] | the table as `ipvsadm -Ln` lists it, byte for byte, with its other views | |
+//! | `health` | health checks of real servers that drive the table; `ipvsctl run` | `health` |
+//! | `failover` | director failover: keepalived's VRRP as a child, the sync daemon following the role | `failover` |
+//! | `import` | Piranha's `lvs.cf` and keepalived's `keepalived.conf` read into the state, keepalived.conf written | `import` |
+//! | `metrics` | Prometheus metrics of the table, read at scrape time | `metrics` |
+//! | `status` | a read-only HTTP server: `/metrics` and a status page | `status` |
 //!
 //! Words used throughout: a client *executes* [`client::Operation`]s
 //! (`execute`, `execute_batch`); a [`state::Plan`] is a list of
@@ -134,6 +139,59 @@
 //! use ipvs::health::probe::{Probe, Target};
 //! let target = Target::new("192.0.2.21:80".parse().unwrap());
 //! println!("{:?}", Probe::Tcp.run(&target, Duration::from_secs(1)).await);
+//! # }
+//! ```
+//!
+//! ## [`listing`]
+//!
+//! ```
+//! use ipvs::listing::{self, ListOptions};
+//! use ipvs::state::ServiceState;
+//! use ipvs::{Info, Scheduler, Service, ServiceKey, Version};
+//! let info = Info { version: Version { major: 1, minor: 2, patch: 1 }, connection_table_size: 4096 };
+//! let svc = ServiceState::new(Service::new(ServiceKey::tcp("192.0.2.10:80".parse().unwrap()), Scheduler::RoundRobin));
+//! let text = listing::listing(&info, &[svc], &ListOptions::default());
+//! assert!(text.contains("TCP  192.0.2.10:80 rr"));
+//! ```
+//!
+//! ## `failover` (feature `failover`)
+//!
+//! A pair of directors: keepalived (VRRP only) runs as a child, its role
+//! starts the connection sync daemon as master or backup.
+//!
+//! ```no_run
+//! # #[cfg(all(feature = "failover", feature = "config"))] {
+//! let settings: ipvs::failover::Settings = serde_json::from_str(
+//!     r#"{"interface": "eth0", "virtual_router_id": 51, "priority": 150, "vips": ["198.51.100.100/24"]}"#,
+//! ).unwrap();
+//! println!("{settings:?}");
+//! # }
+//! ```
+//!
+//! ## `import` (feature `import`)
+//!
+//! ```no_run
+//! # #[cfg(feature = "import")] {
+//! use std::path::Path;
+//! use ipvs::import::{self, Format};
+//! let imported = import::load(Path::new("/etc/keepalived/keepalived.conf"), Format::Keepalived).unwrap();
+//! for w in &imported.warnings { eprintln!("{w}"); }
+//! print!("{}", imported.state.to_rules_text());
+//! # }
+//! ```
+//!
+//! ## `metrics` and `status` (features `metrics`, `status`)
+//!
+//! ```no_run
+//! # #[cfg(feature = "metrics")] {
+//! use ipvs::client::Client;
+//! use ipvs::metrics::{Metrics, MetricsOptions};
+//! use ipvs::state::State;
+//! let metrics = Metrics::new(
+//!     || Client::new().and_then(|c| State::read(&c)).map(|s| s.services).map_err(|e| e.to_string()),
+//!     MetricsOptions::default(),
+//! );
+//! print!("{}", metrics.encode());
 //! # }
 //! ```
 #![forbid(unsafe_op_in_unsafe_fn)]

@@ -467,7 +467,7 @@ fn gone(pid: u32) -> bool {
 
 async fn next_started(rx: &mut tokio::sync::mpsc::UnboundedReceiver<ChildEvent>) -> u32 {
     loop {
-        match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+        match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
             Ok(Some(ChildEvent::Started { pid })) => return pid,
             Ok(Some(_)) => {}
             other => panic!("no Started event: {other:?}"),
@@ -478,7 +478,7 @@ async fn next_started(rx: &mut tokio::sync::mpsc::UnboundedReceiver<ChildEvent>)
 /// Until the child says `ready` (its traps are in place).
 async fn wait_ready(rx: &mut tokio::sync::mpsc::UnboundedReceiver<ChildEvent>) {
     loop {
-        match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+        match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
             Ok(Some(ChildEvent::Output { line, .. })) if line == "ready" => return,
             Ok(Some(_)) => {}
             other => panic!("no output: {other:?}"),
@@ -561,7 +561,7 @@ async fn crashing_child_is_restarted_with_backoff() {
     let mut starts = Vec::new();
     let mut delays = Vec::new();
     while starts.len() < 5 {
-        match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+        match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
             Ok(Some(ChildEvent::Started { pid })) => starts.push((Instant::now(), pid)),
             Ok(Some(ChildEvent::Exited {
                 status, restart_in, ..
@@ -593,7 +593,7 @@ async fn crashing_child_is_restarted_with_backoff() {
 async fn missing_program_is_retried() {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let sup = Supervisor::spawn(Program::new("/nonexistent/prog"), fast_policy(), tx);
-    match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+    match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
         Ok(Some(ChildEvent::SpawnFailed { error, retry_in })) => {
             assert!(error.starts_with("/nonexistent/prog: "), "{error}");
             assert_eq!(retry_in, Duration::from_millis(100));
@@ -674,7 +674,7 @@ async fn collect_until(
 ) -> Vec<Event> {
     let mut seen = Vec::new();
     loop {
-        match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+        match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
             Ok(Ok(ev)) => {
                 let stop = done(&ev);
                 seen.push(ev);
