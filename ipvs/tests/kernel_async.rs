@@ -274,7 +274,11 @@ async fn async_batches_go_many_per_write_and_clones_share_the_socket() {
     assert_eq!(x.unwrap().len(), 1000);
     assert_eq!(y.unwrap().len(), 1000);
     assert!(c.io_counters().sends >= io.sends + 1 + 1 + 1000);
-    assert_eq!(c.io_counters().duplicates_dropped, 0);
+    // No assertion on `duplicates_dropped`: a multi-datagram dump resumes at
+    // an index into the kernel's table of every namespace, so services
+    // added or deleted by tests running beside this one can make it list
+    // entries twice (IPVS-NOTES; seen: 199). The lengths above show they were
+    // dropped.
 }
 
 #[tokio::test]
