@@ -404,6 +404,97 @@ impl RunConfig {
         })
     }
 
+    /// Check a configuration built in code (or by an import) as a file is
+    /// checked when read: the table, every check and policy, and probes
+    /// shared by several destinations with one timing.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.state.validate()?;
+        for (key, health) in &self.services {
+            let at = Location {
+                service: Some(*key),
+                dest: None,
+            };
+            if let Some(c) = &health.check {
+                c.validate().map_err(|e| {
+                    ConfigError::field(at, format!("health.check.{}", e.field), e.problem)
+                })?;
+            }
+            health
+                .validate_policy(key)
+                .map_err(|e| ConfigError::field(at, format!("health.{}", e.field), e.problem))?;
+        }
+        for ((key, dest), check) in &self.dest_checks {
+            if let Some(c) = check {
+                let at = Location {
+                    service: Some(*key),
+                    dest: Some(*dest),
+                };
+                c.validate()
+                    .map_err(|e| ConfigError::field(at, format!("check.{}", e.field), e.problem))?;
+            }
+        }
+        self.validate_shared_probes()
+    }
+
+    /// The configuration as the JSON value [`RunConfig::from_value`] reads:
+    /// the state's form with `health:` in each service, `check:` in each
+    /// destination that has its own, `notify:` and `failover:` at the top.
+    pub fn to_value(&self) -> Value {
+        let mut root =
+            serde_json::to_value(&self.state).unwrap_or_else(|_| Value::Object(Map::new()));
+        if let Some(Value::Array(services)) = root.get_mut("services") {
+            for (s, svc) in services.iter_mut().zip(&self.state.services) {
+                let key = svc.service.key;
+                let Value::Object(s) = s else { continue };
+                if let Some(h) = self.services.get(&key) {
+                    s.insert("health".into(), health_value(h));
+                }
+                if let Some(Value::Array(dests)) = s.get_mut("destinations") {
+                    for (d, dest) in dests.iter_mut().zip(&svc.destinations) {
+                        let (Value::Object(d), Some(check)) =
+                            (d, self.dest_checks.get(&(key, dest.socket_addr())))
+                        else {
+                            continue;
+                        };
+                        d.insert(
+                            "check".into(),
+                            check.as_ref().map_or(Value::Bool(false), Check::to_value),
+                        );
+                    }
+                }
+            }
+        }
+        if let Value::Object(m) = &mut root {
+            if let Some(n) = &self.notify {
+                m.insert("notify".into(), n.to_value());
+            }
+            #[cfg(feature = "failover")]
+            if let Some(f) = &self.failover {
+                m.insert(
+                    "failover".into(),
+                    serde_json::to_value(f).unwrap_or(Value::Null),
+                );
+            }
+        }
+        strip_nulls(&mut root);
+        root
+    }
+
+    /// The configuration as JSON ([`RunConfig::from_json`] reads it back).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(&self.to_value()).expect("a JSON value always serializes")
+    }
+
+    /// The configuration as YAML ([`RunConfig::from_yaml`] reads it back).
+    pub fn to_yaml(&self) -> Result<String, ConfigError> {
+        Ok(serde_norway::to_string(&self.to_value()).map_err(StateError::from)?)
+    }
+
+    /// The configuration as TOML ([`RunConfig::from_toml`] reads it back).
+    pub fn to_toml(&self) -> Result<String, ConfigError> {
+        Ok(toml::to_string(&self.to_value()).map_err(StateError::from)?)
+    }
+
     /// Refuse two destinations sharing a probe with different timing.
     fn validate_shared_probes(&self) -> Result<(), ConfigError> {
         let mut seen: HashMap<Target, Vec<(&Probe, Timing, Location)>> = HashMap::new();
@@ -432,6 +523,27 @@ impl RunConfig {
             }
         }
         Ok(())
+    }
+}
+
+/// A service's `health:` map (its check in the check's own form).
+fn health_value(h: &ServiceHealth) -> Value {
+    let mut v = serde_json::to_value(h).unwrap_or_else(|_| Value::Object(Map::new()));
+    if let (Value::Object(m), Some(c)) = (&mut v, &h.check) {
+        m.insert("check".into(), c.to_value());
+    }
+    v
+}
+
+/// Remove `null`s (TOML has none; every field they stand for is optional).
+fn strip_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(strip_nulls);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_nulls),
+        _ => {}
     }
 }
 
@@ -556,6 +668,21 @@ services:
     destinations:
       - {address: 198.51.100.1, port: 53}
 ";
+
+    #[test]
+    fn writes_back_in_every_format() {
+        let config = RunConfig::from_yaml(YAML).unwrap();
+        assert_eq!(
+            RunConfig::from_yaml(&config.to_yaml().unwrap()).unwrap(),
+            config
+        );
+        assert_eq!(RunConfig::from_json(&config.to_json()).unwrap(), config);
+        assert_eq!(
+            RunConfig::from_toml(&config.to_toml().unwrap()).unwrap(),
+            config
+        );
+        config.validate().unwrap();
+    }
 
     fn err(text: &str) -> String {
         RunConfig::from_yaml(text).unwrap_err().to_string()
