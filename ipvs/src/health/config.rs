@@ -132,6 +132,11 @@ pub enum ConfigError {
     /// give it different timing.
     #[error("{0}")]
     SharedProbeTiming(Box<SharedProbeTiming>),
+    /// An lvs.cf or keepalived.conf that does not load (the error names
+    /// the file, line and column).
+    #[cfg(feature = "import")]
+    #[error("{0}")]
+    Import(#[from] crate::import::ImportError),
 }
 
 /// Two destinations sharing a probe with different timing.
@@ -173,12 +178,25 @@ pub enum Format {
     Yaml,
     /// TOML.
     Toml,
+    /// Piranha's lvs.cf, with nanny's checks (feature `import`).
+    #[cfg(feature = "import")]
+    Piranha,
+    /// keepalived.conf, with its checkers (feature `import`).
+    #[cfg(feature = "import")]
+    Keepalived,
 }
 
 impl Format {
-    /// The format of a file by its extension: `.json`, `.yaml`/`.yml`,
+    /// The format of a file by its name (`lvs.cf`, `keepalived.conf`, with
+    /// feature `import`), else its extension: `.json`, `.yaml`/`.yml`,
     /// `.toml`, anything else rules.
     pub fn of(path: &Path) -> Format {
+        #[cfg(feature = "import")]
+        match crate::import::Format::from_file_name(path) {
+            Some(crate::import::Format::Piranha) => return Format::Piranha,
+            Some(crate::import::Format::Keepalived) => return Format::Keepalived,
+            None => {}
+        }
         match path.extension().and_then(|e| e.to_str()) {
             Some("json") => Format::Json,
             Some("yaml" | "yml") => Format::Yaml,
@@ -230,12 +248,43 @@ impl RunConfig {
             path: path.to_owned(),
             source,
         })?;
-        RunConfig::parse(&text, Format::of(path))
+        RunConfig::parse_as(&text, path, Format::of(path))
     }
 
-    /// Read `text` in `format`.
+    /// Read a file in `format`, whatever its name.
+    pub fn load_as(path: &Path, format: Format) -> Result<RunConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        RunConfig::parse_as(&text, path, format)
+    }
+
+    /// Read `text` in `format` as if read from `path` (which names it in
+    /// errors; keepalived's `include`s are relative to its directory).
+    pub fn parse_as(text: &str, path: &Path, format: Format) -> Result<RunConfig, ConfigError> {
+        let _ = path;
+        match format {
+            #[cfg(feature = "import")]
+            Format::Piranha => {
+                crate::import::load_str(text, path, crate::import::Format::Piranha)?.run_config()
+            }
+            #[cfg(feature = "import")]
+            Format::Keepalived => {
+                crate::import::load_str(text, path, crate::import::Format::Keepalived)?.run_config()
+            }
+            other => RunConfig::parse(text, other),
+        }
+    }
+
+    /// Read `text` in `format` (lvs.cf and keepalived.conf as if read from
+    /// the current directory: see [`RunConfig::parse_as`]).
     pub fn parse(text: &str, format: Format) -> Result<RunConfig, ConfigError> {
         match format {
+            #[cfg(feature = "import")]
+            Format::Piranha | Format::Keepalived => {
+                RunConfig::parse_as(text, Path::new("stdin"), format)
+            }
             Format::Rules => Ok(RunConfig::unchecked(State::from_rules_text(text)?)),
             Format::Json => RunConfig::from_json(text),
             Format::Yaml => RunConfig::from_yaml(text),
