@@ -63,6 +63,9 @@ class Listener:
 
     def stop(self) -> None:
         assert self.sock is not None
+        # shutdown wakes the thread blocked in accept(), which otherwise keeps
+        # the listening socket open after close().
+        self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
         self.sock = None
 
