@@ -15,7 +15,8 @@ use pyo3::types::PyDict;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
-use crate::health::{SLICE, dumps, lock, native_error, runtime, seconds, to_py_json};
+use crate::health::{SLICE, dumps, lock, native_error, runtime, seconds};
+use crate::health::json_loads;
 
 fn settings_error_to_py(py: Python<'_>, e: &SettingsError) -> PyErr {
     let message = e.to_string();
@@ -76,9 +77,7 @@ impl PySettings {
 
     /// The serde form, every default written out.
     fn to_dict(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let v = serde_json::to_value(&self.inner)
-            .map_err(|e| PyValueError::new_err(format!("cannot serialize: {e}")))?;
-        to_py_json(py, &v)
+        json_loads(py, &self.to_json()?)
     }
 
     /// Settings from their serde form (JSON; the `failover:` block of a

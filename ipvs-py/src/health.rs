@@ -129,12 +129,9 @@ pub(crate) fn dumps(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<String> 
         .extract()
 }
 
-pub(crate) fn to_py_json(py: Python<'_>, value: &Value) -> PyResult<Py<PyAny>> {
-    Ok(py
-        .import("json")?
-        .getattr("loads")?
-        .call1((value.to_string(),))?
-        .unbind())
+/// A JSON text as Python values (maps keep their order).
+pub(crate) fn json_loads(py: Python<'_>, text: &str) -> PyResult<Py<PyAny>> {
+    Ok(py.import("json")?.getattr("loads")?.call1((text,))?.unbind())
 }
 
 // ---------------------------------------------------------------------
@@ -512,12 +509,12 @@ impl PyEvent {
 
     /// The serde form (JSON), as `ipvsctl run` and the Rust crate write it.
     fn to_json(&self) -> String {
-        self.value().to_string()
+        serde_json::to_string(&self.inner).unwrap_or_default()
     }
 
     /// The serde form as a dict.
     fn to_dict(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        to_py_json(py, &self.value())
+        json_loads(py, &self.to_json())
     }
 
     fn __str__(&self) -> String {
