@@ -15,8 +15,8 @@ use pyo3::types::PyDict;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
-use crate::health::{SLICE, dumps, lock, native_error, runtime, seconds};
 use crate::health::json_loads;
+use crate::health::{SLICE, dumps, lock, native_error, runtime, seconds};
 
 fn settings_error_to_py(py: Python<'_>, e: &SettingsError) -> PyErr {
     let message = e.to_string();
@@ -28,6 +28,26 @@ fn settings_error_to_py(py: Python<'_>, e: &SettingsError) -> PyErr {
         &message,
         json!({ "field": field }),
     )
+}
+
+/// The field serde names in "unknown field `x`" or "missing field `x`".
+fn named_field(message: &str) -> Option<String> {
+    ["unknown field `", "missing field `"].iter().find_map(|p| {
+        let rest = message.split(p).nth(1)?;
+        Some(rest.split('`').next()?.to_owned())
+    })
+}
+
+/// The last key before where serde stopped in a one-line JSON document:
+/// the field whose value did not read.
+fn field_at(text: &str, e: &serde_json::Error) -> Option<String> {
+    if e.line() != 1 {
+        return None;
+    }
+    let upto: String = text.chars().take(e.column()).collect();
+    let end = upto.rfind("\":")?;
+    let start = upto[..end].rfind('"')? + 1;
+    Some(upto[start..end].to_owned())
 }
 
 fn role_word(r: Role) -> String {
@@ -86,18 +106,12 @@ impl PySettings {
     fn from_json(py: Python<'_>, text: &str) -> PyResult<Self> {
         let settings: Settings = serde_json::from_str(text).map_err(|e| {
             let message = e.to_string();
-            let field = message
-                .split("unknown field `")
-                .nth(1)
-                .and_then(|r| r.split('`').next())
-                .or_else(|| {
-                    message
-                        .split("missing field `")
-                        .nth(1)
-                        .and_then(|r| r.split('`').next())
-                })
-                .unwrap_or("failover")
-                .to_owned();
+            let field = named_field(&message)
+                .or_else(|| field_at(text, &e))
+                .unwrap_or_else(|| "failover".to_owned());
+            let message = message
+                .strip_prefix(&format!("{field}: "))
+                .unwrap_or(&message);
             native_error(
                 py,
                 "ipvs.failover",

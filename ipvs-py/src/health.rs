@@ -131,7 +131,11 @@ pub(crate) fn dumps(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<String> 
 
 /// A JSON text as Python values (maps keep their order).
 pub(crate) fn json_loads(py: Python<'_>, text: &str) -> PyResult<Py<PyAny>> {
-    Ok(py.import("json")?.getattr("loads")?.call1((text,))?.unbind())
+    Ok(py
+        .import("json")?
+        .getattr("loads")?
+        .call1((text,))?
+        .unbind())
 }
 
 // ---------------------------------------------------------------------
@@ -238,9 +242,9 @@ impl PyCheck {
         port: u16,
         timeout: Option<f64>,
     ) -> PyResult<PyOutcome> {
-        let ip: std::net::IpAddr = address
-            .parse()
-            .map_err(|_| PyValueError::new_err(format!("address: {address:?} is not an IP address")))?;
+        let ip: std::net::IpAddr = address.parse().map_err(|_| {
+            PyValueError::new_err(format!("address: {address:?} is not an IP address"))
+        })?;
         let timeout = match timeout {
             Some(t) => seconds("timeout", t)?,
             None => self.inner.timeout,
@@ -468,7 +472,10 @@ impl PyEvent {
     /// The event's tag in its serde form: `dest_up`, `dest_down`, ...
     #[getter]
     fn event(&self) -> String {
-        self.value()["event"].as_str().unwrap_or_default().to_owned()
+        self.value()["event"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// The service it is about, if any.
@@ -622,13 +629,7 @@ impl PyHealthRun {
 
     fn run_error(&self, py: Python<'_>) -> PyResult<()> {
         match &*lock(&self.result) {
-            Some(Err(message)) => Err(native_error(
-                py,
-                "ipvs.health",
-                "Run",
-                message,
-                json!({}),
-            )),
+            Some(Err(message)) => Err(native_error(py, "ipvs.health", "Run", message, json!({}))),
             _ => Ok(()),
         }
     }

@@ -145,11 +145,7 @@ fn loaded<'py>(py: Python<'py>, i: Import) -> PyResult<Loaded<'py>> {
 /// `(state, failover settings or None, warnings)`.
 #[pyfunction]
 #[pyo3(signature = (path, format=None))]
-fn import_load<'py>(
-    py: Python<'py>,
-    path: PathBuf,
-    format: Option<&str>,
-) -> PyResult<Loaded<'py>> {
+fn import_load<'py>(py: Python<'py>, path: PathBuf, format: Option<&str>) -> PyResult<Loaded<'py>> {
     let format = format_of(&path, format)?;
     let i = py
         .detach(|| imp::load(&path, format))
