@@ -696,6 +696,7 @@ impl PyHealthRun {
     /// a new client) or, with `memory`, on a table in memory holding that
     /// state.
     #[new]
+    #[allow(clippy::too_many_arguments)] // Python's keyword arguments
     #[pyo3(signature = (config, client=None, memory=None, reconcile_period=5.0, on_stop="leave", drain=None, event_capacity=4096))]
     fn new(
         py: Python<'_>,
