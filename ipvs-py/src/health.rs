@@ -12,7 +12,7 @@ use ipvs::client::Client;
 use ipvs::health::probe::{Outcome, Target};
 use ipvs::health::{
     Check, CheckError, ConfigError, Event, Format, Handle, MemoryTable, OnStop, RunConfig,
-    RunError, Supervisor, SupervisorOptions, Table,
+    RunError, ServiceHealth, Supervisor, SupervisorOptions, Table,
 };
 use ipvs::state::{ApplyOptions, ApplyReport, Plan, State};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
@@ -402,17 +402,14 @@ impl PyRunConfig {
         Ok(list)
     }
 
-    /// A service's health settings in their serde form (JSON), or None.
-    fn health_json(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
+    /// A service's health settings (its default check and policy), or None.
+    fn health(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Option<PyServiceHealth>> {
         let key = convert::key_from_py(Model::get(py)?, key)?;
-        self.inner
+        Ok(self
+            .inner
             .services
             .get(&key)
-            .map(|h| {
-                serde_json::to_string(h)
-                    .map_err(|e| PyValueError::new_err(format!("cannot serialize: {e}")))
-            })
-            .transpose()
+            .map(|h| PyServiceHealth { inner: h.clone() }))
     }
 
     /// The failover settings (`failover:`), if any.
@@ -442,6 +439,86 @@ impl PyRunConfig {
             self.inner.state.services.len(),
             self.inner.checked().count()
         )
+    }
+}
+
+// ---------------------------------------------------------------------
+// Policies.
+
+/// A service's health settings (Rust's `ipvs::health::ServiceHealth`).
+#[pyclass(frozen, module = "ipvs._ipvs", name = "ServiceHealth")]
+pub(crate) struct PyServiceHealth {
+    inner: ServiceHealth,
+}
+
+fn word<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+#[pymethods]
+impl PyServiceHealth {
+    /// The check of destinations without their own, if any.
+    #[getter]
+    fn check(&self) -> Option<PyCheck> {
+        self.inner.check.clone().map(|inner| PyCheck { inner })
+    }
+
+    /// What a failed destination becomes: `remove` or `quiesce`.
+    #[getter]
+    fn on_failure(&self) -> String {
+        word(&self.inner.on_failure)
+    }
+
+    /// Slow start's divisor (the first weight is weight x 2 / divisor,
+    /// doubling each interval), or None: back at full weight at once.
+    #[getter]
+    fn slow_start(&self) -> Option<u32> {
+        self.inner.slow_start.map(|s| s.divisor)
+    }
+
+    /// The quorum as `(weight, hysteresis)`, or None.
+    #[getter]
+    fn quorum(&self) -> Option<(u32, u32)> {
+        self.inner.quorum.map(|q| (q.weight, q.hysteresis))
+    }
+
+    /// The sorry server, or None.
+    #[getter]
+    fn sorry_server<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.inner
+            .sorry_server
+            .as_ref()
+            .map(|d| convert::destination_to_py(py, Model::get(py)?, d))
+            .transpose()
+    }
+
+    /// What checked destinations are before their first probe: `up` or `down`.
+    #[getter]
+    fn initial(&self) -> String {
+        word(&self.inner.initial)
+    }
+
+    /// The serde form (JSON), as in a run file's `health:` block.
+    fn to_json(&self) -> String {
+        serde_json::to_string(&self.inner).unwrap_or_default()
+    }
+
+    /// The serde form as a dict.
+    fn to_dict(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        json_loads(py, &self.to_json())
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other
+            .cast::<PyServiceHealth>()
+            .is_ok_and(|o| o.get().inner == self.inner)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("ServiceHealth({})", self.to_json())
     }
 }
 
@@ -919,6 +996,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyCheck>()?;
     m.add_class::<PyOutcome>()?;
     m.add_class::<PyRunConfig>()?;
+    m.add_class::<PyServiceHealth>()?;
     m.add_class::<PyEvent>()?;
     m.add_class::<PyHealthRun>()?;
     Ok(())

@@ -96,9 +96,16 @@ def test_a_run_file_splits_into_state_and_checks(tmp_path: Path) -> None:
     assert (check.type, check.interval, check.timeout, check.fall, check.rise) == (
         "tcp", 0.3, 0.2, 1, 1,
     )
-    h = c.health_json(KEY)
-    assert h is not None and json.loads(h)["on_failure"] == "quiesce"
-    assert c.health_json(ServiceKey.tcp("192.0.2.11", 80)) is None
+    h = c.health(KEY)
+    assert h is not None
+    assert (h.on_failure, h.slow_start, h.quorum, h.sorry_server, h.initial) == (
+        "quiesce", None, None, None, "up",
+    )
+    assert h.check == check
+    assert h.to_dict() == {
+        "check": json.loads(check.to_json()), "on_failure": "quiesce", "initial": "up",
+    }
+    assert c.health(ServiceKey.tcp("192.0.2.11", 80)) is None
     assert c.failover is None and c.notify is None
 
     # The same file as JSON, TOML, a dict and a file on disk.
@@ -191,6 +198,20 @@ def test_errors_in_a_destination_and_in_the_table() -> None:
     with pytest.raises(health.ConfigError) as r:
         health.load("/nonexistent/run.yaml")
     assert r.value.kind == "Read"
+
+
+def test_policies() -> None:
+    text = YAML.replace("PORT", "8080").replace(
+        "on_failure: quiesce",
+        "on_failure: remove\n      slow_start: {divisor: 8}\n      quorum: {weight: 2, hysteresis: 1}\n"
+        "      sorry_server: {address: 198.51.100.99, port: 80}\n      initial: down",
+    )
+    h = health.loads(text).health(KEY)
+    assert h is not None
+    assert (h.on_failure, h.slow_start, h.quorum, h.initial) == ("remove", 8, (2, 1), "down")
+    assert h.sorry_server == ipvs.Destination("198.51.100.99", 80)
+    on = health.loads(YAML.replace("PORT", "8080").replace("on_failure: quiesce", "slow_start: true")).health(KEY)
+    assert on is not None and on.slow_start == 32 and on.on_failure == "remove"
 
 
 def test_a_bad_config_raises_before_a_run_starts() -> None:

@@ -7,6 +7,9 @@ run loop of the Rust crate's ``ipvs::health``, from Python.
   :func:`loads` and :func:`from_dict` read one and validate it whole: a bad
   one raises :class:`ConfigError` naming the service, destination and field
   before anything starts.
+- :class:`ServiceHealth`: a service's policy (:meth:`RunConfig.health`):
+  remove or quiesce on failure, slow start, quorum and sorry server,
+  initial state.
 - :class:`Check`: one check (``tcp``, ``tcp_send_expect``, ``http``,
   ``udp``, ``dns``, ``exec``, ``file``) with its timing;
   :meth:`Check.probe` runs its probe once (an :class:`Outcome`).
@@ -43,6 +46,7 @@ __all__ = [
     "Check",
     "Outcome",
     "RunConfig",
+    "ServiceHealth",
     "Event",
     "Supervisor",
     "ConfigError",
@@ -56,6 +60,7 @@ __all__ = [
 Check = _ipvs.Check
 Outcome = _ipvs.Outcome
 RunConfig = _ipvs.RunConfig
+ServiceHealth = _ipvs.ServiceHealth
 Event = _ipvs.HealthEvent
 
 Format = Literal["json", "yaml", "toml", "rules"]
