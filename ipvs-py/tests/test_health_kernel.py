@@ -180,8 +180,17 @@ def test_failover_role_drives_the_sync_daemon(client: ipvs.Client, tmp_path: Pat
         assert next_of("role").previous == "MASTER"
         next_of("sync")
         assert [d.state for d in client.daemons()] == [ipvs.DaemonState.BACKUP]
+        # STOP: the sync daemons as on_stop says ("stopped", the default).
+        say('INSTANCE "ipvs" STOP 150')
+        assert next_of("role").role == "STOP"
+        next_of("sync")
+        assert client.daemons() == []
+        assert run.role is failover.Role.STOP
     finally:
         run.stop()
-    # on_stop "stopped" (the default): no sync daemon left.
-    assert client.daemons() == []
+    # Attached to someone else's keepalived, stopping ends the following only.
+    events = []
+    while (e := run.next_event(1.0)) is not None:
+        events.append(e.event)
+    assert events[-1:] == ["stopped"]
     assert not run.running
