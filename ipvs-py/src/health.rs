@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use ipvs::client::Client;
-use ipvs::health::probe::{Outcome, Target};
+use ipvs::health::probe::{Failure, FailureReason, Outcome, Target};
 use ipvs::health::{
-    Check, CheckError, ConfigError, Event, Format, Handle, MemoryTable, OnStop, RunConfig,
+    Check, CheckError, ConfigError, Event, Format, Handle, MemoryTable, Monitor, OnStop, RunConfig,
     RunError, ServiceHealth, Supervisor, SupervisorOptions, Table,
 };
 use ipvs::state::{ApplyOptions, ApplyReport, Plan, State};
@@ -289,6 +289,45 @@ pub(crate) struct PyOutcome {
 
 #[pymethods]
 impl PyOutcome {
+    /// An outcome, as a probe would report it: up (with the `weight` it
+    /// asks for, if any), or down for `reason` (`timeout`, `refused`, ...).
+    #[new]
+    #[pyo3(signature = (up, weight=None, reason=None, detail=String::new()))]
+    fn new(up: bool, weight: Option<u32>, reason: Option<&str>, detail: String) -> PyResult<Self> {
+        let words = || {
+            FailureReason::ALL
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let inner = match (up, weight, reason) {
+            (true, None, None) => Outcome::Up,
+            (true, Some(w), None) => Outcome::UpWithWeight(w),
+            (false, None, Some(r)) => {
+                let reason = FailureReason::ALL
+                    .iter()
+                    .find(|k| k.as_str() == r)
+                    .ok_or_else(|| {
+                        PyValueError::new_err(format!("reason: {r:?} is not one of {}", words()))
+                    })?;
+                Outcome::Down(Failure::new(*reason, detail))
+            }
+            (false, None, None) => {
+                return Err(PyValueError::new_err(format!(
+                    "reason: a down outcome needs one ({})",
+                    words()
+                )));
+            }
+            _ => {
+                return Err(PyValueError::new_err(
+                    "an up outcome has no reason, a down one no weight",
+                ));
+            }
+        };
+        Ok(PyOutcome { inner })
+    }
+
     /// Whether the server is up.
     #[getter]
     fn up(&self) -> bool {
@@ -439,6 +478,73 @@ impl PyRunConfig {
             self.inner.state.services.len(),
             self.inner.checked().count()
         )
+    }
+}
+
+// ---------------------------------------------------------------------
+// The policy engine.
+
+/// The policy engine without I/O (Rust's `ipvs::health::Monitor`): probe
+/// results in, transitions and the effective desired state out.
+#[pyclass(frozen, module = "ipvs._ipvs", name = "Monitor")]
+pub(crate) struct PyMonitor {
+    inner: Mutex<Monitor>,
+}
+
+#[pymethods]
+impl PyMonitor {
+    #[new]
+    fn new(config: &PyRunConfig) -> Self {
+        PyMonitor {
+            inner: Mutex::new(Monitor::new(config.inner.clone())),
+        }
+    }
+
+    /// How many distinct probes run (one per target, probe and source,
+    /// however many services share it).
+    fn probe_count(&self) -> usize {
+        lock(&self.inner).probes().count()
+    }
+
+    /// Count a result of the probe of destination `address`:`port` of
+    /// `service`: the up and down events it causes.
+    fn record(
+        &self,
+        py: Python<'_>,
+        service: &Bound<'_, PyAny>,
+        address: &str,
+        port: u16,
+        outcome: &PyOutcome,
+    ) -> PyResult<Vec<PyEvent>> {
+        let key = convert::key_from_py(Model::get(py)?, service)?;
+        let ip: std::net::IpAddr = address.parse().map_err(|_| {
+            PyValueError::new_err(format!("address: {address:?} is not an IP address"))
+        })?;
+        let dest = std::net::SocketAddr::new(ip, port);
+        let mut m = lock(&self.inner);
+        let id = m.probe_of(&key, dest).ok_or_else(|| {
+            PyValueError::new_err(format!("{key}, destination {dest}: not checked"))
+        })?;
+        Ok(m.record(id, &outcome.inner)
+            .into_iter()
+            .map(event)
+            .collect())
+    }
+
+    /// The effective desired state now, and the events since the last
+    /// call (weight steps, quorum lost or regained, sorry server in or out).
+    fn desired<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, Vec<PyEvent>)> {
+        let (state, events) = lock(&self.inner).desired();
+        Ok((
+            state_to_py(py, &state)?,
+            events.into_iter().map(event).collect(),
+        ))
+    }
+
+    /// Whether `service` has its quorum (true without one).
+    fn has_quorum(&self, py: Python<'_>, service: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let key = convert::key_from_py(Model::get(py)?, service)?;
+        Ok(lock(&self.inner).has_quorum(&key))
     }
 }
 
@@ -997,6 +1103,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyOutcome>()?;
     m.add_class::<PyRunConfig>()?;
     m.add_class::<PyServiceHealth>()?;
+    m.add_class::<PyMonitor>()?;
     m.add_class::<PyEvent>()?;
     m.add_class::<PyHealthRun>()?;
     Ok(())

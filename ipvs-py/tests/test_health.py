@@ -341,6 +341,92 @@ def test_file_probe(tmp_path: Path) -> None:
     assert c.probe("127.0.0.1", 80).weight == 4
 
 
+# -- the policy engine, without I/O ---------------------------------------------
+
+POLICY = """
+services:
+  - protocol: tcp
+    address: 192.0.2.10
+    port: 80
+    scheduler: wrr
+    health:
+      check: {type: tcp, fall: 2, rise: 1}
+      slow_start: {divisor: 8}
+      quorum: {weight: 3}
+      sorry_server: {address: 198.51.100.99, port: 80}
+    destinations:
+      - {address: 198.51.100.1, port: 80, weight: 4}
+      - {address: 198.51.100.2, port: 80, weight: 2}
+  - protocol: tcp
+    address: 192.0.2.11
+    port: 80
+    scheduler: rr
+    health: {check: {type: tcp, fall: 2, rise: 1}}
+    destinations:
+      - {address: 198.51.100.1, port: 80, weight: 1}
+"""
+
+
+def weight_of(state: State, key: ServiceKey, address: str) -> int | None:
+    for s in state.services:
+        for d in s.destinations:
+            if s.service.key == key and str(d.address) == address:
+                return d.weight
+    return None
+
+
+def test_monitor_policies_quorum_sorry_server_and_slow_start() -> None:
+    m = health.Monitor(health.loads(POLICY))
+    other = ServiceKey.tcp("192.0.2.11", 80)
+    # 198.51.100.1:80 is in two services: one probe for it.
+    assert m.probe_count() == 2
+    down = health.Outcome(False, reason="refused", detail="no")
+    assert m.record(KEY, "198.51.100.1", 80, down) == []  # fall 2: not yet
+    events = m.record(KEY, "198.51.100.1", 80, down)
+    assert [(e.kind, e.service, e.dest) for e in events] == [
+        ("dest-down", KEY, "198.51.100.1:80"),
+        ("dest-down", other, "198.51.100.1:80"),
+    ]
+    assert events[0].to_dict()["reason"] == "refused: no"
+    state, events = m.desired()
+    assert [e.kind for e in events] == ["quorum-lost", "sorry-server-in"]
+    assert events[0].to_dict() == {
+        "event": "quorum_lost", "service": KEY.to_dict(), "live": 2, "quorum": 3,
+    }
+    assert not m.has_quorum(KEY) and m.has_quorum(other)
+    assert weight_of(state, KEY, "198.51.100.99") == 1
+    assert weight_of(state, KEY, "198.51.100.1") is None
+    assert weight_of(state, other, "198.51.100.1") is None
+    # Back: at the first step of its slow start, the quorum regained.
+    events = m.record(KEY, "198.51.100.1", 80, health.Outcome(True))
+    assert [(e.kind, e.to_dict()["weight"]) for e in events] == [("dest-up", 1), ("dest-up", 1)]
+    ramp = []
+    kinds: list[str] = []
+    for _ in range(6):
+        state, events = m.desired()
+        kinds += [e.kind for e in events]
+        w = weight_of(state, KEY, "198.51.100.1")
+        assert w is not None
+        ramp.append(w)
+        m.record(KEY, "198.51.100.1", 80, health.Outcome(True))
+    assert kinds[:2] == ["quorum-regained", "sorry-server-out"]
+    assert ramp[0] < 4 and ramp[-1] == 4 and ramp == sorted(ramp)
+    assert kinds.count("dest-weight") == len(set(ramp)) - 1
+    assert m.has_quorum(KEY)
+
+
+def test_outcomes() -> None:
+    assert health.Outcome(True).up and health.Outcome(True, weight=3).weight == 3
+    d = health.Outcome(False, reason="timeout", detail="slow")
+    assert (d.up, d.reason, d.detail) == (False, "timeout", "slow")
+    with pytest.raises(ValueError, match="refused"):
+        health.Outcome(False)
+    with pytest.raises(ValueError):
+        health.Outcome(False, reason="bored")
+    with pytest.raises(ValueError):
+        health.Outcome(True, reason="timeout")
+
+
 # -- the run loop, on a table in memory ----------------------------------------
 
 

@@ -44,6 +44,7 @@ __all__ = [
     "Outcome",
     "RunConfig",
     "ServiceHealth",
+    "Monitor",
     "HealthEvent",
     "HealthRun",
     "FailoverSettings",
@@ -291,6 +292,9 @@ class Check:
 class Outcome:
     """What one probe found."""
 
+    def __new__(
+        cls, up: bool, weight: int | None = None, reason: str | None = None, detail: str = ""
+    ) -> Outcome: ...
     @property
     def up(self) -> bool: ...
     @property
@@ -318,6 +322,16 @@ class RunConfig:
     @property
     def notify(self) -> list[str] | None: ...
     def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class Monitor:
+    """A Rust ``ipvs::health::Monitor``: the policy engine without I/O."""
+
+    def __new__(cls, config: RunConfig) -> Monitor: ...
+    def probe_count(self) -> int: ...
+    def record(self, service: ServiceKey, address: str, port: int, outcome: Outcome) -> list[HealthEvent]: ...
+    def desired(self) -> tuple[_State, list[HealthEvent]]: ...
+    def has_quorum(self, service: ServiceKey) -> bool: ...
 
 @final
 class ServiceHealth:

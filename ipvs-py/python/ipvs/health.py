@@ -13,6 +13,9 @@ run loop of the Rust crate's ``ipvs::health``, from Python.
 - :class:`Check`: one check (``tcp``, ``tcp_send_expect``, ``http``,
   ``udp``, ``dns``, ``exec``, ``file``) with its timing;
   :meth:`Check.probe` runs its probe once (an :class:`Outcome`).
+- :class:`Monitor`: the policy engine without I/O: :class:`Outcome`\ s in
+  (:meth:`Monitor.record`), transitions and the effective desired state
+  out (:meth:`Monitor.desired`); one probe per distinct real server.
 - :class:`Supervisor`: the run loop (Rust's ``Supervisor``) on threads of
   its own: makes the table what the configuration says, runs the checks,
   reconciles, and yields every transition as an :class:`Event`.
@@ -47,6 +50,7 @@ __all__ = [
     "Outcome",
     "RunConfig",
     "ServiceHealth",
+    "Monitor",
     "Event",
     "Supervisor",
     "ConfigError",
@@ -61,6 +65,7 @@ Check = _ipvs.Check
 Outcome = _ipvs.Outcome
 RunConfig = _ipvs.RunConfig
 ServiceHealth = _ipvs.ServiceHealth
+Monitor = _ipvs.Monitor
 Event = _ipvs.HealthEvent
 
 Format = Literal["json", "yaml", "toml", "rules"]
