@@ -13,7 +13,7 @@ run loop of the Rust crate's ``ipvs::health``, from Python.
 - :class:`Check`: one check (``tcp``, ``tcp_send_expect``, ``http``,
   ``udp``, ``dns``, ``exec``, ``file``) with its timing;
   :meth:`Check.probe` runs its probe once (an :class:`Outcome`).
-- :class:`Monitor`: the policy engine without I/O: :class:`Outcome`\ s in
+- :class:`Monitor`: the policy engine without I/O: outcomes in
   (:meth:`Monitor.record`), transitions and the effective desired state
   out (:meth:`Monitor.desired`); one probe per distinct real server.
 - :class:`Supervisor`: the run loop (Rust's ``Supervisor``) on threads of
