@@ -383,9 +383,11 @@ fn format_from(name: &str) -> PyResult<Format> {
         "yaml" => Format::Yaml,
         "toml" => Format::Toml,
         "rules" => Format::Rules,
+        "piranha" => Format::Piranha,
+        "keepalived" => Format::Keepalived,
         other => {
             return Err(PyValueError::new_err(format!(
-                "format: {other:?} is not json, yaml, toml or rules"
+                "format: {other:?} is not json, yaml, toml, rules, piranha or keepalived"
             )));
         }
     })
@@ -403,7 +405,8 @@ impl PyRunConfig {
         }
     }
 
-    /// Read `text` in `format` (`json`, `yaml`, `toml`, `rules`).
+    /// Read `text` in `format` (`json`, `yaml`, `toml`, `rules`, `piranha`,
+    /// `keepalived`).
     #[staticmethod]
     fn loads(py: Python<'_>, text: &str, format: &str) -> PyResult<Self> {
         let format = format_from(format)?;
@@ -411,6 +414,33 @@ impl PyRunConfig {
             Ok(inner) => Ok(PyRunConfig { inner }),
             Err(e) => Err(config_error_to_py(py, &e, Some(text))),
         }
+    }
+
+    /// Check it as starting a run checks it: programs exist, regexes
+    /// compile, destinations sharing a probe agree on its timing.
+    fn validate(&self, py: Python<'_>) -> PyResult<()> {
+        self.inner
+            .validate()
+            .map_err(|e| config_error_to_py(py, &e, None))
+    }
+
+    /// As JSON (what `loads(text, "json")` reads back).
+    fn to_json(&self) -> String {
+        self.inner.to_json()
+    }
+
+    /// As YAML.
+    fn to_yaml(&self, py: Python<'_>) -> PyResult<String> {
+        self.inner
+            .to_yaml()
+            .map_err(|e| config_error_to_py(py, &e, None))
+    }
+
+    /// As TOML.
+    fn to_toml(&self, py: Python<'_>) -> PyResult<String> {
+        self.inner
+            .to_toml()
+            .map_err(|e| config_error_to_py(py, &e, None))
     }
 
     /// The table as configured (every destination at its configured weight).

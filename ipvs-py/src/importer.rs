@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::errors::kind_errno;
 use crate::failover::PySettings;
-use crate::health::native_error;
+use crate::health::{PyRunConfig, native_error};
 use crate::state::{state_from_py, state_to_py};
 
 /// Something in the file not carried over as written (Rust's
@@ -128,9 +128,17 @@ fn format_of(path: &Path, format: Option<&str>) -> PyResult<Format> {
     }
 }
 
-type Loaded<'py> = (Bound<'py, PyAny>, Option<PySettings>, Vec<PyWarning>);
+type Loaded<'py> = (
+    Bound<'py, PyAny>,
+    Option<PySettings>,
+    Vec<PyWarning>,
+    PyRunConfig,
+);
 
 fn loaded<'py>(py: Python<'py>, i: Import) -> PyResult<Loaded<'py>> {
+    let run = PyRunConfig {
+        inner: i.to_run_config(),
+    };
     Ok((
         state_to_py(py, &i.state)?,
         i.failover.map(|inner| PySettings { inner }),
@@ -138,11 +146,12 @@ fn loaded<'py>(py: Python<'py>, i: Import) -> PyResult<Loaded<'py>> {
             .into_iter()
             .map(|inner| PyWarning { inner })
             .collect(),
+        run,
     ))
 }
 
 /// Load `path` (format `piranha` or `keepalived`, or by its name):
-/// `(state, failover settings or None, warnings)`.
+/// `(state, failover settings or None, warnings, run configuration)`.
 #[pyfunction]
 #[pyo3(signature = (path, format=None))]
 fn import_load<'py>(py: Python<'py>, path: PathBuf, format: Option<&str>) -> PyResult<Loaded<'py>> {
@@ -193,7 +202,15 @@ fn keepalived_write(
     text.map_err(|e| write_error_to_py(py, &e))
 }
 
+/// A run's whole configuration (table, health and failover settings) as
+/// keepalived.conf, checkers included.
+#[pyfunction]
+fn keepalived_write_run(py: Python<'_>, config: &PyRunConfig) -> PyResult<String> {
+    keepalived::write_run_config(&config.inner).map_err(|e| write_error_to_py(py, &e))
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(keepalived_write_run, m)?)?;
     m.add_class::<PyWarning>()?;
     m.add_function(wrap_pyfunction!(import_load, m)?)?;
     m.add_function(wrap_pyfunction!(import_loads, m)?)?;

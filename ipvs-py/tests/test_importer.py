@@ -96,3 +96,30 @@ def test_write_errors_name_the_service() -> None:
         importer.write_keepalived(state)
     assert e.value.service == ServiceKey.tcp("192.0.2.10", 80)
     assert isinstance(e.value, ValueError)
+
+
+@pytest.mark.parametrize("path", KEEPALIVED + PIRANHA, ids=lambda p: p.name)
+def test_run_config_is_the_rust_golden(path: Path) -> None:
+    """The health settings come along: the whole run configuration, as Rust
+    writes it (`NAME.health`)."""
+    loaded = importer.load(path, "keepalived" if path.suffix == ".conf" else "piranha")
+    assert loaded.run_config.to_yaml() == path.with_suffix(".health").read_text()
+
+
+@pytest.mark.parametrize("path", KEEPALIVED, ids=lambda p: p.name)
+def test_keepalived_conf_with_checkers_reads_back(path: Path, tmp_path: Path) -> None:
+    config = importer.load_keepalived(path).run_config
+    text = importer.write_keepalived_run(config)
+    out = tmp_path / "keepalived.conf"
+    out.write_text(text)
+    back = importer.load(out)
+    assert back.warnings == ()
+    # The same checks (the writer sorts the services) and the same text again.
+    assert sorted(map(repr, back.run_config.checks())) == sorted(map(repr, config.checks()))
+    assert importer.write_keepalived_run(back.run_config) == text
+
+
+def test_checkers_become_checks() -> None:
+    loaded = importer.load_keepalived(DATA / "keepalived" / "host" / "h2-checkers.conf")
+    kinds = {check.type for _, _, _, check in loaded.run_config.checks()}
+    assert {"dns", "udp", "exec"} <= kinds, kinds

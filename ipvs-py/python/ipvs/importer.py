@@ -25,6 +25,7 @@ from typing import Any, Literal
 from . import _ipvs
 from .errors import IpvsError
 from .failover import Settings
+from .health import RunConfig
 from .model import ServiceKey
 from .state import State
 
@@ -38,6 +39,7 @@ __all__ = [
     "load_keepalived",
     "load_piranha",
     "write_keepalived",
+    "write_keepalived_run",
     "format_of",
 ]
 
@@ -128,13 +130,18 @@ class Import:
     """The director failover settings, if the file has them. Validated."""
     warnings: tuple[LoadWarning, ...]
     """What was dropped or corrected, in file order."""
+    run_config: RunConfig
+    """What :class:`ipvs.health.Supervisor` runs: the table with the health
+    settings (keepalived's checkers, quorum, sorry server; nanny's checks)
+    and the failover settings. Not validated: ``run_config.validate()``
+    checks programs and regexes, as starting a run does."""
 
 
-def _import(loaded: tuple[State, Settings | None, list[LoadWarning]]) -> Import:
-    state, failover, warnings = loaded
-    return Import(
-        state, failover, tuple(warnings)
-    )
+def _import(
+    loaded: tuple[State, Settings | None, list[LoadWarning], RunConfig],
+) -> Import:
+    state, failover, warnings, run_config = loaded
+    return Import(state, failover, tuple(warnings), run_config)
 
 
 def load(path: str | os.PathLike[str], format: Format | None = None) -> Import:
@@ -184,3 +191,14 @@ def write_keepalived(state: State, failover: Settings | None = None) -> str:
     :raises WriteError: something keepalived.conf cannot express.
     """
     return _ipvs.keepalived_write(state, failover)
+
+
+def write_keepalived_run(config: RunConfig) -> str:
+    """A run's whole configuration (table, health and failover settings)
+    as keepalived.conf, each check a checker; :func:`load_keepalived`
+    reads it back to the same configuration.
+
+    :raises WriteError: something keepalived.conf cannot express (slow
+        start, ``rise`` above 1, TCP send/expect and file checks...).
+    """
+    return _ipvs.keepalived_write_run(config)
