@@ -23,6 +23,7 @@ use serde::de::DeserializeOwned;
 mod cluster;
 mod convert;
 mod errors;
+mod metrics;
 mod state;
 
 use convert::Model;
@@ -377,6 +378,7 @@ fn _ipvs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_synthetic_snapshot, m)?)?;
     state::register(m)?;
     cluster::register(m)?;
+    metrics::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

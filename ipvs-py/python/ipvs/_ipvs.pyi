@@ -40,6 +40,10 @@ __all__ = [
     "ClusterDirector",
     "cluster_balance_report",
     "CLUSTER_DEFAULT_JOURNAL_DIR",
+    "metrics_text",
+    "metrics_text_of_state",
+    "METRICS_CONTENT_TYPE",
+    "METRICS_OPENMETRICS_CONTENT_TYPE",
     "__version__",
 ]
 
@@ -239,3 +243,10 @@ def cluster_balance_report(
     service: Service, before: list[Destination], after: list[Destination]
 ) -> tuple[str, str]:
     """Rust's ``BalanceReport::between``: ``(json, text)``, each reason with a ``text``."""
+
+# ipvs.metrics
+METRICS_CONTENT_TYPE: str
+METRICS_OPENMETRICS_CONTENT_TYPE: str
+
+def metrics_text(client: Client, node_exporter: bool = False, openmetrics: bool = False) -> str: ...
+def metrics_text_of_state(state: _State, node_exporter: bool = False, openmetrics: bool = False) -> str: ...
