@@ -578,10 +578,10 @@ impl IpvsctlRun {
         // Serving, and every server checked up once.
         let started = Instant::now();
         loop {
-            let text = lb
-                .ok(&format!("curl -sf --max-time 5 http://{addr}/metrics"))
-                .then(|| lb.run(&format!("curl -s --max-time 5 http://{addr}/metrics")))
-                .unwrap_or_default();
+            // (Nothing yet while the run starts.)
+            let text = lb.run(&format!(
+                "curl -s --max-time 5 http://{addr}/metrics || true"
+            ));
             if (0..3).all(|i| {
                 text.contains(&format!(
                     "ipvs_health_up{{server=\"{}\",check=\"tcp\"}} 1\n",
@@ -701,8 +701,9 @@ impl<'a> Prometheus<'a> {
             "curl -sf --max-time 2 http://127.0.0.1:{port}/-/ready"
         )) {
             assert!(
-                started.elapsed() < Duration::from_secs(90),
-                "prometheus not ready after 90 s"
+                started.elapsed() < Duration::from_secs(180),
+                "prometheus not ready after 180 s; its log:\n{}",
+                std::fs::read_to_string(p._dir.path().join("prometheus.log")).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(500));
         }

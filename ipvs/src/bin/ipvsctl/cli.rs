@@ -88,7 +88,8 @@ pub enum Command {
     /// Reconciles every --period and at once on a transition; one log line
     /// per event on stderr; SIGHUP re-reads FILE (a file that does not load
     /// keeps the running configuration); SIGTERM/SIGINT stop, leaving the
-    /// table (default) or removing the services of FILE.
+    /// table (default) or removing the services of FILE. --listen ADDR
+    /// (feature status) serves /metrics and a read-only status page.
     #[cfg(feature = "health")]
     Run(crate::run::RunArgs),
 
