@@ -326,6 +326,32 @@ mod tests {
     }
 
     #[test]
+    fn run_takes_listen_and_node_exporter() {
+        let parse = |line: &str| {
+            crate::cli::parse(std::iter::once("ipvsctl").chain(line.split_whitespace()))
+        };
+        let crate::cli::Command::Run(r) = parse("run lb.yaml --listen 9876 --node-exporter")
+            .unwrap()
+            .command
+        else {
+            panic!()
+        };
+        assert_eq!(r.listen.listen, Some("127.0.0.1:9876".parse().unwrap()));
+        assert!(r.listen.node_exporter);
+        let crate::cli::Command::Run(r) = parse("run lb.yaml").unwrap().command else {
+            panic!()
+        };
+        assert_eq!(r.listen.listen, None);
+        for bad in [
+            "run lb.yaml --node-exporter",
+            "run lb.yaml --listen",
+            "run lb.yaml --listen here",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn listen_addresses() {
         assert_eq!(parse_listen("9876").unwrap().to_string(), "127.0.0.1:9876");
         assert_eq!(
