@@ -26,6 +26,7 @@ mod errors;
 mod failover;
 mod health;
 mod importer;
+mod metrics;
 mod state;
 
 use convert::Model;
@@ -383,6 +384,7 @@ fn _ipvs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     health::register(m)?;
     failover::register(m)?;
     importer::register(m)?;
+    metrics::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

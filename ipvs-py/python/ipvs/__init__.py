@@ -16,7 +16,7 @@ operations (:mod:`ipvs.ops`) and one exception class per error
             print(service.key, [str(d) for d in destinations])
 """
 
-from . import errors, model, ops, state
+from . import errors, metrics, model, ops, state
 from . import cluster  # noqa: E402  (ipvs.cluster: real servers, director, balance)
 from . import failover, health, importer  # health checking, director failover, lvs.cf/keepalived.conf
 from ._ipvs import __version__
@@ -112,6 +112,7 @@ from .state import (
 __all__ = [
     "__version__",
     "errors",
+    "metrics",
     "model",
     "ops",
     "state",

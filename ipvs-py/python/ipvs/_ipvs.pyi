@@ -57,6 +57,10 @@ __all__ = [
     "import_format_of",
     "keepalived_write",
     "keepalived_write_run",
+    "metrics_text",
+    "metrics_text_of_state",
+    "METRICS_CONTENT_TYPE",
+    "METRICS_OPENMETRICS_CONTENT_TYPE",
     "__version__",
 ]
 
@@ -519,3 +523,9 @@ def import_loads(
 def import_format_of(path: str | os.PathLike[str]) -> str | None: ...
 def keepalived_write(state: _State, failover: FailoverSettings | None = None) -> str: ...
 def keepalived_write_run(config: RunConfig) -> str: ...
+# ipvs.metrics
+METRICS_CONTENT_TYPE: str
+METRICS_OPENMETRICS_CONTENT_TYPE: str
+
+def metrics_text(client: Client, node_exporter: bool = False, openmetrics: bool = False) -> str: ...
+def metrics_text_of_state(state: _State, node_exporter: bool = False, openmetrics: bool = False) -> str: ...

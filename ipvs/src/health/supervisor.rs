@@ -33,6 +33,7 @@ use super::config::{ConfigError, RunConfig};
 use super::event::Event;
 use super::monitor::Monitor;
 use super::notify::Notifier;
+use super::observe::{CheckResult, Observation, RoundFigures};
 use super::reconcile::{Reconcile, Round};
 use super::scheduler::{Report, Scheduler};
 use super::table::Table;
@@ -131,6 +132,7 @@ enum Command {
 pub struct Handle {
     commands: mpsc::Sender<Command>,
     events: broadcast::Sender<Event>,
+    observations: broadcast::Sender<Observation>,
 }
 
 impl std::fmt::Debug for Command {
@@ -148,6 +150,12 @@ impl Handle {
     /// Every event from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
+    }
+
+    /// Every check result, round and table from now on (see
+    /// [`Observation`]); for metrics and status pages.
+    pub fn subscribe_observations(&self) -> broadcast::Receiver<Observation> {
+        self.observations.subscribe()
     }
 
     /// Run `config` from now on; unchanged probes keep their state.
@@ -206,6 +214,7 @@ pub struct Supervisor {
     options: SupervisorOptions,
     commands: mpsc::Receiver<Command>,
     events: broadcast::Sender<Event>,
+    observations: broadcast::Sender<Observation>,
     notifier: Option<Notifier>,
 }
 
@@ -227,6 +236,7 @@ impl Supervisor {
     ) -> (Supervisor, Handle) {
         let (ctx, crx) = mpsc::channel(16);
         let (etx, _) = broadcast::channel(options.event_capacity.max(1));
+        let (otx, _) = broadcast::channel(options.event_capacity.max(1));
         let notifier = config.notify.clone().map(Notifier::new);
         let s = Supervisor {
             monitor: Monitor::new(config),
@@ -235,6 +245,7 @@ impl Supervisor {
             options,
             commands: crx,
             events: etx.clone(),
+            observations: otx.clone(),
             notifier,
         };
         (
@@ -242,6 +253,7 @@ impl Supervisor {
             Handle {
                 commands: ctx,
                 events: etx,
+                observations: otx,
             },
         )
     }
@@ -253,12 +265,20 @@ impl Supervisor {
         let _ = self.events.send(event);
     }
 
+    /// Send what `make` builds, if anyone listens.
+    fn observe(&self, make: impl FnOnce() -> Observation) {
+        if self.observations.receiver_count() > 0 {
+            let _ = self.observations.send(make());
+        }
+    }
+
     /// Start a reconcile round on the blocking thread pool.
     fn start_round(&mut self, read: bool) -> RoundTask {
         let (desired, events) = self.monitor.desired();
         for e in events {
             self.emit(e);
         }
+        self.observe(|| Observation::Effective(std::sync::Arc::new(desired.clone())));
         let mut table = self
             .table
             .take()
@@ -286,6 +306,19 @@ impl Supervisor {
                 for e in round.events.clone() {
                     self.emit(e);
                 }
+                self.observe(|| {
+                    Observation::Round(RoundFigures {
+                        read: round.read,
+                        planned: round.plan.len(),
+                        applied: round.report.applied.len(),
+                        failed: round.report.failed.len() + round.report.in_doubt.len(),
+                        drift_repaired: round
+                            .events
+                            .iter()
+                            .filter(|e| matches!(e, Event::DriftRepaired { .. }))
+                            .count(),
+                    })
+                });
                 Ok(Some(round))
             }
             Err(e) => {
@@ -320,6 +353,7 @@ impl Supervisor {
     /// `reconcile_period` a round reads the table and repairs drift.
     pub async fn run(mut self) -> Result<(), RunError> {
         let mut running: Option<RoundTask> = None;
+        self.observe_configured();
         match self.reconcile(&mut running, true).await? {
             Some(round) if round.report.is_ok() => {}
             Some(round) => return Err(RunError::Start(round.report.to_string())),
@@ -403,7 +437,27 @@ impl Supervisor {
         for e in events {
             self.emit(e);
         }
+        // (A result of a probe a reload stopped has no spec: not shown.)
+        if let Some(spec) = self.monitor.probe(report.id) {
+            self.observe(|| {
+                Observation::Check(CheckResult {
+                    target: spec.target.addr,
+                    check: spec.probe.kind(),
+                    dests: spec.dests.clone(),
+                    up: self.monitor.status(report.id).is_none_or(|s| s.up),
+                    outcome: report.outcome,
+                    took: report.took,
+                    at: std::time::SystemTime::now(),
+                })
+            });
+        }
         changed
+    }
+
+    fn observe_configured(&self) {
+        self.observe(|| {
+            Observation::Configured(std::sync::Arc::new(self.monitor.config().state.clone()))
+        });
     }
 
     async fn reload(
@@ -418,6 +472,7 @@ impl Supervisor {
             self.notifier = None;
         }
         let changes = self.monitor.reload(config);
+        self.observe_configured();
         scheduler.sync(&self.monitor, &changes.retimed);
         self.emit(Event::ConfigReloaded {
             probes_started: changes.started.len(),

@@ -15,10 +15,11 @@ mod docs;
 mod exit;
 mod files;
 mod kernel;
+#[cfg(all(feature = "health", feature = "status"))]
+mod listen;
 #[cfg(feature = "health")]
 mod run;
 mod show;
-mod table;
 
 use clap::error::ErrorKind;
 

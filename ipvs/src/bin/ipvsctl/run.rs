@@ -60,6 +60,9 @@ pub struct RunArgs {
     /// One line per event on stderr: plain text or JSON.
     #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
     pub log_format: LogFormat,
+    #[cfg(feature = "status")]
+    #[command(flatten)]
+    pub listen: crate::listen::ListenArgs,
 }
 
 fn log_line(format: LogFormat, what: &str, event: Option<&Event>) {
@@ -117,6 +120,8 @@ pub fn run(args: &RunArgs, global: &Global) -> Result<Exit> {
         },
         drain: args.drain,
         log: args.log_format,
+        #[cfg(feature = "status")]
+        listen: args.listen.clone(),
     }))
 }
 
@@ -129,6 +134,8 @@ struct RunOptions {
     on_stop: OnStop,
     drain: Option<Duration>,
     log: LogFormat,
+    #[cfg(feature = "status")]
+    listen: crate::listen::ListenArgs,
 }
 
 fn run_with(opts: &RunOptions) -> Exit {
@@ -185,6 +192,19 @@ fn run_with(opts: &RunOptions) -> Exit {
         };
         let (supervisor, handle) = Supervisor::new(config, table, options);
         let mut events = handle.subscribe();
+        #[cfg(feature = "status")]
+        let _listening = {
+            let title = format!("ipvsctl run {}", opts.file.display());
+            match crate::listen::start(&opts.listen, &title, &handle, |m| log_line(log, m, None))
+                .await
+            {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("ipvsctl run: {e}");
+                    return Exit::Usage;
+                }
+            }
+        };
         let logger = tokio::spawn(async move {
             loop {
                 match events.recv().await {
