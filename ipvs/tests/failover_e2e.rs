@@ -15,7 +15,12 @@
 //! `IPVS_FAILOVER_RUNS` sets the number of takeovers (default 5;
 //! `scripts/bench-failover` sets more). Only documentation address ranges
 //! are used.
-#![cfg(all(feature = "failover", feature = "cluster", feature = "cli", feature = "health"))]
+#![cfg(all(
+    feature = "failover",
+    feature = "cluster",
+    feature = "cli",
+    feature = "health"
+))]
 
 mod cluster_common;
 
@@ -931,9 +936,11 @@ fn takeover_keeps_connections() {
     let kept = d1.keepalived_pids();
     let holder = t.holder();
     signal(d1.proc.as_ref().unwrap().id() as i32, libc::SIGHUP);
-    until(Duration::from_secs(10), "d1 logs the unchanged reload", || {
-        d1.log().contains("failover: settings unchanged")
-    });
+    until(
+        Duration::from_secs(10),
+        "d1 logs the unchanged reload",
+        || d1.log().contains("failover: settings unchanged"),
+    );
     assert_eq!(d1.keepalived_pids(), kept, "keepalived untouched");
     assert_eq!(t.holder(), holder);
     let mut changed = d1.settings(true);
@@ -949,7 +956,10 @@ fn takeover_keeps_connections() {
         t.holder() == [true, false]
     });
     sampler.allow_gap(false);
-    assert!(d1.log().contains("failover: settings changed; restarting keepalived"));
+    assert!(
+        d1.log()
+            .contains("failover: settings changed; restarting keepalived")
+    );
     assert_ne!(d1.keepalived_pids(), kept, "keepalived restarted");
     eprintln!(
         "SIGHUP with a changed failover block: d1 master again with priority 240 after {:.2} s",

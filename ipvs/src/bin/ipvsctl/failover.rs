@@ -228,10 +228,15 @@ fn log_text(format: LogFormat, message: &str) {
 /// One event: text `TIMESTAMP failover EVENT`, or a JSON object with
 /// `kind`, the role's fields and the text as `message`.
 fn log_event(format: LogFormat, event: &Event) {
-    let at = timestamp(SystemTime::now());
+    eprintln!(
+        "{}",
+        event_line(format, &timestamp(SystemTime::now()), event)
+    );
+}
+
+fn event_line(format: LogFormat, at: &str, event: &Event) -> String {
     if format == LogFormat::Text {
-        eprintln!("{at} failover {event}");
-        return;
+        return format!("{at} failover {event}");
     }
     let mut v = serde_json::json!({"at": at, "event": "failover", "message": event.to_string()});
     let fields = match event {
@@ -270,5 +275,37 @@ fn log_event(format: LogFormat, event: &Event) {
     if let (Some(m), serde_json::Value::Object(f)) = (v.as_object_mut(), fields) {
         m.extend(f);
     }
-    eprintln!("{v}");
+    v.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_role_change_is_one_line_in_either_format() {
+        let e = Event::Role {
+            role: Role::Master,
+            previous: Some(Role::Backup),
+            priority: Some(150),
+            cause: Cause::Keepalived,
+        };
+        let at = "2026-01-02T03:04:05.000Z";
+        assert_eq!(
+            event_line(LogFormat::Text, at, &e),
+            "2026-01-02T03:04:05.000Z failover role BACKUP -> MASTER (priority 150)"
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&event_line(LogFormat::Json, at, &e)).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "at": at, "event": "failover", "kind": "role", "role": "MASTER",
+                "previous": "BACKUP", "priority": 150, "cause": "keepalived",
+                "message": "role BACKUP -> MASTER (priority 150)",
+            })
+        );
+        let stop = event_line(LogFormat::Json, at, &Event::Stopped);
+        assert!(stop.contains(r#""kind":"stopped""#), "{stop}");
+    }
 }
