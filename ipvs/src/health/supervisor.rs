@@ -116,7 +116,11 @@ type RoundTask = tokio::task::JoinHandle<RoundResult>;
 
 enum Command {
     Reload(Box<RunConfig>, oneshot::Sender<ReloadSummary>),
-    ReloadFile(PathBuf, oneshot::Sender<Result<ReloadSummary, ConfigError>>),
+    ReloadFile(
+        PathBuf,
+        Option<super::config::Format>,
+        oneshot::Sender<Result<ReloadSummary, ConfigError>>,
+    ),
     Desired(oneshot::Sender<State>),
     Stop(oneshot::Sender<()>),
 }
@@ -161,9 +165,18 @@ impl Handle {
     /// running configuration alone (and emits [`Event::ReloadFailed`]).
     /// `None` if the run has stopped.
     pub async fn reload_file(&self, path: PathBuf) -> Option<Result<ReloadSummary, ConfigError>> {
+        self.reload_file_as(path, None).await
+    }
+
+    /// [`Handle::reload_file`] in `format` (`None`: by the file's name).
+    pub async fn reload_file_as(
+        &self,
+        path: PathBuf,
+        format: Option<super::config::Format>,
+    ) -> Option<Result<ReloadSummary, ConfigError>> {
         let (tx, rx) = oneshot::channel();
         self.commands
-            .send(Command::ReloadFile(path, tx))
+            .send(Command::ReloadFile(path, format, tx))
             .await
             .ok()?;
         rx.await.ok()
@@ -348,8 +361,11 @@ impl Supervisor {
                         let summary = self.reload(*config, &mut scheduler, &mut running).await?;
                         let _ = tx.send(summary);
                     }
-                    Some(Command::ReloadFile(path, tx)) => {
-                        let loaded = tokio::task::spawn_blocking(move || RunConfig::load(&path))
+                    Some(Command::ReloadFile(path, format, tx)) => {
+                        let loaded = tokio::task::spawn_blocking(move || match format {
+                            Some(f) => RunConfig::load_as(&path, f),
+                            None => RunConfig::load(&path),
+                        })
                             .await
                             .map_err(|e| RunError::TableThread(e.to_string()))?;
                         match loaded {

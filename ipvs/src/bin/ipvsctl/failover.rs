@@ -26,8 +26,8 @@ use std::time::SystemTime;
 
 use ipvs::client::Client;
 use ipvs::failover::{Cause, Event, Failover, FailoverHandle, Log, Role, Settings, StartError};
-use ipvs::health::RunConfig;
 use ipvs::health::event::timestamp;
+use ipvs::health::{Format, RunConfig};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
@@ -131,11 +131,15 @@ impl DirectorFailover {
         }
     }
 
-    /// SIGHUP: the `failover:` block of `file` as it is now (see the module
-    /// docs for what each case does).
-    pub async fn reload_file(&mut self, file: &Path) {
+    /// SIGHUP: the `failover:` block of `file` (read in `format`, else by
+    /// its name) as it is now (see the module docs for what each case does).
+    pub async fn reload_file(&mut self, file: &Path, format: Option<Format>) {
         // A file that does not load is logged by the health run's reload.
-        let Ok(config) = RunConfig::load(file) else {
+        let loaded = match format {
+            Some(f) => RunConfig::load_as(file, f),
+            None => RunConfig::load(file),
+        };
+        let Ok(config) = loaded else {
             return;
         };
         let new = config.failover;

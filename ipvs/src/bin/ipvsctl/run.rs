@@ -42,9 +42,12 @@ pub struct RunArgs {
     /// The configuration: a state file (.json, .yaml or .yml, .toml) with
     /// `health:` blocks per service and `check:` per destination (and a
     /// `failover:` block: keepalived's VRRP for the VIPs, its role driving
-    /// the sync daemon), or plain ipvsadm rules (no checks).
+    /// the sync daemon), an lvs.cf or keepalived.conf (nanny's and
+    /// keepalived's checks), or plain ipvsadm rules (no checks).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+    #[command(flatten)]
+    pub format: crate::files::FormatOption,
     /// Time between reconciles that read the table (also at once on a
     /// transition). DURATION: seconds, or with units (500ms, 5s, 1m).
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::apply::parse_duration)]
@@ -107,6 +110,7 @@ fn enter_netns(name: &str) -> std::result::Result<(), String> {
 pub fn run(args: &RunArgs, global: &Global) -> Result<Exit> {
     Ok(run_with(&RunOptions {
         file: args.file.clone(),
+        format: args.format.format,
         netns: global.netns.clone(),
         period: args.period,
         on_stop: match args.on_stop {
@@ -121,6 +125,7 @@ pub fn run(args: &RunArgs, global: &Global) -> Result<Exit> {
 /// What `ipvsctl run` was asked, resolved.
 struct RunOptions {
     file: PathBuf,
+    format: Option<crate::files::Format>,
     netns: Option<String>,
     period: Duration,
     on_stop: OnStop,
@@ -129,10 +134,15 @@ struct RunOptions {
 }
 
 fn run_with(opts: &RunOptions) -> Exit {
-    let config = match RunConfig::load(&opts.file) {
+    let loaded = crate::files::read_run_config(&opts.file, opts.format).and_then(|c| {
+        c.validate()
+            .map(|()| c)
+            .map_err(|e| crate::exit::Failure::usage(format!("{}: {e}", opts.file.display())))
+    });
+    let config: RunConfig = match loaded {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("ipvsctl run: {}: {e}", opts.file.display());
+            eprintln!("ipvsctl run: {}", e.message);
             return Exit::Usage;
         }
     };
@@ -203,6 +213,7 @@ fn run_with(opts: &RunOptions) -> Exit {
             }
         });
         let file = opts.file.clone();
+        let format = opts.format.map(crate::files::run_format);
         let (ended, mut run_ended) = tokio::sync::oneshot::channel::<()>();
         let signals = tokio::spawn(async move {
             let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
@@ -221,9 +232,9 @@ fn run_with(opts: &RunOptions) -> Exit {
                     _ = hup.recv() => {
                         log_line(log, &format!("run: SIGHUP: reloading {}", file.display()), None);
                         // A file that does not load is logged (reload-failed) and changes nothing.
-                        let _ = handle.reload_file(file.clone()).await;
+                        let _ = handle.reload_file_as(file.clone(), format).await;
                         #[cfg(feature = "failover")]
-                        failover.reload_file(&file).await;
+                        failover.reload_file(&file, format).await;
                     }
                     _ = term.recv() => break,
                     _ = int.recv() => break,
