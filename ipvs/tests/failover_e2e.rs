@@ -340,11 +340,20 @@ impl Drop for Director {
 }
 
 /// Samples, every 100 ms, which directors hold the VIP.
+///
+/// Outside a preempting handover, both holding it is a violation. When a
+/// director preempts (it comes back with a higher priority), VRRP has it add
+/// the VIP and advertise, and the other lets go when it reads that
+/// advertisement: both hold it for that moment, which is measured and must
+/// stay under one advertisement interval plus 0.5 s.
 struct Sampler {
     stop: Arc<AtomicBool>,
     /// Set while no holder is allowed (start, takeover, stop).
     gap_ok: Arc<AtomicBool>,
-    result: Arc<Mutex<(usize, Vec<String>)>>,
+    /// Set during a preempting handover.
+    handover: Arc<AtomicBool>,
+    /// Samples, violations, handover overlaps (ms).
+    result: Arc<Mutex<(usize, Vec<String>, Vec<u128>)>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -352,19 +361,32 @@ impl Sampler {
     fn start(names: [String; 2], vip: IpAddr) -> Sampler {
         let stop = Arc::new(AtomicBool::new(false));
         let gap_ok = Arc::new(AtomicBool::new(true));
-        let result = Arc::new(Mutex::new((0, Vec::new())));
+        let handover = Arc::new(AtomicBool::new(false));
+        let result = Arc::new(Mutex::new((0, Vec::new(), Vec::new())));
         let (s, g, r) = (stop.clone(), gap_ok.clone(), result.clone());
+        let ho = handover.clone();
         let thread = std::thread::spawn(move || {
             let nss = [
                 Netns::named(&names[0]).unwrap(),
                 Netns::named(&names[1]).unwrap(),
             ];
+            // When the current handover overlap began.
+            let mut overlap: Option<Instant> = None;
             while !s.load(Ordering::SeqCst) {
                 let gap_ok = g.load(Ordering::SeqCst);
+                let handover = ho.load(Ordering::SeqCst);
                 let h = [holds(&nss[0], vip), holds(&nss[1], vip)];
                 let mut r = r.lock().unwrap();
                 r.0 += 1;
+                if h != [true, true] || !handover {
+                    if let Some(t0) = overlap.take() {
+                        r.2.push(t0.elapsed().as_millis());
+                    }
+                }
                 match h {
+                    [true, true] if handover => {
+                        overlap.get_or_insert_with(Instant::now);
+                    }
                     [true, true] => r.1.push(format!("{} ms: both hold the VIP", now_ms())),
                     [false, false] if !gap_ok => {
                         r.1.push(format!("{} ms: neither holds the VIP", now_ms()))
@@ -374,10 +396,14 @@ impl Sampler {
                 drop(r);
                 std::thread::sleep(Duration::from_millis(100));
             }
+            if let Some(t0) = overlap {
+                r.lock().unwrap().2.push(t0.elapsed().as_millis());
+            }
         });
         Sampler {
             stop,
             gap_ok,
+            handover,
             result,
             thread: Some(thread),
         }
@@ -387,7 +413,12 @@ impl Sampler {
         self.gap_ok.store(ok, Ordering::SeqCst);
     }
 
-    fn finish(mut self) -> (usize, Vec<String>) {
+    /// A preempting handover begins (`true`) or is over.
+    fn handover(&self, on: bool) {
+        self.handover.store(on, Ordering::SeqCst);
+    }
+
+    fn finish(mut self) -> (usize, Vec<String>, Vec<u128>) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             t.join().unwrap();
@@ -874,17 +905,18 @@ fn takeover_keeps_connections() {
 
         // The crashed director comes back.
         let key = t.key();
+        let preempt = run != 3;
+        let takes_back = preempt && t.d[master].priority > t.d[backup].priority;
         let d_old = &mut t.d[master];
         d_old.reboot(&key);
         // Runs 1, 2 and 5: the preferred d1 comes back with preempt and takes
         // the VIPs back; run 3: d1 without preempt stays backup; run 4 (d2
         // crashed, d1 master): d2, of lower priority, stays backup.
-        let preempt = run != 3;
+        sampler.handover(takes_back);
         let restarted = Instant::now();
         d_old.start(preempt);
         d_old.wait_event("-> BACKUP", Duration::from_secs(30));
         d_old.wait_event("sync daemon for BACKUP: backup", Duration::from_secs(10));
-        let takes_back = preempt && t.d[master].priority > t.d[backup].priority;
         if takes_back {
             sampler.allow_gap(true);
             let old = t.d[master].netns.clone();
@@ -900,6 +932,7 @@ fn takeover_keeps_connections() {
                 || !t.holder()[backup],
             );
             sampler.allow_gap(false);
+            sampler.handover(false);
             let fb = restarted.elapsed().as_secs_f64();
             eprintln!(
                 "run {run}: {m} restarted with preempt, took the VIP back {fb:.2} s after its start"
@@ -947,6 +980,7 @@ fn takeover_keeps_connections() {
     changed.priority = 240;
     std::fs::write(d1.run_path(), d1.run_file(&changed)).unwrap();
     sampler.allow_gap(true);
+    sampler.handover(true);
     let t_hup = Instant::now();
     signal(d1.proc.as_ref().unwrap().id() as i32, libc::SIGHUP);
     until(Duration::from_secs(30), "d1 runs with priority 240", || {
@@ -956,6 +990,7 @@ fn takeover_keeps_connections() {
         t.holder() == [true, false]
     });
     sampler.allow_gap(false);
+    sampler.handover(false);
     assert!(
         d1.log()
             .contains("failover: settings changed; restarting keepalived")
@@ -973,7 +1008,7 @@ fn takeover_keeps_connections() {
     let pids: Vec<i32> = t.d.iter().flat_map(|d| d.keepalived_pids()).collect();
     t.d[1 - master].stop();
     t.d[master].stop();
-    let (samples, bad) = sampler.finish();
+    let (samples, bad, overlaps) = sampler.finish();
     assert_eq!(t.holder(), [false, false], "the VIP on neither director");
     assert_eq!(t.daemons(0), []);
     assert_eq!(t.daemons(1), []);
@@ -1002,7 +1037,15 @@ fn takeover_keeps_connections() {
             d.name
         );
     }
-    eprintln!("VIP samples: {samples}, violations: {}", bad.len());
+    eprintln!(
+        "VIP samples: {samples}, violations: {}; both holding during a preempting handover: {overlaps:?} ms",
+        bad.len()
+    );
+    let limit = (ADVERT_S * 1000.0) as u128 + 500;
+    assert!(
+        overlaps.iter().all(|ms| *ms <= limit),
+        "a preempting handover left both holding the VIP over {limit} ms: {overlaps:?}"
+    );
     assert!(
         bad.is_empty(),
         "exactly one holder at every sample:\n{}",
