@@ -339,6 +339,9 @@ impl Drop for Director {
     }
 }
 
+/// What a [`Sampler`] saw: samples, violations, handover overlaps (ms).
+type Samples = (usize, Vec<String>, Vec<u128>);
+
 /// Samples, every 100 ms, which directors hold the VIP.
 ///
 /// Outside a preempting handover, both holding it is a violation. When a
@@ -352,8 +355,7 @@ struct Sampler {
     gap_ok: Arc<AtomicBool>,
     /// Set during a preempting handover.
     handover: Arc<AtomicBool>,
-    /// Samples, violations, handover overlaps (ms).
-    result: Arc<Mutex<(usize, Vec<String>, Vec<u128>)>>,
+    result: Arc<Mutex<Samples>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -418,7 +420,7 @@ impl Sampler {
         self.handover.store(on, Ordering::SeqCst);
     }
 
-    fn finish(mut self) -> (usize, Vec<String>, Vec<u128>) {
+    fn finish(mut self) -> Samples {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             t.join().unwrap();
