@@ -310,6 +310,62 @@ fn without_ipvs_the_kernel_commands_exit_3() {
     assert_eq!(code(&ipvsctl_stdin(&["restore"], RULES)), 3);
 }
 
+/// A `failover:` block that cannot work exits 2 with a message naming the
+/// field, before IPVS is even opened (so on any host): out of range, mixed
+/// families, keepalived not installed, no such interface.
+#[cfg(all(feature = "health", feature = "failover"))]
+#[test]
+fn run_refuses_a_bad_failover_block_before_starting() {
+    let dir = Dir::new();
+    let file = |name: &str, failover: &str| {
+        dir.file(
+            name,
+            &format!(
+                "services:
+  - {{protocol: tcp, address: 198.51.100.100, port: 80, scheduler: rr,
+     destinations: [{{address: 198.51.100.11, port: 80, forward: direct_route}}]}}
+failover: {{{failover}}}
+"
+            ),
+        )
+    };
+    let cases = [
+        (
+            "interface: lo, virtual_router_id: 0, priority: 100, vips: [198.51.100.100/24]",
+            "field failover: virtual_router_id: 0 is out of range 1..=255",
+        ),
+        (
+            "interface: lo, virtual_router_id: 51, priority: 255, vips: [198.51.100.100/24]",
+            "field failover: priority: 255 is out of range 1..=254",
+        ),
+        (
+            "interface: lo, virtual_router_id: 51, priority: 100, vips: [198.51.100.100/24, 2001:db8::1]",
+            "vips: 2001:db8::1/128 is not of the same family as 198.51.100.100/24",
+        ),
+        (
+            "interface: lo, virtual_router_id: 51, priority: 100, vips: [198.51.100.100/24], \
+             keepalived: {mode: run, binary: /nonexistent/keepalived}",
+            "failover.keepalived.binary: \"/nonexistent/keepalived\" not found (on PATH, /usr/sbin, /sbin); \
+             install it: apt-get install keepalived",
+        ),
+        (
+            "interface: nosuch0, virtual_router_id: 51, priority: 100, vips: [198.51.100.100/24], \
+             keepalived: {mode: run, binary: /bin/sh}",
+            "failover.interface: no interface \"nosuch0\" in this network namespace",
+        ),
+    ];
+    for (i, (block, want)) in cases.iter().enumerate() {
+        let f = file(&format!("fo{i}.yaml"), block);
+        let out = ipvsctl(&["run", &f]);
+        assert_eq!(code(&out), 2, "{block}: {}", stderr(&out));
+        assert!(
+            stderr(&out).starts_with(&format!("ipvsctl run: {f}: ")) && stderr(&out).contains(want),
+            "{block}: want {want:?}, got {}",
+            stderr(&out)
+        );
+    }
+}
+
 #[cfg(feature = "health")]
 #[test]
 fn run_refuses_a_bad_file_before_touching_anything() {

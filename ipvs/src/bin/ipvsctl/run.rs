@@ -1,7 +1,8 @@
 //! `ipvsctl run FILE`: the health-checked run as a process. Thin glue over
 //! `ipvs::health::Supervisor`: load FILE (a bad one exits 2 before
 //! anything is touched), enter the namespace, log each event as one line
-//! on stderr, reload on SIGHUP, stop on SIGTERM or SIGINT.
+//! on stderr, reload on SIGHUP, stop on SIGTERM or SIGINT. A `failover:`
+//! block runs beside it (`crate::failover`).
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -39,9 +40,10 @@ pub enum StopAction {
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
     /// The configuration: a state file (.json, .yaml or .yml, .toml) with
-    /// `health:` blocks per service and `check:` per destination, an lvs.cf
-    /// or keepalived.conf (nanny's and keepalived's checks), or plain
-    /// ipvsadm rules (no checks).
+    /// `health:` blocks per service and `check:` per destination (and a
+    /// `failover:` block: keepalived's VRRP for the VIPs, its role driving
+    /// the sync daemon), an lvs.cf or keepalived.conf (nanny's and
+    /// keepalived's checks), or plain ipvsadm rules (no checks).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
     #[command(flatten)]
@@ -157,6 +159,11 @@ fn run_with(opts: &RunOptions) -> Exit {
             return Exit::Unavailable;
         }
     }
+    #[cfg(feature = "failover")]
+    if let Some(Err((exit, e))) = config.failover.as_ref().map(crate::failover::check) {
+        eprintln!("ipvsctl run: {}: {e}", opts.file.display());
+        return exit;
+    }
     let client = match Client::new() {
         Ok(c) => c,
         Err(e) => {
@@ -183,6 +190,15 @@ fn run_with(opts: &RunOptions) -> Exit {
         config.checked().count()
     );
     runtime.block_on(async move {
+        #[cfg(feature = "failover")]
+        let mut failover = match crate::failover::DirectorFailover::from_config(&config, log).await
+        {
+            Ok(f) => f,
+            Err((exit, e)) => {
+                eprintln!("ipvsctl run: {}: {e}", opts.file.display());
+                return exit;
+            }
+        };
         let table = KernelTable::new(client, ApplyOptions::default());
         let options = SupervisorOptions {
             reconcile_period: opts.period,
@@ -218,6 +234,7 @@ fn run_with(opts: &RunOptions) -> Exit {
         });
         let file = opts.file.clone();
         let format = opts.format.map(crate::files::run_format);
+        let (ended, mut run_ended) = tokio::sync::oneshot::channel::<()>();
         let signals = tokio::spawn(async move {
             let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
                 signal(SignalKind::hangup()),
@@ -225,6 +242,8 @@ fn run_with(opts: &RunOptions) -> Exit {
                 signal(SignalKind::interrupt()),
             ) else {
                 log_line(log, "run: cannot handle signals; stopping", None);
+                #[cfg(feature = "failover")]
+                failover.stop().await;
                 handle.stop().await;
                 return;
             };
@@ -234,17 +253,25 @@ fn run_with(opts: &RunOptions) -> Exit {
                         log_line(log, &format!("run: SIGHUP: reloading {}", file.display()), None);
                         // A file that does not load is logged (reload-failed) and changes nothing.
                         let _ = handle.reload_file_as(file.clone(), format).await;
+                        #[cfg(feature = "failover")]
+                        failover.reload_file(&file, format).await;
                     }
                     _ = term.recv() => break,
                     _ = int.recv() => break,
+                    _ = &mut run_ended => break,
                 }
             }
             log_line(log, "run: stopping", None);
+            // The VIPs go first (to the peer), then the table is left or removed.
+            #[cfg(feature = "failover")]
+            failover.stop().await;
             handle.stop().await;
         });
         log_line(log, &summary, None);
         let result = supervisor.run().await;
-        signals.abort();
+        // Failover (if any) stops before the process ends.
+        let _ = ended.send(());
+        let _ = signals.await;
         // Let the logger print what is left.
         tokio::time::sleep(Duration::from_millis(20)).await;
         logger.abort();
