@@ -195,9 +195,16 @@ impl Director {
         let mut cmd = if self.ipvsctl {
             std::fs::write(self.run_path(), self.run_file(&settings)).unwrap();
             let mut c = Command::new(IPVSCTL);
-            c.args(["--netns", &self.ns.name, "run"])
-                .arg(self.run_path())
-                .stdout(Stdio::null());
+            // The status page and /metrics on the director's own loopback.
+            c.args([
+                "--netns",
+                &self.ns.name,
+                "run",
+                "--listen",
+                "127.0.0.1:9180",
+            ])
+            .arg(self.run_path())
+            .stdout(Stdio::null());
             c
         } else {
             let conf = self.dir.join(format!("settings-{}.json", self.starts));
@@ -808,6 +815,28 @@ fn takeover_keeps_connections() {
     until(Duration::from_secs(5), "d1 holds the VIP", || {
         t.holder() == [true, false]
     });
+    // `ipvsctl run --listen` shows the role: in the metrics and on the page.
+    let get = |path: &str| {
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &t.d[0].ns.name,
+                "curl",
+                "-sf",
+                "--max-time",
+                "10",
+            ])
+            .arg(format!("http://127.0.0.1:9180{path}"))
+            .output()
+            .expect("run curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    until(Duration::from_secs(10), "d1's metrics say master", || {
+        get("/metrics").contains("ipvs_failover_role{instance=\"lvs\",role=\"master\"} 1")
+    });
+    let page = get("/");
+    assert!(page.contains("id=\"role\">master<"), "{page}");
     sampler.allow_gap(false);
     assert_eq!(t.daemons(0), [ipvs::DaemonState::Master]);
     assert_eq!(t.daemons(1), [ipvs::DaemonState::Backup]);

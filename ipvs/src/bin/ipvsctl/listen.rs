@@ -5,8 +5,8 @@
 //! configured and effective tables the board's weights. The table itself
 //! is read at each scrape and page view. Read-only.
 //!
-//! (Failover's role, when the run has one, goes to
-//! `metrics.failover().set_role` and `board.set_role`.)
+//! Failover's role, when the run has one, goes to the page and the
+//! metrics as it changes ([`Listening::follow_role`]).
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -46,9 +46,37 @@ fn parse_listen(s: &str) -> Result<SocketAddr, String> {
 /// The server and the task feeding it; both end when dropped.
 pub struct Listening {
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    metrics: Arc<Metrics>,
+    board: StatusBoard,
     /// Where it listens.
     #[cfg_attr(not(test), allow(dead_code))]
     addr: SocketAddr,
+}
+
+impl Listening {
+    /// Show failover instance `instance`'s role on the page and in the
+    /// metrics (`ipvs_failover_role`, transitions) whenever `roles` changes.
+    #[cfg_attr(not(feature = "failover"), allow(dead_code))]
+    pub fn follow_role<T: Send + Sync + 'static>(
+        &mut self,
+        instance: String,
+        mut roles: tokio::sync::watch::Receiver<Option<T>>,
+        name: fn(&T) -> String,
+    ) {
+        let (metrics, board) = (self.metrics.clone(), self.board.clone());
+        self.tasks.push(tokio::spawn(async move {
+            loop {
+                let now = roles.borrow_and_update().as_ref().map(name);
+                if let Some(role) = now {
+                    board.set_role(&role);
+                    metrics.failover().set_role(&instance, &role);
+                }
+                if roles.changed().await.is_err() {
+                    return;
+                }
+            }
+        }));
+    }
 }
 
 impl Drop for Listening {
@@ -110,12 +138,14 @@ async fn serve(
         log(&format!("listen: {w}"));
     }
     let observations = handle.subscribe_observations();
-    let feed = tokio::spawn(feed(observations, metrics, board));
+    let feed = tokio::spawn(feed(observations, metrics.clone(), board.clone()));
     let server_task = tokio::spawn(async move {
         let _ = server.serve(std::future::pending()).await;
     });
     Ok(Listening {
         tasks: vec![feed, server_task],
+        metrics,
+        board,
         addr: bound,
     })
 }

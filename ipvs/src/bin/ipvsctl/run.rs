@@ -189,6 +189,8 @@ fn run_with(opts: &RunOptions) -> Exit {
         config.state.dest_count(),
         config.checked().count()
     );
+    #[cfg(all(feature = "status", feature = "failover"))]
+    let failover_instance = config.failover.as_ref().map(|f| f.instance.clone());
     runtime.block_on(async move {
         #[cfg(feature = "failover")]
         let mut failover = match crate::failover::DirectorFailover::from_config(&config, log).await
@@ -209,7 +211,8 @@ fn run_with(opts: &RunOptions) -> Exit {
         let (supervisor, handle) = Supervisor::new(config, table, options);
         let mut events = handle.subscribe();
         #[cfg(feature = "status")]
-        let _listening = {
+        #[cfg_attr(not(feature = "failover"), allow(unused_mut))]
+        let mut _listening = {
             let title = format!("ipvsctl run {}", opts.file.display());
             match crate::listen::start(&opts.listen, &title, &handle, |m| log_line(log, m, None))
                 .await
@@ -221,6 +224,12 @@ fn run_with(opts: &RunOptions) -> Exit {
                 }
             }
         };
+        #[cfg(all(feature = "status", feature = "failover"))]
+        if let (Some(l), Some(instance)) = (_listening.as_mut(), &failover_instance) {
+            l.follow_role(instance.clone(), failover.roles(), |r| {
+                r.role.to_string().to_ascii_lowercase()
+            });
+        }
         let logger = tokio::spawn(async move {
             loop {
                 match events.recv().await {
