@@ -836,7 +836,7 @@ fn takeover_keeps_connections() {
         get("/metrics").contains("ipvs_failover_role{instance=\"lvs\",role=\"master\"} 1")
     });
     let page = get("/");
-    assert!(page.contains("id=\"role\">master<"), "{page}");
+    assert!(page.contains("id=\"role\">MASTER<"), "{page}");
     sampler.allow_gap(false);
     assert_eq!(t.daemons(0), [ipvs::DaemonState::Master]);
     assert_eq!(t.daemons(1), [ipvs::DaemonState::Backup]);

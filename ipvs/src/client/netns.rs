@@ -88,6 +88,25 @@ pub fn within<T: Send>(
     })
 }
 
+/// Move the calling thread into the namespace `ns` (nothing for
+/// [`Netns::Current`]); threads it starts afterwards start there too. For a
+/// process that works in one namespace (as `ipvsctl run --netns` does),
+/// before it starts other threads.
+pub fn enter(ns: &Netns) -> io::Result<()> {
+    match ns {
+        Netns::Current => Ok(()),
+        Netns::Path(path) => {
+            let file = File::open(path).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("network namespace {}: {e}", path.display()),
+                )
+            })?;
+            super::sys::setns_net(file.as_fd())
+        }
+    }
+}
+
 /// Run `make` in the namespace `ns`, or right here for [`Netns::Current`].
 pub fn within_netns<T: Send>(
     ns: &Netns,

@@ -90,23 +90,9 @@ fn log_line(format: LogFormat, what: &str, event: Option<&Event>) {
 
 /// Move this thread (and the threads it starts) into the namespace `name`.
 fn enter_netns(name: &str) -> std::result::Result<(), String> {
-    use std::os::fd::AsRawFd;
-    let Netns::Path(path) = Netns::named(name).map_err(|e| format!("--netns: {e}"))? else {
-        return Ok(());
-    };
-    let file = std::fs::File::open(&path)
-        .map_err(|e| format!("no network namespace {name:?} ({}: {e})", path.display()))?;
-    // SAFETY: setns takes a namespace fd we hold open for the call; it
-    // changes only the calling thread's namespace, before any other thread
-    // of this process exists.
-    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-    if rc != 0 {
-        return Err(format!(
-            "cannot enter network namespace {name:?}: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    Ok(())
+    let ns = Netns::named(name).map_err(|e| format!("--netns: {e}"))?;
+    ipvs::client::enter_netns(&ns)
+        .map_err(|e| format!("cannot enter network namespace {name:?}: {e}"))
 }
 
 /// Run; the process's exit code.
