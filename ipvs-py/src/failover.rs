@@ -13,10 +13,10 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use serde_json::{Value, json};
-use tokio::sync::broadcast;
 
 use crate::health::json_loads;
-use crate::health::{SLICE, dumps, lock, native_error, runtime, seconds};
+use crate::health::{dumps, lock, native_error, runtime, seconds};
+use crate::pump::Pump;
 
 fn settings_error_to_py(py: Python<'_>, e: &SettingsError) -> PyErr {
     let message = e.to_string();
@@ -388,26 +388,23 @@ impl PyFailoverEvent {
 /// A failover run on its own runtime.
 #[pyclass(frozen, module = "ipvs._ipvs", name = "FailoverRun")]
 pub(crate) struct PyFailoverRun {
-    rt: Mutex<Option<tokio::runtime::Runtime>>,
+    pump: Pump<Event>,
     handle: Mutex<Option<FailoverHandle>>,
-    events: Mutex<broadcast::Receiver<Event>>,
     role: tokio::sync::watch::Receiver<Option<Role>>,
 }
 
 impl PyFailoverRun {
     /// Stop failover (bounded by `timeout`), then its runtime.
     fn shut_down(&self, timeout: Duration) {
-        let rt = match lock(&self.rt).as_ref() {
-            Some(rt) => rt.handle().clone(),
-            None => return,
-        };
-        if let Some(h) = lock(&self.handle).take() {
-            let _ = rt.block_on(async { tokio::time::timeout(timeout, h.stop()).await });
-        }
-        let _events = lock(&self.events);
-        if let Some(rt) = lock(&self.rt).take() {
-            rt.shutdown_timeout(Duration::from_secs(2));
-        }
+        let handle = lock(&self.handle).take();
+        self.pump.shut_down(
+            async move {
+                if let Some(h) = handle {
+                    h.stop().await;
+                }
+            },
+            timeout,
+        );
     }
 }
 
@@ -451,10 +448,9 @@ impl PyFailoverRun {
             }
         };
         Ok(PyFailoverRun {
-            events: Mutex::new(handle.events()),
+            pump: Pump::new(rt, handle.events(), None),
             role: handle.role_changes(),
             handle: Mutex::new(Some(handle)),
-            rt: Mutex::new(Some(rt)),
         })
     }
 
@@ -478,45 +474,10 @@ impl PyFailoverRun {
         py: Python<'_>,
         timeout: Option<f64>,
     ) -> PyResult<Option<PyFailoverEvent>> {
-        let mut left = timeout.map(|t| seconds("timeout", t)).transpose()?;
-        let wrap = |e| PyFailoverEvent {
+        Ok(self.pump.next(py, timeout)?.map(|e| PyFailoverEvent {
             inner: e,
             at: SystemTime::now(),
-        };
-        loop {
-            let wait = left.map_or(SLICE, |l| l.min(SLICE));
-            // Some(event), or None: the run stopped with nothing left; Err(()): none yet.
-            let got: Result<Option<Event>, ()> = py.detach(|| {
-                let mut events = lock(&self.events);
-                loop {
-                    match events.try_recv() {
-                        Ok(e) => return Ok(Some(e)),
-                        Err(broadcast::error::TryRecvError::Lagged(_)) => continue,
-                        Err(broadcast::error::TryRecvError::Closed) => return Ok(None),
-                        Err(broadcast::error::TryRecvError::Empty) => break,
-                    }
-                }
-                let handle = match lock(&self.rt).as_ref() {
-                    Some(rt) => rt.handle().clone(),
-                    None => return Ok(None),
-                };
-                match handle.block_on(async { tokio::time::timeout(wait, events.recv()).await }) {
-                    Ok(Ok(e)) => Ok(Some(e)),
-                    Ok(Err(broadcast::error::RecvError::Closed)) => Ok(None),
-                    Ok(Err(broadcast::error::RecvError::Lagged(_))) | Err(_) => Err(()),
-                }
-            });
-            if let Ok(e) = got {
-                return Ok(e.map(wrap));
-            }
-            py.check_signals()?;
-            if let Some(l) = &mut left {
-                *l = l.saturating_sub(wait);
-                if l.is_zero() {
-                    return Ok(None);
-                }
-            }
-        }
+        }))
     }
 
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {

@@ -4,7 +4,6 @@
 //! slices, so that Ctrl-C is seen.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -19,10 +18,11 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use serde_json::{Value, json};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
 use crate::convert::{self, Model};
 use crate::errors::kind_errno;
+use crate::pump::Pump;
 use crate::state::{state_error_to_py, state_from_py, state_to_py};
 
 /// How long one wait lasts before Python's signals are looked at.
@@ -781,65 +781,13 @@ impl Table for ClientTable {
 /// A run on its own runtime.
 #[pyclass(frozen, module = "ipvs._ipvs", name = "HealthRun")]
 pub(crate) struct PyHealthRun {
-    rt: Mutex<Option<tokio::runtime::Runtime>>,
-    rt_handle: tokio::runtime::Handle,
+    pump: Pump<Event>,
     handle: Handle,
-    events: Mutex<broadcast::Receiver<Event>>,
-    done: watch::Receiver<bool>,
     result: Arc<Mutex<Option<Result<(), String>>>>,
     memory: Option<MemoryTable>,
-    missed: AtomicU64,
 }
 
 impl PyHealthRun {
-    fn finished(&self) -> bool {
-        *self.done.borrow()
-    }
-
-    fn is_shut_down(&self) -> bool {
-        lock(&self.rt).is_none()
-    }
-
-    /// The next event within `wait`; None when none came or the run ended
-    /// with none left.
-    fn next_within(&self, py: Python<'_>, wait: Duration) -> Option<PyEvent> {
-        py.detach(|| {
-            let mut events = lock(&self.events);
-            loop {
-                // Whatever is waiting first (and all there is once stopped).
-                match events.try_recv() {
-                    Ok(e) => return Some(e),
-                    Err(broadcast::error::TryRecvError::Lagged(n)) => {
-                        self.missed.fetch_add(n, Ordering::Relaxed);
-                        continue;
-                    }
-                    Err(_) => {}
-                }
-                if self.finished() || self.is_shut_down() || wait.is_zero() {
-                    return None;
-                }
-                let mut done = self.done.clone();
-                let got = self.rt_handle.block_on(async {
-                    tokio::select! {
-                        r = events.recv() => Some(r),
-                        _ = done.wait_for(|d| *d) => None,
-                        _ = tokio::time::sleep(wait) => None,
-                    }
-                });
-                match got {
-                    Some(Ok(e)) => return Some(e),
-                    Some(Err(broadcast::error::RecvError::Lagged(n))) => {
-                        self.missed.fetch_add(n, Ordering::Relaxed);
-                    }
-                    Some(Err(broadcast::error::RecvError::Closed)) => return None,
-                    // Ended or timed out: one more look at what is waiting.
-                    None => return events.try_recv().ok(),
-                }
-            }
-        })
-        .map(event)
-    }
-
     fn run_error(&self, py: Python<'_>) -> PyResult<()> {
         match &*lock(&self.result) {
             Some(Err(message)) => Err(native_error(py, "ipvs.health", "Run", message, json!({}))),
@@ -855,11 +803,12 @@ impl PyHealthRun {
         f: impl std::future::Future<Output = Option<T>> + Send,
     ) -> PyResult<Option<T>> {
         let timeout = seconds("timeout", timeout)?;
-        if self.is_shut_down() {
+        if self.pump.is_shut_down() {
             return Ok(None);
         }
         py.detach(|| {
-            self.rt_handle
+            self.pump
+                .handle()
                 .block_on(async { tokio::time::timeout(timeout, f).await })
         })
         .map_err(|_| {
@@ -876,23 +825,9 @@ impl PyHealthRun {
     /// Stop the run (bounded by `timeout`), then its runtime: waiters
     /// see the run end first, so none waits on a runtime shut down.
     fn shut_down(&self, timeout: Duration) {
-        let rt = match lock(&self.rt).as_ref() {
-            Some(rt) => rt.handle().clone(),
-            None => return,
-        };
         let handle = self.handle.clone();
-        let mut done = self.done.clone();
-        let _ = rt.block_on(async {
-            tokio::time::timeout(timeout, async {
-                handle.stop().await;
-                let _ = done.wait_for(|d| *d).await;
-            })
-            .await
-        });
-        let _events = lock(&self.events);
-        if let Some(rt) = lock(&self.rt).take() {
-            rt.shutdown_timeout(Duration::from_secs(2));
-        }
+        self.pump
+            .shut_down(async move { handle.stop().await }, timeout);
     }
 }
 
@@ -975,14 +910,10 @@ impl PyHealthRun {
             let _ = done_tx.send(true);
         });
         Ok(PyHealthRun {
-            rt_handle: rt.handle().clone(),
-            rt: Mutex::new(Some(rt)),
+            pump: Pump::new(rt, events, Some(done)),
             handle,
-            events: Mutex::new(events),
-            done,
             result,
             memory,
-            missed: AtomicU64::new(0),
         })
     }
 
@@ -990,26 +921,7 @@ impl PyHealthRun {
     /// run has ended and every event was read.
     #[pyo3(signature = (timeout=None))]
     fn next_event(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<PyEvent>> {
-        let mut left = match timeout {
-            Some(t) => Some(seconds("timeout", t)?),
-            None => None,
-        };
-        loop {
-            let wait = left.map_or(SLICE, |l| l.min(SLICE));
-            if let Some(e) = self.next_within(py, wait) {
-                return Ok(Some(e));
-            }
-            py.check_signals()?;
-            if self.finished() || self.is_shut_down() {
-                return Ok(None);
-            }
-            if let Some(l) = &mut left {
-                *l = l.saturating_sub(wait);
-                if l.is_zero() {
-                    return Ok(None);
-                }
-            }
-        }
+        Ok(self.pump.next(py, timeout)?.map(event))
     }
 
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -1032,13 +944,13 @@ impl PyHealthRun {
     /// Whether the run is running.
     #[getter]
     fn running(&self) -> bool {
-        !self.finished() && !self.is_shut_down()
+        !self.pump.finished() && !self.pump.is_shut_down()
     }
 
     /// Events a slow reader missed (more than `event_capacity` behind).
     #[getter]
     fn missed(&self) -> u64 {
-        self.missed.load(Ordering::Relaxed)
+        self.pump.missed()
     }
 
     /// Why the run ended, if it failed.

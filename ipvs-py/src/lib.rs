@@ -27,6 +27,7 @@ mod failover;
 mod health;
 mod importer;
 mod metrics;
+mod pump;
 mod state;
 
 use convert::Model;
