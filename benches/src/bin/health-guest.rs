@@ -29,7 +29,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ipvs::ServiceKey;
 use ipvs::client::Client;
@@ -88,9 +88,8 @@ fn serve(targets: usize) {
                     drop(c);
                 }
             })
-            .abort_handle()
         };
-        let mut tasks: HashMap<usize, tokio::task::AbortHandle> =
+        let mut tasks: HashMap<usize, tokio::task::JoinHandle<()>> =
             (0..targets).map(|i| (i, listen(i))).collect();
         println!("ready");
         let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(16);
@@ -109,6 +108,8 @@ fn serve(targets: usize) {
                 (Some("kill"), Some(i)) => {
                     if let Some(t) = tasks.remove(&i) {
                         t.abort();
+                        // Done once the task is dropped, its listener closed.
+                        let _ = t.await;
                     }
                 }
                 (Some("revive"), Some(i)) => {
@@ -116,8 +117,6 @@ fn serve(targets: usize) {
                 }
                 _ => {}
             }
-            // The listener is closed (or open) once the task is gone.
-            tokio::task::yield_now().await;
             println!("ok {line}");
         }
     });
@@ -196,6 +195,22 @@ fn cpu_split(pgid: u32) -> (Duration, Duration) {
     (d(user), d(system))
 }
 
+/// `2026-12-02T11:27:02.078Z` (the timestamps of `ipvsctl run`'s log).
+fn parse_timestamp(s: &str) -> Option<SystemTime> {
+    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, m, d) = (n(0..4)?, n(5..7)?, n(8..10)?);
+    let (hh, mm, ss, ms) = (n(11..13)?, n(14..16)?, n(17..19)?, n(20..23)?);
+    // Days from 1970-01-01 to the civil date (proleptic Gregorian).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let millis = ((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1000 + ms) as u64;
+    Some(UNIX_EPOCH + Duration::from_millis(millis))
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -213,6 +228,8 @@ struct Figures {
     targets: usize,
     false_downs: usize,
     detected: Vec<Duration>,
+    /// Ours: death → the dest-down line of its log.
+    decided: Vec<Duration>,
     kills: usize,
     storm_cpu: f64,
 }
@@ -414,10 +431,12 @@ fn run_one(
     });
     let (c2, w2) = (cpu_of_group(pgid), Instant::now());
     let mut killed = Vec::new();
+    let mut killed_at: HashMap<SocketAddr, SystemTime> = HashMap::new();
     for k in 0..kills {
         let i = (k * targets / kills + 7 * k) % targets;
         servers.command(&format!("kill {i}"));
         tx.send((i, Instant::now())).unwrap();
+        killed_at.insert(target(i), SystemTime::now());
         killed.push(i);
         // 100..=700 ms apart, so that deaths fall anywhere in the interval.
         std::thread::sleep(Duration::from_millis(100 + (k as u64 * 379) % 600));
@@ -427,7 +446,6 @@ fn run_one(
     f.storm_cpu = 100.0 * (cpu_of_group(pgid) - c2).as_secs_f64() / w2.elapsed().as_secs_f64();
     found.sort();
     f.detected = found;
-
     // Stop, and put the servers back.
     // SAFETY: kill(2) of the process group this run started.
     unsafe { libc::kill(-(pgid as i32), libc::SIGTERM) };
@@ -440,6 +458,25 @@ fn run_one(
         std::thread::sleep(Duration::from_millis(100));
     }
     let _ = child.wait();
+    // When the checker decided, from its log's timestamps (ours only).
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    for line in text.lines().filter(|l| l.contains(" dest-down ")) {
+        let at = line.split_whitespace().next().and_then(parse_timestamp);
+        let dest = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("dest="))
+            .and_then(|d| d.parse::<SocketAddr>().ok());
+        if let (Some(at), Some(k)) = (at, dest.and_then(|d| killed_at.remove(&d))) {
+            f.decided.push(at.duration_since(k).unwrap_or_default());
+        }
+    }
+    f.decided.sort();
+    if let Ok(keep) = std::env::var("HEALTH_GUEST_LOGS") {
+        let _ = std::fs::create_dir_all(&keep);
+        let name = format!("{targets}-{}", log.file_name().unwrap().to_string_lossy());
+        let _ = std::fs::copy(&log, Path::new(&keep).join(name));
+    }
+
     for i in killed {
         servers.command(&format!("revive {i}"));
     }
@@ -449,8 +486,12 @@ fn run_one(
 
 fn setup(targets: usize) {
     let addrs = targets.div_ceil(PORTS.len());
-    let _ = Command::new("ip").args(["netns", "del", LB]).status();
-    let _ = Command::new("ip").args(["netns", "del", RS]).status();
+    for ns in [LB, RS] {
+        let _ = Command::new("ip")
+            .args(["netns", "del", ns])
+            .stderr(Stdio::null())
+            .status();
+    }
     sh(&format!(
         "set -e
 ip netns add {LB}; ip netns add {RS}
@@ -548,6 +589,16 @@ fn main() {
                 "{:.2} s",
                 f.detected.last().copied().unwrap_or_default().as_secs_f64()
             ),
+            if f.decided.is_empty() {
+                "-".into()
+            } else {
+                format!(
+                    "{:.2} s / {:.2} s ({} seen)",
+                    percentile(&f.decided, 0.5).as_secs_f64(),
+                    percentile(&f.decided, 0.99).as_secs_f64(),
+                    f.decided.len()
+                )
+            },
         ]
     };
     let names = [
@@ -559,6 +610,7 @@ fn main() {
         "death → out of the table: median",
         "death → out of the table: p99",
         "death → out of the table: max",
+        "death → dest-down in the log: median / p99",
     ];
     let ours_row = row(&ours);
     match &theirs {
@@ -589,6 +641,7 @@ fn main() {
                     percentile(&ours.detected, 0.99).as_secs_f64(),
                     percentile(&k.detected, 0.99).as_secs_f64(),
                 ),
+                String::new(),
                 String::new(),
             ];
             println!("| | `ipvsctl run` | keepalived | keepalived / ours |\n|---|---|---|---|");
