@@ -23,6 +23,11 @@ use serde::de::DeserializeOwned;
 mod cluster;
 mod convert;
 mod errors;
+mod failover;
+mod health;
+mod importer;
+mod metrics;
+mod pump;
 mod state;
 
 use convert::Model;
@@ -377,6 +382,10 @@ fn _ipvs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_synthetic_snapshot, m)?)?;
     state::register(m)?;
     cluster::register(m)?;
+    health::register(m)?;
+    failover::register(m)?;
+    importer::register(m)?;
+    metrics::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -59,6 +59,7 @@ impl Dir {
     }
     fn file(&self, name: &str, text: &str) -> String {
         let p = self.0.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, text).unwrap();
         p.to_str().unwrap().to_owned()
     }
@@ -309,6 +310,62 @@ fn without_ipvs_the_kernel_commands_exit_3() {
     assert_eq!(code(&ipvsctl_stdin(&["restore"], RULES)), 3);
 }
 
+/// A `failover:` block that cannot work exits 2 with a message naming the
+/// field, before IPVS is even opened (so on any host): out of range, mixed
+/// families, keepalived not installed, no such interface.
+#[cfg(all(feature = "health", feature = "failover"))]
+#[test]
+fn run_refuses_a_bad_failover_block_before_starting() {
+    let dir = Dir::new();
+    let file = |name: &str, failover: &str| {
+        dir.file(
+            name,
+            &format!(
+                "services:
+  - {{protocol: tcp, address: 198.51.100.100, port: 80, scheduler: rr,
+     destinations: [{{address: 198.51.100.11, port: 80, forward: direct_route}}]}}
+failover: {{{failover}}}
+"
+            ),
+        )
+    };
+    let cases = [
+        (
+            "interface: lo, virtual_router_id: 0, priority: 100, vips: [198.51.100.100/24]",
+            "field failover: virtual_router_id: 0 is out of range 1..=255",
+        ),
+        (
+            "interface: lo, virtual_router_id: 51, priority: 255, vips: [198.51.100.100/24]",
+            "field failover: priority: 255 is out of range 1..=254",
+        ),
+        (
+            "interface: lo, virtual_router_id: 51, priority: 100, vips: [198.51.100.100/24, 2001:db8::1]",
+            "vips: 2001:db8::1/128 is not of the same family as 198.51.100.100/24",
+        ),
+        (
+            "interface: lo, virtual_router_id: 51, priority: 100, vips: [198.51.100.100/24], \
+             keepalived: {mode: run, binary: /nonexistent/keepalived}",
+            "failover.keepalived.binary: \"/nonexistent/keepalived\" not found (on PATH, /usr/sbin, /sbin); \
+             install it: apt-get install keepalived",
+        ),
+        (
+            "interface: nosuch0, virtual_router_id: 51, priority: 100, vips: [198.51.100.100/24], \
+             keepalived: {mode: run, binary: /bin/sh}",
+            "failover.interface: no interface \"nosuch0\" in this network namespace",
+        ),
+    ];
+    for (i, (block, want)) in cases.iter().enumerate() {
+        let f = file(&format!("fo{i}.yaml"), block);
+        let out = ipvsctl(&["run", &f]);
+        assert_eq!(code(&out), 2, "{block}: {}", stderr(&out));
+        assert!(
+            stderr(&out).starts_with(&format!("ipvsctl run: {f}: ")) && stderr(&out).contains(want),
+            "{block}: want {want:?}, got {}",
+            stderr(&out)
+        );
+    }
+}
+
 #[cfg(feature = "health")]
 #[test]
 fn run_refuses_a_bad_file_before_touching_anything() {
@@ -340,4 +397,140 @@ fn run_refuses_a_bad_file_before_touching_anything() {
     let out = ipvsctl(&["run"]);
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("<FILE>"), "{}", stderr(&out));
+}
+
+/// lvs.cf and keepalived.conf: recognised by name (or `--format`), read by
+/// `check`, `diff --from`, `convert` (health and failover settings
+/// included where the output holds them) and `run`; what does not carry
+/// over is a warning on stderr naming file and line.
+#[cfg(all(feature = "import", feature = "health"))]
+#[test]
+fn piranha_and_keepalived_files_are_read_by_name_or_format() {
+    let dir = Dir::new();
+    let lvs_cf = "\
+serial_no = 3
+primary = 192.0.2.2
+service = lvs
+network = nat
+virtual web {
+     active = 1
+     address = 192.0.2.80 eth0:1
+     port = 80
+     scheduler = wlc
+     protocol = tcp
+     send = \"GET / HTTP/1.0\\r\\n\\r\\n\"
+     expect = \"HTTP\"
+     timeout = 6
+     reentry = 12
+     quiesce_server = 1
+     load_monitor = ruptime
+     server web1 {
+         address = 198.51.100.11
+         active = 1
+         weight = 2
+     }
+}
+";
+    let cf = dir.file("lvs.cf", lvs_cf);
+    // By name: the table, and a warning naming the file and line.
+    let out = ipvsctl(&["check", &cf]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "-A -t 192.0.2.80:80 -s wlc\n-a -t 192.0.2.80:80 -r 198.51.100.11:80 -m -w 2\n"
+    );
+    assert!(
+        stderr(&out).contains("lvs.cf:16:") && stderr(&out).contains("load_monitor"),
+        "{}",
+        stderr(&out)
+    );
+    // The same file under another name, with --format.
+    let other = dir.file("cluster.conf", lvs_cf);
+    let out = ipvsctl(&["check", "--format", "piranha", &other]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // To YAML: nanny's check and policy come along.
+    let out = ipvsctl(&["convert", &cf, "--to", "yaml"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let yaml = stdout(&out);
+    for want in [
+        "type: tcp_send_expect",
+        "interval: 6s",
+        "fall: 1",
+        "rise: 2",
+        "on_failure: quiesce",
+    ] {
+        assert!(yaml.contains(want), "{want}:\n{yaml}");
+    }
+    // lvs.cf is read, never written.
+    let out = ipvsctl(&["convert", &cf, "--to", "piranha"]);
+    assert_eq!(code(&out), 2);
+
+    // keepalived.conf with a checker: to keepalived.conf and back.
+    let kconf = dir.file(
+        "keepalived.conf",
+        "virtual_server 192.0.2.10 80 {
+    lvs_sched wrr
+    lvs_method DR
+    protocol TCP
+    delay_loop 2
+    inhibit_on_failure
+    real_server 192.0.2.21 80 {
+        weight 3
+        HTTP_GET {
+            url {
+                path /health
+                status_code 200-299 301
+            }
+            connect_timeout 1
+            retry 2
+        }
+    }
+}
+",
+    );
+    let out = ipvsctl(&["convert", &kconf, "--to", "keepalived"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let written = stdout(&out);
+    assert!(
+        written.contains("HTTP_GET {") && written.contains("status_code 200-299 301"),
+        "{written}"
+    );
+    let again = dir.file("again/keepalived.conf", &written);
+    let out = ipvsctl(&["convert", &again, "--to", "keepalived"]);
+    assert_eq!(stdout(&out), written, "{}", stderr(&out));
+    // Plan against the kernel's table as a file: diff reads keepalived.conf too.
+    let empty = dir.file("empty.rules", "");
+    let out = ipvsctl(&["diff", &kconf, "--from", &empty]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("192.0.2.21:80"), "{}", stdout(&out));
+    // Rules hold the table only: said on stderr.
+    let out = ipvsctl(&["convert", &kconf, "--to", "rules"]);
+    assert_eq!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("health settings are not written"),
+        "{}",
+        stderr(&out)
+    );
+
+    // run: a keepalived.conf whose MISC_CHECK program does not exist
+    // exits 2 before touching anything, naming the field.
+    let bad = dir.file(
+        "bad/keepalived.conf",
+        "virtual_server 192.0.2.10 80 {
+    protocol TCP
+    real_server 192.0.2.21 80 {
+        MISC_CHECK {
+            misc_path /nonexistent/check
+        }
+    }
+}
+",
+    );
+    let out = ipvsctl(&["run", &bad]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("program") && stderr(&out).contains("/nonexistent/check"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -143,3 +143,31 @@ fn the_man_page_names_every_command_and_the_exit_statuses() {
         assert!(sub.contains(&format!(".TH ipvsctl-{c} 1")), "{sub}");
     }
 }
+
+#[test]
+fn show_documents_ipvsadms_views_and_run_its_listen_address() {
+    let d = Dir::new("man-show");
+    ipvsctl(&["man", "--dir", d.0.to_str().unwrap()]);
+    let show = std::fs::read_to_string(d.0.join("ipvsctl-show.1")).unwrap();
+    let bash = stdout(&["completions", "bash"]);
+    for flag in [
+        "stats",
+        "rate",
+        "exact",
+        "thresholds",
+        "persistent\\-conn",
+        "tun\\-info",
+        "watch",
+        "count",
+    ] {
+        assert!(show.contains(&format!("\\-\\-{flag}")), "show: no --{flag}");
+        let plain = flag.replace('\\', "");
+        assert!(bash.contains(&format!("--{plain}")), "bash: no --{plain}");
+    }
+    if cfg!(all(feature = "health", feature = "status")) {
+        let run = std::fs::read_to_string(d.0.join("ipvsctl-run.1")).unwrap();
+        for flag in ["listen", "node\\-exporter"] {
+            assert!(run.contains(&format!("\\-\\-{flag}")), "run: no --{flag}");
+        }
+    }
+}

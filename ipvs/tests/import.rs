@@ -6,7 +6,9 @@
 //! (`NAME.rules`, as `State::to_rules_text` writes it) and its expected
 //! warnings (`NAME.warnings`, one per line, paths relative to
 //! `tests/data/import/`), and with feature `failover` its failover
-//! settings (`NAME.failover`, as JSON, or `none`). `UPDATE_GOLDEN=1 cargo
+//! settings (`NAME.failover`, as JSON, or `none`), with feature `health`
+//! the whole run configuration with its health settings (`NAME.health`, as
+//! YAML). `UPDATE_GOLDEN=1 cargo
 //! test --test import --all-features` rewrites them; review the difference
 //! before committing it. The goldens are those of `--all-features` (CI's).
 #![cfg(feature = "import")]
@@ -80,6 +82,14 @@ fn check_goldens(dir: &Path, ext: &str, format: Format) -> usize {
                 Some(f) => serde_json::to_string_pretty(f).unwrap() + "\n",
                 None => "none\n".to_owned(),
             },
+        ));
+        #[cfg(feature = "health")]
+        goldens.push((
+            "health",
+            loaded
+                .to_run_config()
+                .to_yaml()
+                .unwrap_or_else(|e| panic!("{}: {e}", file.display())),
         ));
         for (ext, text) in goldens {
             if let Err(e) = golden(&file.with_extension(ext), &text) {
@@ -626,4 +636,120 @@ mod write_roundtrip {
             prop_assert_eq!(keepalived::write(&back.state).unwrap(), text);
         }
     }
+}
+
+/// With the health settings: every keepalived test file's whole run
+/// configuration (table, checkers, policies, failover) written as
+/// keepalived.conf reads back to the same configuration, writes to the same
+/// text again, and keepalived accepts it.
+#[cfg(feature = "health")]
+#[test]
+fn health_settings_write_to_keepalived_conf_and_back() {
+    let have_keepalived = std::process::Command::new("keepalived")
+        .arg("--version")
+        .output()
+        .is_ok();
+    let dir = std::env::temp_dir().join(format!("ipvs-import-health-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut checked = 0;
+    let mut with_checks = 0;
+    for d in ["keepalived/guest", "keepalived/host", "keepalived/other"] {
+        for file in files(&data().join(d), "conf") {
+            let config = import::load(&file, Format::Keepalived)
+                .unwrap()
+                .to_run_config();
+            let text = import::keepalived::write_run_config(&config)
+                .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            let out = dir.join(file.file_name().unwrap());
+            std::fs::write(&out, &text).unwrap();
+            let back = import::load(&out, Format::Keepalived)
+                .unwrap_or_else(|e| panic!("{}: {e}\n{text}", file.display()));
+            assert!(
+                back.warnings.is_empty(),
+                "{}: {:?}\n{text}",
+                file.display(),
+                back.warnings
+            );
+            let back = back.to_run_config();
+            assert!(back.state.config_eq(&config.state), "{}", file.display());
+            assert_eq!(
+                back.services,
+                config.services,
+                "{}:\n{text}",
+                file.display()
+            );
+            assert_eq!(
+                back.dest_checks,
+                config.dest_checks,
+                "{}:\n{text}",
+                file.display()
+            );
+            assert_eq!(
+                import::keepalived::write_run_config(&back).unwrap(),
+                text,
+                "{}",
+                file.display()
+            );
+            if have_keepalived {
+                let (code, output) = keepalived_config_test(&out);
+                assert_eq!(
+                    code,
+                    0,
+                    "{}: keepalived --config-test:\n{output}\n{text}",
+                    file.display()
+                );
+            }
+            with_checks += usize::from(!config.dest_checks.is_empty());
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 12 && with_checks >= 5,
+        "{checked} files, {with_checks} with checks"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Health settings keepalived.conf cannot hold are errors naming the
+/// service or destination, never dropped.
+#[cfg(feature = "health")]
+#[test]
+fn health_settings_keepalived_cannot_express_are_errors() {
+    use ipvs::health::RunConfig;
+    let base = "
+services:
+  - protocol: tcp
+    address: 192.0.2.10
+    port: 80
+    scheduler: wrr
+    destinations:
+      - {address: 198.51.100.1, port: 80, weight: 3, check: CHECK}
+";
+    for (check, why) in [
+        ("{type: tcp, rise: 2}", "rise 2"),
+        (
+            "{type: tcp_send_expect, send: 'PING', expect: 'PONG', rise: 1}",
+            "send/expect",
+        ),
+        (
+            "{type: exec, program: /bin/sh, args: ['-c', 'test %h'], rise: 1}",
+            "%h",
+        ),
+        ("{type: file, path: /etc/hostname, rise: 1}", "file check"),
+    ] {
+        let config = RunConfig::from_yaml(&base.replace("CHECK", check)).unwrap();
+        let e = import::keepalived::write_run_config(&config).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains(why) && text.contains("198.51.100.1:80"),
+            "{check}: {text}"
+        );
+    }
+    let slow = base.replace("CHECK", "{type: tcp, rise: 1}").replace(
+        "    destinations:",
+        "    health: {slow_start: true}\n    destinations:",
+    );
+    let e =
+        import::keepalived::write_run_config(&RunConfig::from_yaml(&slow).unwrap()).unwrap_err();
+    assert!(e.to_string().contains("slow start"), "{e}");
 }

@@ -1,13 +1,19 @@
 //! The terminal view, the metrics and the status page against a real
-//! kernel and the real tools: `ipvs::listing` byte for byte against
-//! `ipvsadm -Ln` and its views on a table that uses every feature;
-//! Debian's Prometheus scraping `/metrics` during real traffic through a
-//! NAT cluster; headless Chromium loading the status page.
+//! kernel and the real tools: `ipvs::listing` and `ipvsctl show` byte for
+//! byte against `ipvsadm -Ln` and its views on a table that uses every
+//! feature (and `show --watch`); `ipvsctl run --listen` on a NAT cluster,
+//! Debian's Prometheus scraping its `/metrics` during real traffic and
+//! headless Chromium loading its status page with a real server down.
 //!
 //! Every test is ignored on a normal run (they need root, a kernel with
 //! IPVS, ipvsadm, prometheus and chromium); `scripts/test-kernel --suite
 //! listing_kernel` runs them in the guest. Only documentation address ranges.
-#![cfg(feature = "status")]
+#![cfg(all(
+    feature = "status",
+    feature = "config",
+    feature = "cli",
+    feature = "health"
+))]
 
 mod cluster_common;
 
@@ -339,10 +345,73 @@ fn listing_matches_ipvsadm_on_a_table_with_every_feature() {
             line_diff(theirs, &ours)
         );
     }
-    // ipvsctl show: the same bytes as ipvsadm -Ln.
+    // ipvsctl show, a whole process, with ipvsadm's flags: the same bytes
+    // as ipvsadm -Ln with them (no traffic: nothing moves between the two).
     let ipvsctl = env!("CARGO_BIN_EXE_ipvsctl");
-    let ours = ns.run(&format!("{ipvsctl} show"));
-    assert_eq!(ours, plain, "ipvsctl show:\n{}", line_diff(&plain, &ours));
+    let script: String = VIEWS
+        .iter()
+        .map(|(args, ..)| {
+            format!("ipvsadm -Ln {args}; echo '@@@'; {ipvsctl} show {args}; echo '@@@'\n")
+        })
+        .collect();
+    let out = ns.run(&script);
+    let parts: Vec<&str> = out.split("@@@\n").collect();
+    for (i, (args, ..)) in VIEWS.iter().enumerate() {
+        let (theirs, ours) = (parts[2 * i], parts[2 * i + 1]);
+        assert!(theirs.starts_with("IP Virtual Server"), "{theirs}");
+        assert_eq!(
+            ours,
+            theirs,
+            "ipvsctl show {args}:\n{}",
+            line_diff(theirs, ours)
+        );
+    }
+    // --watch on a pipe: listings one after another, a blank line between.
+    let stats = parts[4];
+    let watched = ns.run(&format!("{ipvsctl} show --stats --watch 100ms --count 2"));
+    assert_eq!(watched, format!("{stats}\n{stats}"));
+    // --watch until Ctrl-C: a clean end (status 0), whole listings.
+    let dir = TempDir::new(&format!("{}-watch", ns.name));
+    let out_file = dir.path().join("watch.out");
+    let mut child = Command::new("nsenter")
+        .arg(format!("--net=/run/netns/{}", ns.name))
+        .args([ipvsctl, "show", "--watch", "200ms"])
+        .stdout(std::fs::File::create(&out_file).unwrap())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while std::fs::read_to_string(&out_file)
+        .unwrap_or_default()
+        .matches("IP Virtual Server")
+        .count()
+        < 2
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no two frames in 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // (nsenter execs ipvsctl: the signal goes to it.)
+    sh(&format!("kill -INT {}", child.id()));
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(70),
+            "show --watch still running after SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "show --watch ended with {status}");
+    let frames = std::fs::read_to_string(&out_file).unwrap();
+    assert!(frames.starts_with(&plain), "{frames}");
+    assert!(frames.ends_with(&plain), "{frames}");
+    for frame in frames.split("\nIP Virtual Server").skip(1) {
+        assert_eq!(format!("IP Virtual Server{frame}"), plain);
+    }
     eprintln!(
         "{} services: every view equal to ipvsadm's ({:.1} s)",
         services.len(),
@@ -440,78 +509,123 @@ impl NatCluster {
     }
 }
 
-/// The status server for `lb`'s table, on 127.0.0.1 of the test's own
-/// namespace, its runtime on a thread; stopped on drop.
-struct StatusThread {
+/// `ipvsctl --netns LB run FILE --listen 127.0.0.1:PORT`: the director's
+/// run, health-checking the three real servers by TCP connect, serving
+/// `/metrics` and the status page on loopback of the director's namespace.
+/// Killed on drop (its log printed if the test failed).
+struct IpvsctlRun {
+    child: std::process::Child,
+    log: std::path::PathBuf,
     addr: std::net::SocketAddr,
-    metrics: std::sync::Arc<ipvs::metrics::Metrics>,
-    board: ipvs::status::StatusBoard,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _dir: TempDir,
 }
 
-impl StatusThread {
-    fn start(lb: &Ns) -> StatusThread {
-        use ipvs::metrics::{Metrics, MetricsOptions};
-        use ipvs::status::{ServerOptions, StatusBoard, StatusServer};
-        let client = Client::builder()
-            .netns(Netns::named(&lb.name).unwrap())
-            .build()
-            .unwrap();
-        let metrics = std::sync::Arc::new(Metrics::for_client(client, MetricsOptions::both()));
-        let board = StatusBoard::new();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (m, b) = (metrics.clone(), board.clone());
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let options = ServerOptions {
-                    title: "lb (guest test)".to_owned(),
-                    refresh: Duration::from_secs(2),
-                    ..ServerOptions::default()
-                };
-                let server = StatusServer::bind("127.0.0.1:0".parse().unwrap(), m, b, options)
-                    .await
-                    .unwrap();
-                addr_tx.send(server.local_addr().unwrap()).unwrap();
-                server
-                    .serve(async {
-                        let _ = rx.await;
-                    })
-                    .await
-                    .unwrap();
-            });
-        });
-        let addr = addr_rx.recv_timeout(Duration::from_secs(20)).unwrap();
-        StatusThread {
+impl IpvsctlRun {
+    fn start(tag: &str, lb: &Ns) -> IpvsctlRun {
+        let dir = TempDir::new(&format!("{tag}-run"));
+        let dests: Vec<String> = (0..3)
+            .map(|i| {
+                let d = NatCluster::server(i);
+                format!(
+                    "      - {{address: {}, port: {}, forward: masquerade, weight: {}}}",
+                    d.ip(),
+                    d.port(),
+                    i + 1
+                )
+            })
+            .collect();
+        // TCP connects every second; down after 2 failures (the emulated
+        // guest is too slow for tighter timing to be steady).
+        let file = dir.path().join("lb.yaml");
+        std::fs::write(
+            &file,
+            format!(
+                "services:\n  - protocol: tcp\n    address: {VIP}\n    port: 80\n    scheduler: wrr\n    \
+                 health:\n      check: {{type: tcp, interval: 1s, timeout: 1s, fall: 2, rise: 1, jitter: 0s}}\n    \
+                 destinations:\n{}\n",
+                dests.join("\n")
+            ),
+        )
+        .unwrap();
+        // A free port on the director's loopback, chosen by its kernel.
+        let port = ipvs::client::within_netns(&Netns::named(&lb.name).unwrap(), || {
+            std::net::TcpListener::bind("127.0.0.1:0").map(|l| l.local_addr().unwrap().port())
+        })
+        .unwrap();
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let log = dir.path().join("run.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_ipvsctl"))
+            .args(["--netns", &lb.name, "run"])
+            .arg(&file)
+            .args([
+                "--period",
+                "1s",
+                "--listen",
+                &addr.to_string(),
+                "--node-exporter",
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("ipvsctl run");
+        let run = IpvsctlRun {
+            child,
+            log,
             addr,
-            metrics,
-            board,
-            stop: Some(tx),
-            thread: Some(thread),
+            _dir: dir,
+        };
+        // Serving, and every server checked up once.
+        let started = Instant::now();
+        loop {
+            // (Nothing yet while the run starts.)
+            let text = lb.run(&format!(
+                "curl -s --max-time 5 http://{addr}/metrics || true"
+            ));
+            if (0..3).all(|i| {
+                text.contains(&format!(
+                    "ipvs_health_up{{server=\"{}\",check=\"tcp\"}} 1\n",
+                    NatCluster::server(i)
+                ))
+            }) {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "ipvsctl run --listen: no metrics with every server up in 60 s:\n{text}\nlog:\n{}",
+                run.log()
+            );
+            std::thread::sleep(Duration::from_millis(300));
         }
+        let log = run.log();
+        assert!(
+            log.contains(&format!(
+                "listen: /metrics and the status page on http://{addr}/"
+            )),
+            "{log}"
+        );
+        assert!(!log.contains("warning"), "loopback: no warning:\n{log}");
+        run
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
 
-impl Drop for StatusThread {
+impl Drop for IpvsctlRun {
     fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
+        if std::thread::panicking() {
+            eprintln!("ipvsctl run logged:\n{}", self.log());
         }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
-/// `curl -s URL` (with extra arguments), bounded.
-fn curl(args: &str) -> String {
-    sh(&format!("curl -s --max-time 20 {args}"))
+/// `curl -s ARGS` inside `ns`, bounded.
+fn curl(ns: &Ns, args: &str) -> String {
+    ns.run(&format!("curl -s --max-time 20 {args}"))
 }
 
 /// Where the guest may keep files for the lead to see.
@@ -536,16 +650,17 @@ fn ipvsadm_conns(lb: &Ns) -> std::collections::BTreeMap<String, u64> {
         .collect()
 }
 
-/// A Prometheus server scraping `target` every second, with a scratch
-/// directory of its own; killed on drop.
-struct Prometheus {
+/// A Prometheus server in `ns` scraping `target` every second, with a
+/// scratch directory of its own; killed on drop.
+struct Prometheus<'a> {
+    ns: &'a Ns,
     port: u16,
     _daemon: Daemon,
     _dir: TempDir,
 }
 
-impl Prometheus {
-    fn start(tag: &str, target: std::net::SocketAddr) -> Prometheus {
+impl<'a> Prometheus<'a> {
+    fn start(tag: &str, ns: &'a Ns, target: std::net::SocketAddr) -> Prometheus<'a> {
         let dir = TempDir::new(&format!("{tag}-prom"));
         let config = dir.path().join("prometheus.yml");
         std::fs::write(
@@ -556,13 +671,14 @@ impl Prometheus {
             ),
         )
         .unwrap();
-        // A free port on loopback, chosen by the kernel.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("prometheus")
+        // A free port on the namespace's loopback, chosen by the kernel.
+        let port = ipvs::client::within_netns(&Netns::named(&ns.name).unwrap(), || {
+            std::net::TcpListener::bind("127.0.0.1:0").map(|l| l.local_addr().unwrap().port())
+        })
+        .unwrap();
+        let child = Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", ns.name))
+            .arg("prometheus")
             .arg(format!("--config.file={}", config.display()))
             .arg(format!(
                 "--storage.tsdb.path={}",
@@ -575,17 +691,19 @@ impl Prometheus {
             .spawn()
             .expect("prometheus (Debian's package; scripts/guest setup installs it)");
         let p = Prometheus {
+            ns,
             port,
             _daemon: Daemon::from_child(child),
             _dir: dir,
         };
         let started = Instant::now();
-        while !sh_ok(&format!(
+        while !ns.ok(&format!(
             "curl -sf --max-time 2 http://127.0.0.1:{port}/-/ready"
         )) {
             assert!(
-                started.elapsed() < Duration::from_secs(90),
-                "prometheus not ready after 90 s"
+                started.elapsed() < Duration::from_secs(180),
+                "prometheus not ready after 180 s; its log:\n{}",
+                std::fs::read_to_string(p._dir.path().join("prometheus.log")).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(500));
         }
@@ -598,10 +716,13 @@ impl Prometheus {
 
     /// An instant query's result vector: (labels, value).
     fn query(&self, q: &str) -> Vec<(serde_json::Value, String)> {
-        let text = curl(&format!(
-            "-G http://127.0.0.1:{}/api/v1/query --data-urlencode 'query={q}'",
-            self.port
-        ));
+        let text = curl(
+            self.ns,
+            &format!(
+                "-G http://127.0.0.1:{}/api/v1/query --data-urlencode 'query={q}'",
+                self.port
+            ),
+        );
         let v: serde_json::Value = serde_json::from_str(&text).expect("prometheus answer");
         assert_eq!(v["status"], "success", "{text}");
         v["data"]["result"]
@@ -618,10 +739,10 @@ impl Prometheus {
     }
 }
 
-/// Headless Chromium: `--dump-dom` of `url` and a screenshot into `png`, in
-/// one run (a browser start is slow under emulation): one process, no
-/// zygote, no extensions or background work.
-fn chromium(url: &str, png: &std::path::Path, profile: &std::path::Path) -> String {
+/// Headless Chromium in `ns`: `--dump-dom` of `url` and a screenshot into
+/// `png`, in one run (a browser start is slow under emulation): one
+/// process, no zygote, no extensions or background work.
+fn chromium(ns: &Ns, url: &str, png: &std::path::Path, profile: &std::path::Path) -> String {
     let exe = if std::path::Path::new("/usr/lib/chromium/chromium").exists() {
         "/usr/lib/chromium/chromium"
     } else {
@@ -635,10 +756,12 @@ fn chromium(url: &str, png: &std::path::Path, profile: &std::path::Path) -> Stri
         .unwrap_or(900);
     let started = Instant::now();
     let dom = sh(&format!(
-        "HOME={p} timeout {limit} {exe} --headless --no-sandbox --disable-gpu --disable-dev-shm-usage \
-         --single-process --no-zygote --disable-extensions --disable-background-networking \
-         --disable-component-update --disable-sync --no-first-run --user-data-dir={p} \
-         --window-size=1400,1000 --screenshot={png} --dump-dom {url} 2>/dev/null",
+        "HOME={p} timeout {limit} {enter} {exe} --headless --no-sandbox --disable-gpu \
+         --disable-dev-shm-usage --single-process --no-zygote --disable-extensions \
+         --disable-background-networking --disable-component-update --disable-sync \
+         --no-first-run --user-data-dir={p} --window-size=1400,1000 --screenshot={png} \
+         --dump-dom {url} 2>/dev/null",
+        enter = ns.enter(),
         p = profile.display(),
         png = png.display()
     ));
@@ -646,46 +769,26 @@ fn chromium(url: &str, png: &std::path::Path, profile: &std::path::Path) -> Stri
     dom
 }
 
+/// The value of one series of a text exposition.
+fn series_value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+}
+
 #[test]
 #[ignore = "needs root, a kernel with IPVS, prometheus, chromium, busybox and curl (scripts/test-kernel)"]
-fn prometheus_and_chromium_see_a_nat_cluster_under_traffic() {
+fn prometheus_and_chromium_see_ipvsctl_run_under_traffic() {
     let t0 = Instant::now();
     let tag = tag("lsnat");
     let mut cluster = NatCluster::build(&tag);
     eprintln!("NAT cluster built: {:.1} s", t0.elapsed().as_secs_f64());
-    let server = StatusThread::start(&cluster.lb);
-    let prometheus = Prometheus::start(&tag, server.addr);
-    // The health figures the checker would post (the checker itself is
-    // another module's): the test checks each server by a TCP connect
-    // from the director, as a TCP check does.
-    let check = |i: usize| {
-        let addr = NatCluster::server(i);
-        let started = Instant::now();
-        let ok = ipvs::client::within_netns(&Netns::named(&cluster.lb.name).unwrap(), || {
-            std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1))
-        })
-        .is_ok();
-        let health = server.metrics.health();
-        health.check_finished("tcp", started.elapsed(), (!ok).then_some("refused"));
-        health.set_up(addr, "tcp", ok);
-        server.board.set_health(
-            addr,
-            ipvs::status::HealthStatus {
-                up: ok,
-                check: "tcp".into(),
-                last_result: if ok {
-                    "connected".into()
-                } else {
-                    "connection refused".into()
-                },
-                checked_at: std::time::SystemTime::now(),
-            },
-        );
-    };
-    for i in 0..3 {
-        check(i);
-    }
-    server.board.set_role("master");
+    let lb = &cluster.lb;
+    let run = IpvsctlRun::start(&tag, lb);
+    eprintln!(
+        "ipvsctl run --listen serving, every server up: {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+    let prometheus = Prometheus::start(&tag, lb, run.addr);
     // Traffic, while Prometheus scrapes every second.
     let url = format!("http://{VIP}/");
     let mut answered = 0;
@@ -716,7 +819,7 @@ fn prometheus_and_chromium_see_a_nat_cluster_under_traffic() {
         );
         std::thread::sleep(Duration::from_millis(500));
     }
-    let kernel = ipvsadm_conns(&cluster.lb);
+    let kernel = ipvsadm_conns(lb);
     let scraped: std::collections::BTreeMap<String, u64> = prometheus
         .query("ipvs_destination_connections_total")
         .into_iter()
@@ -739,18 +842,30 @@ fn prometheus_and_chromium_see_a_nat_cluster_under_traffic() {
         .parse()
         .unwrap();
     assert_eq!(node, 6, "node_exporter's names, same weights");
+    // The run's own figures, scraped too: checks and reconcile rounds.
+    let checks: f64 = prometheus
+        .query("sum(ipvs_health_check_duration_seconds_count)")
+        .first()
+        .map(|(_, v)| v.parse().unwrap())
+        .unwrap_or(0.0);
+    assert!(checks >= 3.0, "{checks} checks scraped");
+    let rounds: f64 = prometheus.query("ipvs_reconcile_runs_total")[0]
+        .1
+        .parse()
+        .unwrap();
+    assert!(rounds >= 1.0, "{rounds} reconcile rounds scraped");
     // The listing of this table, counters non-zero, against ipvsadm.
     let client = Client::builder()
-        .netns(Netns::named(&cluster.lb.name).unwrap())
+        .netns(Netns::named(&lb.name).unwrap())
         .build()
         .unwrap();
-    assert_same_listings(&cluster.lb, &client, &all_views());
+    assert_same_listings(lb, &client, &all_views());
     eprintln!(
         "listings equal to ipvsadm's: {:.1} s",
         t0.elapsed().as_secs_f64()
     );
-    // promtool reads our exposition too.
-    let exposition = curl(&format!("http://{}/metrics", server.addr));
+    // promtool reads the run's exposition too.
+    let exposition = curl(lb, &format!("http://{}/metrics", run.addr));
     let lint = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(std::process::Stdio::piped())
@@ -769,70 +884,79 @@ fn prometheus_and_chromium_see_a_nat_cluster_under_traffic() {
         String::from_utf8_lossy(&lint.stdout),
         String::from_utf8_lossy(&lint.stderr)
     );
-    // Kill the second real server; the check sees it, the page shows it.
+    // Kill the second real server's httpd: its check fails, the run takes
+    // it out, the metrics and the page say it is down.
+    let killed = NatCluster::server(1);
     cluster.httpd[1] = None;
-    for i in 0..3 {
-        check(i);
+    let started = Instant::now();
+    let down = format!("ipvs_health_up{{server=\"{killed}\",check=\"tcp\"}}");
+    loop {
+        let text = curl(lb, &format!("http://{}/metrics", run.addr));
+        if series_value(&text, &down) == Some(0.0) {
+            assert!(
+                series_value(
+                    &text,
+                    &format!(
+                        "ipvs_health_transitions_total{{server=\"{killed}\",check=\"tcp\",to=\"down\"}}"
+                    )
+                ) == Some(1.0),
+                "{text}"
+            );
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{killed} not down in 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(300));
     }
+    eprintln!(
+        "{killed} down {:.1} s after its httpd was killed",
+        started.elapsed().as_secs_f64()
+    );
     let results = results_dir();
     let png = results.join("status-page.png");
     let profile = TempDir::new(&format!("{tag}-chromium"));
-    let dom = chromium(&format!("http://{}/", server.addr), &png, profile.path());
+    let dom = chromium(lb, &format!("http://{}/", run.addr), &png, profile.path());
     std::fs::write(results.join("status-page.html"), &dom).unwrap();
     assert!(
         dom.contains("TCP  203.0.113.10:80 wrr"),
         "service missing:\n{dom}"
     );
-    for i in 0..3 {
-        let d = NatCluster::server(i);
-        assert!(
-            dom.contains(&format!("data-destination=\"{d}\"")),
-            "{d} missing"
-        );
-    }
-    let row = dom
-        .split("<tr ")
-        .find(|r| r.contains("data-destination=\"198.51.100.6:80\""))
-        .unwrap();
+    let row = |d: std::net::SocketAddr| {
+        let rows: Vec<&str> = dom
+            .split("<tr ")
+            .filter(|r| r.contains(&format!("data-destination=\"{d}\"")))
+            .collect();
+        assert_eq!(rows.len(), 1, "{d}: {} rows:\n{dom}", rows.len());
+        rows[0].to_owned()
+    };
+    let r = row(killed);
     assert!(
-        row.contains("data-health=\"down\""),
-        "the killed server is not down:\n{row}"
+        r.contains("data-health=\"down\""),
+        "the killed server is not down:\n{r}"
+    );
+    assert!(
+        r.contains("tcp: refused") || r.contains("tcp: timeout"),
+        "{r}"
     );
     for i in [0, 2] {
         let d = NatCluster::server(i);
-        let row = dom
-            .split("<tr ")
-            .find(|r| r.contains(&format!("data-destination=\"{d}\"")))
-            .unwrap();
-        assert!(row.contains("data-health=\"up\""), "{d} not up:\n{row}");
+        let r = row(d);
+        assert!(r.contains("data-health=\"up\""), "{d} not up:\n{r}");
+        assert!(r.contains("tcp: ok"), "{r}");
     }
-    assert!(dom.contains("MASTER"));
     let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
     assert!(
         size > 10_000,
         "screenshot {} is {size} bytes",
         png.display()
     );
-    let health_down: u64 = prometheus_value(
-        &exposition_now(&server),
-        "ipvs_health_up{server=\"198.51.100.6:80\",check=\"tcp\"}",
-    );
-    assert_eq!(health_down, 0);
     drop(prometheus);
-    drop(server);
+    drop(run);
     let _ = &cluster.rs;
     eprintln!(
-        "NAT cluster, Prometheus, Chromium: {:.1} s",
+        "ipvsctl run --listen, Prometheus, Chromium: {:.1} s",
         t0.elapsed().as_secs_f64()
     );
-}
-
-fn exposition_now(server: &StatusThread) -> String {
-    server.metrics.encode()
-}
-
-fn prometheus_value(text: &str, series: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {series}"))
 }

@@ -341,6 +341,39 @@ fn status_page_shows_every_service_destination_health_and_role() {
     assert!(err.contains("Failover: <span id=\"role\">not running</span>"));
 }
 
+#[test]
+fn status_page_lists_a_configured_destination_the_table_lacks_as_down() {
+    let now = UNIX_EPOCH + Duration::from_secs(1_800_000_003);
+    // The run took 198.51.100.6 out of the table after its check failed.
+    let mut t = table();
+    t[0].destinations
+        .retain(|d| d.socket_addr() != "198.51.100.6:80".parse().unwrap());
+    let page = render_page(
+        "lb",
+        Ok(&t),
+        &board().snapshot(),
+        Duration::from_secs(3),
+        now,
+    );
+    let row = page
+        .split("<tr ")
+        .find(|r| r.contains("data-destination=\"198.51.100.6:80\""))
+        .expect("a row for the configured destination");
+    assert!(row.starts_with("class=\"destination missing\""), "{row}");
+    assert!(
+        row.contains(
+            "<td colspan=\"2\">not in the table</td><td class=\"n\">2</td><td class=\"n\">0</td>"
+        ),
+        "{row}"
+    );
+    assert!(row.contains("data-health=\"down\">DOWN</span>"), "{row}");
+    // Once: not also among the table's rows.
+    assert_eq!(
+        page.matches("data-destination=\"198.51.100.6:80\"").count(),
+        1
+    );
+}
+
 /// A server on 127.0.0.1 (port chosen by the kernel), its runtime on a
 /// thread of its own; stopped when the returned guard drops.
 struct Running {

@@ -16,8 +16,9 @@ operations (:mod:`ipvs.ops`) and one exception class per error
             print(service.key, [str(d) for d in destinations])
 """
 
-from . import errors, model, ops, state
+from . import errors, metrics, model, ops, state
 from . import cluster  # noqa: E402  (ipvs.cluster: real servers, director, balance)
+from . import failover, health, importer  # health checking, director failover, lvs.cf/keepalived.conf
 from ._ipvs import __version__
 from .client import Client, NetnsLike
 from .errors import (
@@ -87,6 +88,7 @@ from .ops import (
     UpdateService,
     Zero,
 )
+from .importer import load_keepalived, load_piranha, write_keepalived
 from .state import (
     ApplyReport,
     Draining,
@@ -110,10 +112,17 @@ from .state import (
 __all__ = [
     "__version__",
     "errors",
+    "metrics",
     "model",
     "ops",
     "state",
     "cluster",
+    "health",
+    "failover",
+    "importer",
+    "load_keepalived",
+    "load_piranha",
+    "write_keepalived",
     # client
     "Client",
     "NetnsLike",

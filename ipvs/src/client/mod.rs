@@ -23,5 +23,5 @@ pub use asynchronous::TokioClient;
 pub use asynchronous::{AsyncClient, Runtime};
 pub use blocking::{Builder, Client, IoCounters};
 pub use error::{Error, Result};
-pub use netns::{NETNS_RUN_DIR, Netns, NetnsNameError, within, within_netns};
+pub use netns::{NETNS_RUN_DIR, Netns, NetnsNameError, enter as enter_netns, within, within_netns};
 pub use operation::{BatchResult, Operation, ServiceEntry};

@@ -88,6 +88,27 @@ pub fn within<T: Send>(
     })
 }
 
+/// The namespace file at `path`, an error naming it.
+fn open(path: &Path) -> io::Result<File> {
+    File::open(path).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("network namespace {}: {e}", path.display()),
+        )
+    })
+}
+
+/// Move the calling thread into the namespace `ns` (nothing for
+/// [`Netns::Current`]); threads it starts afterwards start there too. For a
+/// process that works in one namespace (as `ipvsctl run --netns` does),
+/// before it starts other threads.
+pub fn enter(ns: &Netns) -> io::Result<()> {
+    match ns {
+        Netns::Current => Ok(()),
+        Netns::Path(path) => super::sys::setns_net(open(path)?.as_fd()),
+    }
+}
+
 /// Run `make` in the namespace `ns`, or right here for [`Netns::Current`].
 pub fn within_netns<T: Send>(
     ns: &Netns,
@@ -95,15 +116,7 @@ pub fn within_netns<T: Send>(
 ) -> io::Result<T> {
     match ns {
         Netns::Current => make(),
-        Netns::Path(path) => {
-            let file = File::open(path).map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("network namespace {}: {e}", path.display()),
-                )
-            })?;
-            within(file.as_fd(), make)
-        }
+        Netns::Path(path) => within(open(path)?.as_fd(), make),
     }
 }
 

@@ -285,6 +285,26 @@ impl Failover {
         client: impl SyncControl,
         log: Log,
     ) -> Result<FailoverHandle, StartError> {
+        Self::start_inner(settings, client, log, true).await
+    }
+
+    /// [`start`](Self::start) for a caller that logs the [`Event`]s itself
+    /// (from [`FailoverHandle::events`]): `log` gets only the other lines,
+    /// keepalived's own output and how it stopped.
+    pub async fn start_with_output_log(
+        settings: Settings,
+        client: impl SyncControl,
+        log: Log,
+    ) -> Result<FailoverHandle, StartError> {
+        Self::start_inner(settings, client, log, false).await
+    }
+
+    async fn start_inner(
+        settings: Settings,
+        client: impl SyncControl,
+        log: Log,
+        log_events: bool,
+    ) -> Result<FailoverHandle, StartError> {
         let checked = settings.clone();
         tokio::task::spawn_blocking(move || checked.check_host())
             .await
@@ -337,6 +357,7 @@ impl Failover {
             settings,
             client: Arc::new(client),
             log,
+            log_events,
             events: events.clone(),
             role: role_tx,
             retry: None,
@@ -529,6 +550,8 @@ struct Runner {
     settings: Settings,
     client: Arc<dyn SyncControl>,
     log: Log,
+    /// Whether events go to `log` too.
+    log_events: bool,
     events: broadcast::Sender<Event>,
     role: watch::Sender<Option<Role>>,
     /// When the last sync change failed: when to try again, and the delay after that.
@@ -540,7 +563,9 @@ const DRAIN: Duration = Duration::from_millis(300);
 
 impl Runner {
     fn emit(&self, event: Event) {
-        (self.log)(&event.to_string());
+        if self.log_events {
+            (self.log)(&event.to_string());
+        }
         let _ = self.events.send(event);
     }
 

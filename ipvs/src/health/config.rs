@@ -132,6 +132,11 @@ pub enum ConfigError {
     /// give it different timing.
     #[error("{0}")]
     SharedProbeTiming(Box<SharedProbeTiming>),
+    /// An lvs.cf or keepalived.conf that does not load (the error names
+    /// the file, line and column).
+    #[cfg(feature = "import")]
+    #[error("{0}")]
+    Import(#[from] crate::import::ImportError),
 }
 
 /// Two destinations sharing a probe with different timing.
@@ -173,12 +178,25 @@ pub enum Format {
     Yaml,
     /// TOML.
     Toml,
+    /// Piranha's lvs.cf, with nanny's checks (feature `import`).
+    #[cfg(feature = "import")]
+    Piranha,
+    /// keepalived.conf, with its checkers (feature `import`).
+    #[cfg(feature = "import")]
+    Keepalived,
 }
 
 impl Format {
-    /// The format of a file by its extension: `.json`, `.yaml`/`.yml`,
+    /// The format of a file by its name (`lvs.cf`, `keepalived.conf`, with
+    /// feature `import`), else its extension: `.json`, `.yaml`/`.yml`,
     /// `.toml`, anything else rules.
     pub fn of(path: &Path) -> Format {
+        #[cfg(feature = "import")]
+        match crate::import::Format::from_file_name(path) {
+            Some(crate::import::Format::Piranha) => return Format::Piranha,
+            Some(crate::import::Format::Keepalived) => return Format::Keepalived,
+            None => {}
+        }
         match path.extension().and_then(|e| e.to_str()) {
             Some("json") => Format::Json,
             Some("yaml" | "yml") => Format::Yaml,
@@ -230,12 +248,43 @@ impl RunConfig {
             path: path.to_owned(),
             source,
         })?;
-        RunConfig::parse(&text, Format::of(path))
+        RunConfig::parse_as(&text, path, Format::of(path))
     }
 
-    /// Read `text` in `format`.
+    /// Read a file in `format`, whatever its name.
+    pub fn load_as(path: &Path, format: Format) -> Result<RunConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        RunConfig::parse_as(&text, path, format)
+    }
+
+    /// Read `text` in `format` as if read from `path` (which names it in
+    /// errors; keepalived's `include`s are relative to its directory).
+    pub fn parse_as(text: &str, path: &Path, format: Format) -> Result<RunConfig, ConfigError> {
+        let _ = path;
+        match format {
+            #[cfg(feature = "import")]
+            Format::Piranha => {
+                crate::import::load_str(text, path, crate::import::Format::Piranha)?.run_config()
+            }
+            #[cfg(feature = "import")]
+            Format::Keepalived => {
+                crate::import::load_str(text, path, crate::import::Format::Keepalived)?.run_config()
+            }
+            other => RunConfig::parse(text, other),
+        }
+    }
+
+    /// Read `text` in `format` (lvs.cf and keepalived.conf as if read from
+    /// the current directory: see [`RunConfig::parse_as`]).
     pub fn parse(text: &str, format: Format) -> Result<RunConfig, ConfigError> {
         match format {
+            #[cfg(feature = "import")]
+            Format::Piranha | Format::Keepalived => {
+                RunConfig::parse_as(text, Path::new("stdin"), format)
+            }
             Format::Rules => Ok(RunConfig::unchecked(State::from_rules_text(text)?)),
             Format::Json => RunConfig::from_json(text),
             Format::Yaml => RunConfig::from_yaml(text),
@@ -404,6 +453,97 @@ impl RunConfig {
         })
     }
 
+    /// Check a configuration built in code (or by an import) as a file is
+    /// checked when read: the table, every check and policy, and probes
+    /// shared by several destinations with one timing.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.state.validate()?;
+        for (key, health) in &self.services {
+            let at = Location {
+                service: Some(*key),
+                dest: None,
+            };
+            if let Some(c) = &health.check {
+                c.validate().map_err(|e| {
+                    ConfigError::field(at, format!("health.check.{}", e.field), e.problem)
+                })?;
+            }
+            health
+                .validate_policy(key)
+                .map_err(|e| ConfigError::field(at, format!("health.{}", e.field), e.problem))?;
+        }
+        for ((key, dest), check) in &self.dest_checks {
+            if let Some(c) = check {
+                let at = Location {
+                    service: Some(*key),
+                    dest: Some(*dest),
+                };
+                c.validate()
+                    .map_err(|e| ConfigError::field(at, format!("check.{}", e.field), e.problem))?;
+            }
+        }
+        self.validate_shared_probes()
+    }
+
+    /// The configuration as the JSON value [`RunConfig::from_value`] reads:
+    /// the state's form with `health:` in each service, `check:` in each
+    /// destination that has its own, `notify:` and `failover:` at the top.
+    pub fn to_value(&self) -> Value {
+        let mut root =
+            serde_json::to_value(&self.state).unwrap_or_else(|_| Value::Object(Map::new()));
+        if let Some(Value::Array(services)) = root.get_mut("services") {
+            for (s, svc) in services.iter_mut().zip(&self.state.services) {
+                let key = svc.service.key;
+                let Value::Object(s) = s else { continue };
+                if let Some(h) = self.services.get(&key) {
+                    s.insert("health".into(), health_value(h));
+                }
+                if let Some(Value::Array(dests)) = s.get_mut("destinations") {
+                    for (d, dest) in dests.iter_mut().zip(&svc.destinations) {
+                        let (Value::Object(d), Some(check)) =
+                            (d, self.dest_checks.get(&(key, dest.socket_addr())))
+                        else {
+                            continue;
+                        };
+                        d.insert(
+                            "check".into(),
+                            check.as_ref().map_or(Value::Bool(false), Check::to_value),
+                        );
+                    }
+                }
+            }
+        }
+        if let Value::Object(m) = &mut root {
+            if let Some(n) = &self.notify {
+                m.insert("notify".into(), n.to_value());
+            }
+            #[cfg(feature = "failover")]
+            if let Some(f) = &self.failover {
+                m.insert(
+                    "failover".into(),
+                    serde_json::to_value(f).unwrap_or(Value::Null),
+                );
+            }
+        }
+        strip_nulls(&mut root);
+        root
+    }
+
+    /// The configuration as JSON ([`RunConfig::from_json`] reads it back).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(&self.to_value()).expect("a JSON value always serializes")
+    }
+
+    /// The configuration as YAML ([`RunConfig::from_yaml`] reads it back).
+    pub fn to_yaml(&self) -> Result<String, ConfigError> {
+        Ok(serde_norway::to_string(&self.to_value()).map_err(StateError::from)?)
+    }
+
+    /// The configuration as TOML ([`RunConfig::from_toml`] reads it back).
+    pub fn to_toml(&self) -> Result<String, ConfigError> {
+        Ok(toml::to_string(&self.to_value()).map_err(StateError::from)?)
+    }
+
     /// Refuse two destinations sharing a probe with different timing.
     fn validate_shared_probes(&self) -> Result<(), ConfigError> {
         let mut seen: HashMap<Target, Vec<(&Probe, Timing, Location)>> = HashMap::new();
@@ -432,6 +572,27 @@ impl RunConfig {
             }
         }
         Ok(())
+    }
+}
+
+/// A service's `health:` map (its check in the check's own form).
+fn health_value(h: &ServiceHealth) -> Value {
+    let mut v = serde_json::to_value(h).unwrap_or_else(|_| Value::Object(Map::new()));
+    if let (Value::Object(m), Some(c)) = (&mut v, &h.check) {
+        m.insert("check".into(), c.to_value());
+    }
+    v
+}
+
+/// Remove `null`s (TOML has none; every field they stand for is optional).
+fn strip_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(strip_nulls);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_nulls),
+        _ => {}
     }
 }
 
@@ -556,6 +717,21 @@ services:
     destinations:
       - {address: 198.51.100.1, port: 53}
 ";
+
+    #[test]
+    fn writes_back_in_every_format() {
+        let config = RunConfig::from_yaml(YAML).unwrap();
+        assert_eq!(
+            RunConfig::from_yaml(&config.to_yaml().unwrap()).unwrap(),
+            config
+        );
+        assert_eq!(RunConfig::from_json(&config.to_json()).unwrap(), config);
+        assert_eq!(
+            RunConfig::from_toml(&config.to_toml().unwrap()).unwrap(),
+            config
+        );
+        config.validate().unwrap();
+    }
 
     fn err(text: &str) -> String {
         RunConfig::from_yaml(text).unwrap_err().to_string()

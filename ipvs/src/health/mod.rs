@@ -19,6 +19,7 @@
 //!   repaired) through [`crate::state::Reconciler`].
 //! - [`Table`]: the kernel ([`KernelTable`]) or memory ([`MemoryTable`]).
 //! - [`Event`]: every transition; [`Notifier`] runs a program on each.
+//! - [`Observation`]: each check's result and round's figures, for metrics.
 //! - [`Supervisor`]: the run loop, and its [`Handle`].
 
 pub mod check;
@@ -27,6 +28,7 @@ pub mod duration;
 pub mod event;
 pub mod monitor;
 pub mod notify;
+pub mod observe;
 pub mod policy;
 pub mod probe;
 pub mod reconcile;
@@ -40,6 +42,7 @@ pub use config::{ConfigError, Format, Location, RunConfig, SharedProbeTiming};
 pub use event::Event;
 pub use monitor::{Monitor, ProbeChanges, ProbeId, ProbeSpec};
 pub use notify::{Notifier, NotifyOutcome, NotifySettings};
+pub use observe::{CheckResult, Observation, RoundFigures};
 pub use policy::{Initial, OnFailure, PolicyError, Quorum, ServiceHealth, SlowStart};
 pub use reconcile::{Reconcile, Round};
 pub use scheduler::{Report, Scheduler};

@@ -46,6 +46,15 @@ impl NotifySettings {
         }
     }
 
+    /// The `notify:` map (what the run's file reads).
+    pub(crate) fn to_value(&self) -> Value {
+        serde_json::json!({
+            "command": self.command,
+            "timeout": duration::format(self.timeout),
+            "max_running": self.max_running,
+        })
+    }
+
     /// Read the `notify:` map; the error is (field, problem).
     pub(crate) fn from_value(v: &Value) -> Result<Self, (String, String)> {
         let bad = |f: &str, p: String| (format!("notify.{f}"), p);

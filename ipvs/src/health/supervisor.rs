@@ -33,6 +33,7 @@ use super::config::{ConfigError, RunConfig};
 use super::event::Event;
 use super::monitor::Monitor;
 use super::notify::Notifier;
+use super::observe::{CheckResult, Observation, RoundFigures};
 use super::reconcile::{Reconcile, Round};
 use super::scheduler::{Report, Scheduler};
 use super::table::Table;
@@ -118,7 +119,11 @@ type RoundTask = tokio::task::JoinHandle<RoundResult>;
 
 enum Command {
     Reload(Box<RunConfig>, oneshot::Sender<ReloadSummary>),
-    ReloadFile(PathBuf, oneshot::Sender<Result<ReloadSummary, ConfigError>>),
+    ReloadFile(
+        PathBuf,
+        Option<super::config::Format>,
+        oneshot::Sender<Result<ReloadSummary, ConfigError>>,
+    ),
     Desired(oneshot::Sender<State>),
     Stop(oneshot::Sender<()>),
 }
@@ -129,6 +134,7 @@ enum Command {
 pub struct Handle {
     commands: mpsc::Sender<Command>,
     events: broadcast::Sender<Event>,
+    observations: broadcast::Sender<Observation>,
 }
 
 impl std::fmt::Debug for Command {
@@ -148,6 +154,12 @@ impl Handle {
         self.events.subscribe()
     }
 
+    /// Every check result, round and table from now on (see
+    /// [`Observation`]); for metrics and status pages.
+    pub fn subscribe_observations(&self) -> broadcast::Receiver<Observation> {
+        self.observations.subscribe()
+    }
+
     /// Run `config` from now on; unchanged probes keep their state.
     /// `None` if the run has stopped.
     pub async fn reload(&self, config: RunConfig) -> Option<ReloadSummary> {
@@ -163,9 +175,18 @@ impl Handle {
     /// running configuration alone (and emits [`Event::ReloadFailed`]).
     /// `None` if the run has stopped.
     pub async fn reload_file(&self, path: PathBuf) -> Option<Result<ReloadSummary, ConfigError>> {
+        self.reload_file_as(path, None).await
+    }
+
+    /// [`Handle::reload_file`] in `format` (`None`: by the file's name).
+    pub async fn reload_file_as(
+        &self,
+        path: PathBuf,
+        format: Option<super::config::Format>,
+    ) -> Option<Result<ReloadSummary, ConfigError>> {
         let (tx, rx) = oneshot::channel();
         self.commands
-            .send(Command::ReloadFile(path, tx))
+            .send(Command::ReloadFile(path, format, tx))
             .await
             .ok()?;
         rx.await.ok()
@@ -195,6 +216,7 @@ pub struct Supervisor {
     options: SupervisorOptions,
     commands: mpsc::Receiver<Command>,
     events: broadcast::Sender<Event>,
+    observations: broadcast::Sender<Observation>,
     notifier: Option<Notifier>,
 }
 
@@ -216,6 +238,7 @@ impl Supervisor {
     ) -> (Supervisor, Handle) {
         let (ctx, crx) = mpsc::channel(16);
         let (etx, _) = broadcast::channel(options.event_capacity.max(1));
+        let (otx, _) = broadcast::channel(options.event_capacity.max(1));
         let notifier = config.notify.clone().map(Notifier::new);
         let s = Supervisor {
             monitor: Monitor::new(config),
@@ -224,6 +247,7 @@ impl Supervisor {
             options,
             commands: crx,
             events: etx.clone(),
+            observations: otx.clone(),
             notifier,
         };
         (
@@ -231,6 +255,7 @@ impl Supervisor {
             Handle {
                 commands: ctx,
                 events: etx,
+                observations: otx,
             },
         )
     }
@@ -242,12 +267,20 @@ impl Supervisor {
         let _ = self.events.send(event);
     }
 
+    /// Send what `make` builds, if anyone listens.
+    fn observe(&self, make: impl FnOnce() -> Observation) {
+        if self.observations.receiver_count() > 0 {
+            let _ = self.observations.send(make());
+        }
+    }
+
     /// Start a reconcile round on the blocking thread pool.
     fn start_round(&mut self, read: bool) -> RoundTask {
         let (desired, events) = self.monitor.desired();
         for e in events {
             self.emit(e);
         }
+        self.observe(|| Observation::Effective(std::sync::Arc::new(desired.clone())));
         let mut table = self
             .table
             .take()
@@ -275,6 +308,19 @@ impl Supervisor {
                 for e in round.events.clone() {
                     self.emit(e);
                 }
+                self.observe(|| {
+                    Observation::Round(RoundFigures {
+                        read: round.read,
+                        planned: round.plan.len(),
+                        applied: round.report.applied.len(),
+                        failed: round.report.failed.len() + round.report.in_doubt.len(),
+                        drift_repaired: round
+                            .events
+                            .iter()
+                            .filter(|e| matches!(e, Event::DriftRepaired { .. }))
+                            .count(),
+                    })
+                });
                 Ok(Some(round))
             }
             Err(e) => {
@@ -309,6 +355,7 @@ impl Supervisor {
     /// `reconcile_period` a round reads the table and repairs drift.
     pub async fn run(mut self) -> Result<(), RunError> {
         let mut running: Option<RoundTask> = None;
+        self.observe_configured();
         match self.reconcile(&mut running, true).await? {
             Some(round) if round.report.is_ok() => {}
             Some(round) => return Err(RunError::Start(round.report.to_string())),
@@ -350,8 +397,11 @@ impl Supervisor {
                         let summary = self.reload(*config, &mut scheduler, &mut running).await?;
                         let _ = tx.send(summary);
                     }
-                    Some(Command::ReloadFile(path, tx)) => {
-                        let loaded = tokio::task::spawn_blocking(move || RunConfig::load(&path))
+                    Some(Command::ReloadFile(path, format, tx)) => {
+                        let loaded = tokio::task::spawn_blocking(move || match format {
+                            Some(f) => RunConfig::load_as(&path, f),
+                            None => RunConfig::load(&path),
+                        })
                             .await
                             .map_err(|e| RunError::TableThread(e.to_string()))?;
                         match loaded {
@@ -389,7 +439,27 @@ impl Supervisor {
         for e in events {
             self.emit(e);
         }
+        // (A result of a probe a reload stopped has no spec: not shown.)
+        if let Some(spec) = self.monitor.probe(report.id) {
+            self.observe(|| {
+                Observation::Check(CheckResult {
+                    target: spec.target.addr,
+                    check: spec.probe.kind(),
+                    dests: spec.dests.clone(),
+                    up: self.monitor.status(report.id).is_none_or(|s| s.up),
+                    outcome: report.outcome,
+                    took: report.took,
+                    at: std::time::SystemTime::now(),
+                })
+            });
+        }
         changed
+    }
+
+    fn observe_configured(&self) {
+        self.observe(|| {
+            Observation::Configured(std::sync::Arc::new(self.monitor.config().state.clone()))
+        });
     }
 
     async fn reload(
@@ -404,6 +474,7 @@ impl Supervisor {
             self.notifier = None;
         }
         let changes = self.monitor.reload(config);
+        self.observe_configured();
         scheduler.sync(&self.monitor, &changes.retimed);
         self.emit(Event::ConfigReloaded {
             probes_started: changes.started.len(),

@@ -36,7 +36,13 @@ pub mod piranha;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+#[cfg(feature = "health")]
+use std::{collections::HashMap, net::SocketAddr};
 
+#[cfg(feature = "health")]
+use crate::ServiceKey;
+#[cfg(feature = "health")]
+use crate::health::{Check, ConfigError, RunConfig, ServiceHealth};
 use crate::state::State;
 
 /// Where something is in a file: the file, and the line and column
@@ -282,8 +288,45 @@ pub struct Import {
     /// Validated.
     #[cfg(feature = "failover")]
     pub failover: Option<crate::failover::Settings>,
+    /// Each service's health policy (feature `health`): keepalived's
+    /// `inhibit_on_failure`, `alpha`, `quorum`, `hysteresis`,
+    /// `sorry_server`; nanny's `quiesce_server`, `sorry_server`. Services
+    /// without one are absent.
+    #[cfg(feature = "health")]
+    pub health: HashMap<ServiceKey, ServiceHealth>,
+    /// Each destination's check (feature `health`): keepalived's first
+    /// checker of the real server; nanny's `send`/`expect`,
+    /// `send_program` or connect check. Not validated here (a program
+    /// that does not exist on this machine still converts); running it
+    /// validates it ([`Import::run_config`]).
+    #[cfg(feature = "health")]
+    pub checks: HashMap<(ServiceKey, SocketAddr), Option<Check>>,
     /// What was dropped or corrected, in file order.
     pub warnings: Vec<Warning>,
+}
+
+#[cfg(feature = "health")]
+impl Import {
+    /// What `ipvsctl run` takes: the table, the health settings and the
+    /// failover settings, validated as a run's file is (programs exist,
+    /// regexes compile, shared probes agree on timing).
+    pub fn run_config(&self) -> Result<RunConfig, ConfigError> {
+        let config = self.to_run_config();
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The same, not validated (to write it out in another format).
+    pub fn to_run_config(&self) -> RunConfig {
+        RunConfig {
+            state: self.state.clone(),
+            services: self.health.clone(),
+            dest_checks: self.checks.clone(),
+            notify: None,
+            #[cfg(feature = "failover")]
+            failover: self.failover.clone(),
+        }
+    }
 }
 
 /// Load `path` in `format`.

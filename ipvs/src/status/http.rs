@@ -28,6 +28,21 @@ pub struct ServerOptions {
     pub timeout: Duration,
     /// Connections served at once; more wait to be accepted.
     pub max_connections: usize,
+    /// Say on standard error when bound to an address other than loopback
+    /// (a program with a log of its own turns this off and logs
+    /// [`not_loopback_warning`] its way).
+    pub warn_not_loopback: bool,
+}
+
+/// The warning for a server bound to `addr`, if it is not loopback: the
+/// page and metrics show the whole table to whoever can reach them.
+pub fn not_loopback_warning(addr: SocketAddr) -> Option<String> {
+    (!addr.ip().is_loopback()).then(|| {
+        format!(
+            "warning: the status server listens on {addr} (not loopback): anyone who can reach \
+             it sees the whole IPVS table and its metrics"
+        )
+    })
 }
 
 impl Default for ServerOptions {
@@ -38,6 +53,7 @@ impl Default for ServerOptions {
             max_request_bytes: 8 * 1024,
             timeout: Duration::from_secs(10),
             max_connections: 32,
+            warn_not_loopback: true,
         }
     }
 }
@@ -86,12 +102,10 @@ impl StatusServer {
         options: ServerOptions,
     ) -> io::Result<StatusServer> {
         let listener = TcpListener::bind(addr).await?;
-        if !addr.ip().is_loopback() {
-            eprintln!(
-                "warning: the status server listens on {} (not loopback): anyone who can reach \
-                 it sees the whole IPVS table and its metrics",
-                listener.local_addr()?
-            );
+        if options.warn_not_loopback {
+            if let Some(w) = not_loopback_warning(listener.local_addr()?) {
+                eprintln!("{w}");
+            }
         }
         Ok(StatusServer {
             listener,

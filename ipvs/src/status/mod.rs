@@ -40,5 +40,5 @@ mod http;
 mod page;
 
 pub use board::{BoardSnapshot, HealthStatus, StatusBoard};
-pub use http::{ServerOptions, StatusServer};
+pub use http::{ServerOptions, StatusServer, not_loopback_warning};
 pub use page::{format_utc, render_page};

@@ -32,7 +32,8 @@ td.addr{font-family:monospace;white-space:nowrap}\
 .bar .w{background:#9ab}.bar .c{background:#2a5d9f}.bar .c.off{background:#c77}\
 .legend{font-size:.8em;color:#555}\
 .error{color:#b02a2a;font-weight:bold}\
-.reason{color:#8a5a00;font-size:.85em}";
+.reason{color:#8a5a00;font-size:.85em}\
+tr.missing td{color:#777;background:#fbf3f3}";
 
 /// The status page for `table` (the kernel's services now, or why it could
 /// not be read) and what the director posted, as of `now`; the page asks
@@ -124,7 +125,16 @@ fn service_section(h: &mut String, s: &ServiceState, board: &BoardSnapshot, now:
         bytes(st.bytes_out),
         st.cps
     );
-    if dests.is_empty() {
+    // Configured destinations the table lacks (a down server the run took
+    // out): listed after the others, with their health.
+    let mut missing: Vec<(std::net::SocketAddr, u32)> = board
+        .configured
+        .iter()
+        .filter(|((k, a), _)| *k == key && !dests.iter().any(|d| d.socket_addr() == *a))
+        .map(|((_, a), w)| (*a, *w))
+        .collect();
+    missing.sort();
+    if dests.is_empty() && missing.is_empty() {
         h.push_str("<p>No destinations.</p></section>\n");
         return;
     }
@@ -157,31 +167,7 @@ fn service_section(h: &mut String, s: &ServiceState, board: &BoardSnapshot, now:
             c.persistent,
             ds.connections,
         );
-        match board.health_of(&addr) {
-            Some(hs) => {
-                let (class, word) = if hs.up {
-                    ("up", "UP")
-                } else {
-                    ("down", "DOWN")
-                };
-                let _ = write!(
-                    h,
-                    "<span class=\"{class}\" data-health=\"{class}\">{word}</span> \
-                     <span class=\"detail\">{}: {}, {} ({})</span>",
-                    esc(&hs.check),
-                    esc(&hs.last_result),
-                    ago(now, hs.checked_at),
-                    format_utc(hs.checked_at)
-                );
-            }
-            None if d.weight == 0 => h.push_str(
-                "<span class=\"unknown\" data-health=\"unknown\">not checked</span> \
-                 <span class=\"detail\">weight 0: quiesced</span>",
-            ),
-            None => {
-                h.push_str("<span class=\"unknown\" data-health=\"unknown\">not checked</span>")
-            }
-        }
+        health_cell(h, board, addr, d.weight == 0, now);
         let off = if b.balanced { "" } else { " off" };
         let _ = write!(
             h,
@@ -200,7 +186,57 @@ fn service_section(h: &mut String, s: &ServiceState, board: &BoardSnapshot, now:
         }
         h.push_str("</td></tr>\n");
     }
+    for (addr, configured) in missing {
+        let effective = board
+            .effective
+            .get(&(key, addr))
+            .map_or_else(|| "—".to_owned(), |w| w.to_string());
+        let _ = write!(
+            h,
+            "<tr class=\"destination missing\" data-destination=\"{}\"><td class=\"addr\">{}</td>\
+             <td colspan=\"2\">not in the table</td><td class=\"n\">{configured}</td>\
+             <td class=\"n\">{effective}</td><td colspan=\"4\"></td><td>",
+            esc(&addr.to_string()),
+            esc(&listing::address_port(addr.ip(), addr.port())),
+        );
+        health_cell(h, board, addr, false, now);
+        h.push_str("</td><td></td></tr>\n");
+    }
     h.push_str("</table></section>\n");
+}
+
+/// The health cell's content: up or down with the last check's result and
+/// time, or not checked.
+fn health_cell(
+    h: &mut String,
+    board: &BoardSnapshot,
+    addr: std::net::SocketAddr,
+    quiesced: bool,
+    now: SystemTime,
+) {
+    match board.health_of(&addr) {
+        Some(hs) => {
+            let (class, word) = if hs.up {
+                ("up", "UP")
+            } else {
+                ("down", "DOWN")
+            };
+            let _ = write!(
+                h,
+                "<span class=\"{class}\" data-health=\"{class}\">{word}</span> \
+                 <span class=\"detail\">{}: {}, {} ({})</span>",
+                esc(&hs.check),
+                esc(&hs.last_result),
+                ago(now, hs.checked_at),
+                format_utc(hs.checked_at)
+            );
+        }
+        None if quiesced => h.push_str(
+            "<span class=\"unknown\" data-health=\"unknown\">not checked</span> \
+             <span class=\"detail\">weight 0: quiesced</span>",
+        ),
+        None => h.push_str("<span class=\"unknown\" data-health=\"unknown\">not checked</span>"),
+    }
 }
 
 /// HTML-escape text for element content and attribute values.

@@ -45,8 +45,10 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// The table, as `ipvsadm -Ln` lists it (--json: the whole state, stats
-    /// and connection counts included)
+    /// The table, as `ipvsadm -Ln` lists it, with ipvsadm's views (--stats,
+    /// --rate, --thresholds, --persistent-conn, --tun-info, --exact) and
+    /// --watch (--json: the whole state, stats and connection counts
+    /// included)
     #[command(alias = "list")]
     Show(ShowArgs),
 
@@ -86,7 +88,8 @@ pub enum Command {
     /// Reconciles every --period and at once on a transition; one log line
     /// per event on stderr; SIGHUP re-reads FILE (a file that does not load
     /// keeps the running configuration); SIGTERM/SIGINT stop, leaving the
-    /// table (default) or removing the services of FILE.
+    /// table (default) or removing the services of FILE. --listen ADDR
+    /// (feature status) serves /metrics and a read-only status page.
     #[cfg(feature = "health")]
     Run(crate::run::RunArgs),
 
@@ -150,6 +153,8 @@ mod tests {
     use std::path::PathBuf;
     use std::time::Duration;
 
+    use ipvs::listing::{ListOptions, View};
+
     use super::*;
     use crate::files::Format;
 
@@ -176,11 +181,45 @@ mod tests {
         // --netns after the command, too.
         let a = parse_line("show --json -n lb").unwrap();
         assert_eq!(a.global.netns.as_deref(), Some("lb"));
-        assert!(matches!(a.command, Command::Show(ShowArgs { json: true })));
+        assert!(matches!(
+            a.command,
+            Command::Show(ShowArgs { json: true, .. })
+        ));
         assert!(matches!(
             parse_line("list").unwrap().command,
-            Command::Show(ShowArgs { json: false })
+            Command::Show(ShowArgs {
+                json: false,
+                watch: None,
+                ..
+            })
         ));
+        // ipvsadm's views, its precedence when several are given; --watch
+        // with or without an interval.
+        for (line, view, exact) in [
+            ("show", View::Connections, false),
+            ("show --stats --exact", View::Stats, true),
+            ("show --rate --stats", View::Stats, false),
+            ("show --rate", View::Rate, false),
+            ("show --thresholds --tun-info", View::Thresholds, false),
+            ("show --persistent-conn", View::PersistentConn, false),
+            ("show --tun-info --exact", View::TunInfo, true),
+        ] {
+            let Command::Show(s) = parse_line(line).unwrap().command else {
+                panic!("{line}")
+            };
+            assert_eq!(s.list_options(), ListOptions { view, exact }, "{line}");
+        }
+        let Command::Show(s) = parse_line("show --watch --stats").unwrap().command else {
+            panic!()
+        };
+        assert_eq!((s.watch, s.count), (Some(Duration::from_secs(2)), None));
+        let Command::Show(s) = parse_line("show --watch 500ms --count 3").unwrap().command else {
+            panic!()
+        };
+        assert_eq!(
+            (s.watch, s.count),
+            (Some(Duration::from_millis(500)), Some(3))
+        );
         let Command::Save(save) = parse_line("save --format=yml").unwrap().command else {
             panic!()
         };
@@ -253,6 +292,13 @@ mod tests {
             "--netns a/b show",
             "--netns .. show",
             "show --json=yes",
+            "show --json --stats",
+            "show --json --watch",
+            "show --count 3",
+            "show --watch 0",
+            "show --watch 10ms",
+            "show --watch 1s --count 0",
+            "show --watch soon",
         ] {
             assert!(parse_line(bad).is_err(), "{bad:?} parsed");
         }

@@ -8,7 +8,9 @@
 use clap::Args;
 
 use crate::exit::{Exit, Result};
-use crate::files::{Format, Source, write_state};
+#[cfg(not(feature = "health"))]
+use crate::files::write_state;
+use crate::files::{Format, Source};
 
 /// `check FILE`.
 #[derive(Debug, Clone, Args)]
@@ -40,9 +42,18 @@ pub struct ConvertArgs {
     pub to: Format,
 }
 
-/// `convert`: FILE in another format, on stdout.
+/// `convert`: FILE in another format, on stdout; with its health and
+/// failover settings where both formats hold them.
 pub fn convert(args: &ConvertArgs) -> Result<Exit> {
-    let state = args.source.read()?;
-    print!("{}", write_state(&state, args.to, true)?);
+    #[cfg(feature = "health")]
+    {
+        let config = crate::files::read_run_config(&args.source.file, args.source.format.format)?;
+        print!("{}", crate::files::write_run_config(&config, args.to)?);
+    }
+    #[cfg(not(feature = "health"))]
+    {
+        let state = args.source.read()?;
+        print!("{}", write_state(&state, args.to, true)?);
+    }
     Ok(Exit::Done)
 }

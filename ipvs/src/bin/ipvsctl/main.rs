@@ -6,19 +6,22 @@
 //! added), [`exit`] the exit statuses, [`kernel`] the table in the kernel,
 //! [`files`] tables as files, then the commands by group: [`show`] (show,
 //! save), [`apply`] (restore, apply, diff), [`convert`] (check, convert),
-//! [`docs`] (completions, man).
+//! [`docs`] (completions, man), `run` (with `failover`).
 
 mod apply;
 mod cli;
 mod convert;
 mod docs;
 mod exit;
+#[cfg(all(feature = "health", feature = "failover"))]
+mod failover;
 mod files;
 mod kernel;
+#[cfg(all(feature = "health", feature = "status"))]
+mod listen;
 #[cfg(feature = "health")]
 mod run;
 mod show;
-mod table;
 
 use clap::error::ErrorKind;
 

@@ -1,7 +1,8 @@
 //! `ipvsctl run FILE`: the health-checked run as a process. Thin glue over
 //! `ipvs::health::Supervisor`: load FILE (a bad one exits 2 before
 //! anything is touched), enter the namespace, log each event as one line
-//! on stderr, reload on SIGHUP, stop on SIGTERM or SIGINT.
+//! on stderr, reload on SIGHUP, stop on SIGTERM or SIGINT. A `failover:`
+//! block runs beside it (`crate::failover`).
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -39,10 +40,14 @@ pub enum StopAction {
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
     /// The configuration: a state file (.json, .yaml or .yml, .toml) with
-    /// `health:` blocks per service and `check:` per destination, or plain
-    /// ipvsadm rules (no checks).
+    /// `health:` blocks per service and `check:` per destination (and a
+    /// `failover:` block: keepalived's VRRP for the VIPs, its role driving
+    /// the sync daemon), an lvs.cf or keepalived.conf (nanny's and
+    /// keepalived's checks), or plain ipvsadm rules (no checks).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+    #[command(flatten)]
+    pub format: crate::files::FormatOption,
     /// Time between reconciles that read the table (also at once on a
     /// transition). DURATION: seconds, or with units (500ms, 5s, 1m).
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::apply::parse_duration)]
@@ -57,6 +62,9 @@ pub struct RunArgs {
     /// One line per event on stderr: plain text or JSON.
     #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
     pub log_format: LogFormat,
+    #[cfg(feature = "status")]
+    #[command(flatten)]
+    pub listen: crate::listen::ListenArgs,
 }
 
 fn log_line(format: LogFormat, what: &str, event: Option<&Event>) {
@@ -96,29 +104,16 @@ fn reload_line(s: &ipvs::health::ReloadSummary) -> String {
 
 /// Move this thread (and the threads it starts) into the namespace `name`.
 fn enter_netns(name: &str) -> std::result::Result<(), String> {
-    use std::os::fd::AsRawFd;
-    let Netns::Path(path) = Netns::named(name).map_err(|e| format!("--netns: {e}"))? else {
-        return Ok(());
-    };
-    let file = std::fs::File::open(&path)
-        .map_err(|e| format!("no network namespace {name:?} ({}: {e})", path.display()))?;
-    // SAFETY: setns takes a namespace fd we hold open for the call; it
-    // changes only the calling thread's namespace, before any other thread
-    // of this process exists.
-    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-    if rc != 0 {
-        return Err(format!(
-            "cannot enter network namespace {name:?}: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    Ok(())
+    let ns = Netns::named(name).map_err(|e| format!("--netns: {e}"))?;
+    ipvs::client::enter_netns(&ns)
+        .map_err(|e| format!("cannot enter network namespace {name:?}: {e}"))
 }
 
 /// Run; the process's exit code.
 pub fn run(args: &RunArgs, global: &Global) -> Result<Exit> {
     Ok(run_with(&RunOptions {
         file: args.file.clone(),
+        format: args.format.format,
         netns: global.netns.clone(),
         period: args.period,
         on_stop: match args.on_stop {
@@ -127,24 +122,34 @@ pub fn run(args: &RunArgs, global: &Global) -> Result<Exit> {
         },
         drain: args.drain,
         log: args.log_format,
+        #[cfg(feature = "status")]
+        listen: args.listen.clone(),
     }))
 }
 
 /// What `ipvsctl run` was asked, resolved.
 struct RunOptions {
     file: PathBuf,
+    format: Option<crate::files::Format>,
     netns: Option<String>,
     period: Duration,
     on_stop: OnStop,
     drain: Option<Duration>,
     log: LogFormat,
+    #[cfg(feature = "status")]
+    listen: crate::listen::ListenArgs,
 }
 
 fn run_with(opts: &RunOptions) -> Exit {
-    let config = match RunConfig::load(&opts.file) {
+    let loaded = crate::files::read_run_config(&opts.file, opts.format).and_then(|c| {
+        c.validate()
+            .map(|()| c)
+            .map_err(|e| crate::exit::Failure::usage(format!("{}: {e}", opts.file.display())))
+    });
+    let config: RunConfig = match loaded {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("ipvsctl run: {}: {e}", opts.file.display());
+            eprintln!("ipvsctl run: {}", e.message);
             return Exit::Usage;
         }
     };
@@ -153,6 +158,11 @@ fn run_with(opts: &RunOptions) -> Exit {
             eprintln!("ipvsctl run: {e}");
             return Exit::Unavailable;
         }
+    }
+    #[cfg(feature = "failover")]
+    if let Some(Err((exit, e))) = config.failover.as_ref().map(crate::failover::check) {
+        eprintln!("ipvsctl run: {}: {e}", opts.file.display());
+        return exit;
     }
     let client = match Client::new() {
         Ok(c) => c,
@@ -179,7 +189,18 @@ fn run_with(opts: &RunOptions) -> Exit {
         config.state.dest_count(),
         config.checked().count()
     );
+    #[cfg(all(feature = "status", feature = "failover"))]
+    let failover_instance = config.failover.as_ref().map(|f| f.instance.clone());
     runtime.block_on(async move {
+        #[cfg(feature = "failover")]
+        let mut failover = match crate::failover::DirectorFailover::from_config(&config, log).await
+        {
+            Ok(f) => f,
+            Err((exit, e)) => {
+                eprintln!("ipvsctl run: {}: {e}", opts.file.display());
+                return exit;
+            }
+        };
         let table = KernelTable::new(client, ApplyOptions::default());
         let options = SupervisorOptions {
             reconcile_period: opts.period,
@@ -189,6 +210,26 @@ fn run_with(opts: &RunOptions) -> Exit {
         };
         let (supervisor, handle) = Supervisor::new(config, table, options);
         let mut events = handle.subscribe();
+        #[cfg(feature = "status")]
+        #[cfg_attr(not(feature = "failover"), allow(unused_mut))]
+        let mut _listening = {
+            let title = format!("ipvsctl run {}", opts.file.display());
+            match crate::listen::start(&opts.listen, &title, &handle, |m| log_line(log, m, None))
+                .await
+            {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("ipvsctl run: {e}");
+                    return Exit::Usage;
+                }
+            }
+        };
+        #[cfg(all(feature = "status", feature = "failover"))]
+        if let (Some(l), Some(instance)) = (_listening.as_mut(), &failover_instance) {
+            l.follow_role(instance.clone(), failover.roles(), |r| {
+                r.role.to_string().to_ascii_lowercase()
+            });
+        }
         let logger = tokio::spawn(async move {
             loop {
                 match events.recv().await {
@@ -201,6 +242,8 @@ fn run_with(opts: &RunOptions) -> Exit {
             }
         });
         let file = opts.file.clone();
+        let format = opts.format.map(crate::files::run_format);
+        let (ended, mut run_ended) = tokio::sync::oneshot::channel::<()>();
         let signals = tokio::spawn(async move {
             let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
                 signal(SignalKind::hangup()),
@@ -208,6 +251,8 @@ fn run_with(opts: &RunOptions) -> Exit {
                 signal(SignalKind::interrupt()),
             ) else {
                 log_line(log, "run: cannot handle signals; stopping", None);
+                #[cfg(feature = "failover")]
+                failover.stop().await;
                 handle.stop().await;
                 return;
             };
@@ -216,20 +261,28 @@ fn run_with(opts: &RunOptions) -> Exit {
                     _ = hup.recv() => {
                         log_line(log, &format!("run: SIGHUP: reloading {}", file.display()), None);
                         // A file that does not load is logged (reload-failed) and changes nothing.
-                        if let Some(Ok(s)) = handle.reload_file(file.clone()).await {
+                        if let Some(Ok(s)) = handle.reload_file_as(file.clone(), format).await {
                             log_line(log, &reload_line(&s), None);
                         }
+                        #[cfg(feature = "failover")]
+                        failover.reload_file(&file, format).await;
                     }
                     _ = term.recv() => break,
                     _ = int.recv() => break,
+                    _ = &mut run_ended => break,
                 }
             }
             log_line(log, "run: stopping", None);
+            // The VIPs go first (to the peer), then the table is left or removed.
+            #[cfg(feature = "failover")]
+            failover.stop().await;
             handle.stop().await;
         });
         log_line(log, &summary, None);
         let result = supervisor.run().await;
-        signals.abort();
+        // Failover (if any) stops before the process ends.
+        let _ = ended.send(());
+        let _ = signals.await;
         // Let the logger print what is left.
         tokio::time::sleep(Duration::from_millis(20)).await;
         logger.abort();

@@ -20,7 +20,7 @@ const REAP_GRACE: Duration = Duration::from_secs(1);
 /// | --- | --- |
 /// | 0 | [`Outcome::Up`] |
 /// | 1 | down, `exit_code` |
-/// | 2..=255 | [`Outcome::UpWithWeight`]`(code − 2)` |
+/// | 2..=255 | [`Outcome::UpWithWeight`]`(code − 2)`; with `dynamic: false`, down |
 /// | killed by a signal | down, `killed` |
 /// | still running at the timeout | down, `timeout`; its process group killed |
 ///
@@ -45,6 +45,18 @@ pub struct Exec {
     /// Its arguments, with `%h`, `%p` and `%%` replaced.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,
+    /// Exit codes 2..=255 set the weight (code − 2); `false`: every code
+    /// but 0 is down (keepalived's `MISC_CHECK` without `misc_dynamic`).
+    #[serde(default = "dynamic_default", skip_serializing_if = "is_dynamic")]
+    pub dynamic: bool,
+}
+
+fn dynamic_default() -> bool {
+    true
+}
+
+fn is_dynamic(dynamic: &bool) -> bool {
+    *dynamic
 }
 
 impl Exec {
@@ -53,7 +65,14 @@ impl Exec {
         Exec {
             program: program.into(),
             args: Vec::new(),
+            dynamic: true,
         }
+    }
+
+    /// Whether exit codes 2..=255 set the weight (the default) or are down.
+    pub fn with_dynamic(mut self, dynamic: bool) -> Self {
+        self.dynamic = dynamic;
+        self
     }
 
     /// With these arguments.
@@ -119,7 +138,7 @@ impl Exec {
         match tokio::time::timeout(timeout, child.wait()).await {
             Ok(Ok(status)) => {
                 group.disarm();
-                outcome_of(&program.to_string(), status)
+                outcome_of(&program.to_string(), status, self.dynamic)
             }
             Ok(Err(e)) => Outcome::down(FailureReason::Io, format!("{program}: wait: {e}")),
             Err(_) => {
@@ -137,13 +156,13 @@ impl Exec {
 }
 
 /// The outcome of a program's exit status.
-fn outcome_of(program: &str, status: ExitStatus) -> Outcome {
+fn outcome_of(program: &str, status: ExitStatus, dynamic: bool) -> Outcome {
     use std::os::unix::process::ExitStatusExt;
     match status.code() {
         Some(0) => Outcome::Up,
         Some(1) => Outcome::down(FailureReason::ExitCode, format!("{program}: exited 1")),
         Some(code) => match u32::try_from(code) {
-            Ok(code @ 2..=255) => Outcome::UpWithWeight(code - 2),
+            Ok(code @ 2..=255) if dynamic => Outcome::UpWithWeight(code - 2),
             _ => Outcome::down(FailureReason::ExitCode, format!("{program}: exited {code}")),
         },
         None => Outcome::down(

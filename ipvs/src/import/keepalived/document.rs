@@ -396,6 +396,14 @@ fn global_defs(s: &Statement, g: &mut GlobalDefs, w: &mut Warnings) -> Result<()
                 let v = name_arg(c)?.text.clone();
                 set(&mut g.router_id, v, c, w);
             }
+            // keepalived's check of its scripts' file permissions, and the
+            // user they run as: a run's programs run as the run itself
+            // (root, to change the table), which is what `script_user root`
+            // says; the permission check changes nothing that runs.
+            #[cfg(feature = "health")]
+            "enable_script_security" if c.args().is_empty() => {}
+            #[cfg(feature = "health")]
+            "script_user" if c.args().len() == 1 && c.args()[0].text == "root" => {}
             k => w.push(
                 c.at(),
                 WarningKind::NotCarriedOver,
@@ -779,7 +787,7 @@ fn timing(s: &Statement, t: &mut Timing, w: &mut Warnings) -> Result<bool, Impor
             set(&mut t.connect_timeout, v, s, w);
         }
         "retry" | "nb_get_retry" => {
-            let v = number(first_arg(s)?, s.key(), 1, u32::MAX)?;
+            let v = number(first_arg(s)?, s.key(), 0, u32::MAX)?;
             set(&mut t.retry, v, s, w);
         }
         "delay_before_retry" => {

@@ -8,9 +8,10 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+#[cfg(not(feature = "health"))]
+use super::document::{Checker, Timing};
 use super::document::{
-    Checker, Config, GroupEntry, Method, RealServer, Timing, VirtualServer, VirtualServerGroup,
-    VirtualServerId,
+    Config, GroupEntry, Method, RealServer, VirtualServer, VirtualServerGroup, VirtualServerId,
 };
 use crate::import::{ErrorKind, Import, ImportError, Located, Location, WarningKind, Warnings};
 use crate::model::{
@@ -27,8 +28,8 @@ pub(crate) const KEEPALIVED_SCHEDULERS: &[&str] = &[
 /// keepalived's persistence timeout when none is given (`IPVS_SVC_PERSISTENT_TIMEOUT`).
 pub const DEFAULT_PERSISTENCE: u32 = 360;
 
-const HEALTH_PENDING: &str =
-    "a health-checking setting: not carried over (the result holds the table only)";
+#[cfg(not(feature = "health"))]
+const HEALTH_PENDING: &str = "a health-checking setting: not carried over (feature health is off)";
 #[cfg(not(feature = "failover"))]
 const FAILOVER_PENDING: &str = "a failover setting: not carried over (feature failover is off)";
 
@@ -77,8 +78,33 @@ pub fn to_import(config: &Config) -> Result<Import, ImportError> {
         .collect();
     // Where each service came from, to name both places of a duplicate.
     let mut defined_at: HashMap<ServiceKey, Location> = HashMap::new();
+    #[cfg(feature = "health")]
+    let mut health = std::collections::HashMap::new();
+    #[cfg(feature = "health")]
+    let mut checks = std::collections::HashMap::new();
     for vs in &config.virtual_servers {
-        for svc in virtual_server(vs, &groups, &mut w)? {
+        #[cfg(not(feature = "health"))]
+        report_health_keys(vs, &mut w);
+        let services = virtual_server(vs, &groups, &mut w)?;
+        #[cfg(feature = "health")]
+        for (i, svc) in services.iter().enumerate() {
+            let method_of = |rs: &RealServer| {
+                rs.method
+                    .as_ref()
+                    .or(vs.method.as_ref())
+                    .map(|m| m.value)
+                    .unwrap_or(Method::Nat)
+            };
+            let (h, c) = super::checkers::map(vs, svc, method_of, i == 0, &mut w);
+            let key = svc.service.key;
+            if let Some(h) = h {
+                health.insert(key, h);
+            }
+            for (dest, check) in c {
+                checks.insert((key, dest), Some(check));
+            }
+        }
+        for svc in services {
             let key = svc.service.key;
             if let Some(first) = defined_at.get(&key) {
                 return Err(ImportError::at(
@@ -96,6 +122,10 @@ pub fn to_import(config: &Config) -> Result<Import, ImportError> {
         state,
         #[cfg(feature = "failover")]
         failover,
+        #[cfg(feature = "health")]
+        health,
+        #[cfg(feature = "health")]
+        checks,
         warnings: w.0,
     })
 }
@@ -130,7 +160,6 @@ fn virtual_server(
 ) -> Result<Vec<ServiceState>, ImportError> {
     let at = &vs.id.at;
     let name = describe(&vs.id.value);
-    report_health_keys(vs, w);
 
     if vs.real_servers.is_empty() {
         w.push(
@@ -620,7 +649,8 @@ fn describe(id: &VirtualServerId) -> String {
 }
 
 /// Health-checking keys of a virtual server, its real servers and
-/// checkers: reported until health settings are carried over.
+/// checkers: reported when the health settings are not carried over.
+#[cfg(not(feature = "health"))]
 fn report_health_keys(vs: &VirtualServer, w: &mut Warnings) {
     fn opt<T>(w: &mut Warnings, key: &str, v: &Option<Located<T>>) {
         if let Some(v) = v {

@@ -28,6 +28,8 @@
 //! assert_eq!(loaded.warnings.len(), 1);
 //! ```
 
+#[cfg(feature = "health")]
+mod checkers;
 mod document;
 mod glob;
 mod lexer;
@@ -36,6 +38,8 @@ mod parse;
 #[cfg(feature = "failover")]
 mod vrrp;
 mod write;
+#[cfg(feature = "health")]
+mod write_health;
 
 use std::path::Path;
 
@@ -45,6 +49,8 @@ pub use document::{
 };
 pub use map::DEFAULT_PERSISTENCE;
 pub use parse::{Statement, Word};
+#[cfg(feature = "health")]
+pub use write::write_run_config;
 #[cfg(feature = "failover")]
 pub use write::write_with_failover;
 pub use write::{WriteError, write};

@@ -15,6 +15,8 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 use super::map::KEEPALIVED_SCHEDULERS;
+#[cfg(feature = "health")]
+use super::write_health as health_keys;
 use crate::model::{
     AddressFamily, Destination, ForwardMethod, Netmask, Protocol, Service, ServiceFlags,
     ServiceKey, Tunnel, TunnelChecksum,
@@ -65,9 +67,63 @@ pub fn write_with_failover(
     write_inner(state, Some(super::vrrp::write_settings(settings)))
 }
 
+/// A run's whole configuration as keepalived.conf: the table, each
+/// service's health policy and each destination's check as keepalived's
+/// keys and checkers, and (with feature `failover`) the failover
+/// settings. Reads back ([`super::parse_str`], [`super::to_import`],
+/// [`crate::import::Import::to_run_config`]) to the same configuration.
+///
+/// What keepalived cannot express is an error naming the service or
+/// destination: slow start, a `rise` above 1 (keepalived brings a server
+/// back on its first success), TCP send/expect and file checks, `%h`/`%p`
+/// in a program's arguments, certificate verification, different checks
+/// for one real server in services made from one virtual server.
+#[cfg(feature = "health")]
+pub fn write_run_config(config: &crate::health::RunConfig) -> Result<String, WriteError> {
+    #[cfg(feature = "failover")]
+    let vrrp = config.failover.as_ref().map(super::vrrp::write_settings);
+    #[cfg(not(feature = "failover"))]
+    let vrrp = None;
+    let mut sorted = config.state.config();
+    sorted.sort();
+    // Every service's health block, checked before anything is written.
+    let mut blocks = std::collections::HashMap::new();
+    for ss in &sorted.services {
+        let key = ss.service.key;
+        blocks.insert(key, health_keys::service_block(config, ss)?);
+    }
+    let scripts = blocks
+        .values()
+        .any(|b: &health_keys::Block| b.dests.values().any(|t| t.contains("MISC_CHECK")));
+    write_sorted(
+        &sorted,
+        vrrp,
+        scripts,
+        &|ss: &ServiceState, d: Option<&Destination>| {
+            let b = &blocks[&ss.service.key];
+            match d {
+                None => b.service.clone(),
+                Some(d) => b.dests.get(&d.socket_addr()).cloned().unwrap_or_default(),
+            }
+        },
+    )
+}
+
 fn write_inner(state: &State, vrrp: Option<(String, String)>) -> Result<String, WriteError> {
     let mut sorted = state.config();
     sorted.sort();
+    write_sorted(&sorted, vrrp, false, &|_, _| String::new())
+}
+
+/// Lines added to a virtual server (`None`) or a real server block.
+type Extra<'a> = dyn Fn(&ServiceState, Option<&Destination>) -> String + 'a;
+
+fn write_sorted(
+    sorted: &State,
+    vrrp: Option<(String, String)>,
+    scripts: bool,
+    extra: &Extra<'_>,
+) -> Result<String, WriteError> {
     let mut out = String::from("! Written by ipvs-netlink: the IPVS table as keepalived.conf.\n");
     let mut globals = Vec::new();
     if let Some(t) = sorted.timeouts {
@@ -84,6 +140,12 @@ fn write_inner(state: &State, vrrp: Option<(String, String)>) -> Result<String, 
     if let Some((sync, _)) = &vrrp {
         globals.push(sync.clone());
     }
+    if scripts {
+        // keepalived refuses to run check programs without these; the
+        // run's own programs run as root.
+        globals.push("enable_script_security".into());
+        globals.push("script_user root".into());
+    }
     if !globals.is_empty() {
         out.push_str("\nglobal_defs {\n");
         for g in globals {
@@ -97,12 +159,16 @@ fn write_inner(state: &State, vrrp: Option<(String, String)>) -> Result<String, 
     }
     for s in &sorted.services {
         out.push('\n');
-        service(&mut out, s)?;
+        service(&mut out, s, extra)?;
     }
     Ok(out)
 }
 
-fn err(s: &Service, dest: Option<&Destination>, reason: impl Into<String>) -> WriteError {
+pub(super) fn err(
+    s: &Service,
+    dest: Option<&Destination>,
+    reason: impl Into<String>,
+) -> WriteError {
     WriteError {
         service: s.key,
         dest: dest.map(Destination::socket_addr),
@@ -110,7 +176,7 @@ fn err(s: &Service, dest: Option<&Destination>, reason: impl Into<String>) -> Wr
     }
 }
 
-fn service(out: &mut String, ss: &ServiceState) -> Result<(), WriteError> {
+fn service(out: &mut String, ss: &ServiceState, extra: &Extra<'_>) -> Result<(), WriteError> {
     let s = &ss.service;
     if ss.destinations.is_empty() {
         return Err(err(
@@ -230,6 +296,7 @@ fn service(out: &mut String, ss: &ServiceState) -> Result<(), WriteError> {
     // The most common method at the virtual server; others per real server.
     let default = ss.destinations[0].forward;
     let _ = writeln!(out, "    lvs_method {}", method(s, None, &default)?);
+    out.push_str(&extra(ss, None));
     for d in &ss.destinations {
         let port_ok = match (d.forward, s.key) {
             (ForwardMethod::Masquerade, _) => true,
@@ -267,13 +334,18 @@ fn service(out: &mut String, ss: &ServiceState) -> Result<(), WriteError> {
         if d.lower_threshold != 0 {
             let _ = writeln!(out, "        lthreshold {}", d.lower_threshold);
         }
+        out.push_str(&extra(ss, Some(d)));
         out.push_str("    }\n");
     }
     out.push_str("}\n");
     Ok(())
 }
 
-fn method(s: &Service, d: Option<&Destination>, f: &ForwardMethod) -> Result<String, WriteError> {
+pub(super) fn method(
+    s: &Service,
+    d: Option<&Destination>,
+    f: &ForwardMethod,
+) -> Result<String, WriteError> {
     let csum = |c: TunnelChecksum| match c {
         TunnelChecksum::None => "nocsum",
         TunnelChecksum::Checksum => "csum",

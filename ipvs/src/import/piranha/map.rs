@@ -15,8 +15,9 @@ use crate::model::{
 };
 use crate::state::{ServiceState, State};
 
+#[cfg(not(feature = "health"))]
 const HEALTH_PENDING: &str =
-    "a health-checking (nanny) setting: not carried over (the result holds the table only)";
+    "a health-checking (nanny) setting: not carried over (feature health is off)";
 const FAILOVER_PENDING: &str = "a failover (pulse) setting: not carried over (feature failover \
      off, or no failover settings: no primary and backup, or no VIP with an interface)";
 const PULSE_ONLY: &str = "a pulse setting the failover settings do not hold: not carried over";
@@ -129,9 +130,38 @@ pub fn to_import(doc: &LvsCf) -> Result<Import, ImportError> {
     };
 
     let mut defined_at: HashMap<ServiceKey, (Location, usize)> = HashMap::new();
+    #[cfg(feature = "health")]
+    let mut health = HashMap::new();
+    #[cfg(feature = "health")]
+    let mut checks = HashMap::new();
     for v in active {
         let svc = virtual_service(v, forward, carried, &mut w)?;
         let key = svc.service.key;
+        #[cfg(feature = "health")]
+        {
+            let (h, check) = super::nanny::map(v, &svc, &mut w);
+            if defined_at.contains_key(&key) {
+                // A second virtual of one fwmark service: its servers
+                // already have the first virtual's check.
+                if h.is_some() || check.is_some() {
+                    w.push(
+                        &v.name.at,
+                        WarningKind::NotCarriedOver,
+                        format!("virtual {}", v.name.value),
+                        "nanny's settings of a second virtual of one fwmark service: one check per destination here (the first virtual's are used)",
+                    );
+                }
+            } else {
+                if let Some(h) = h {
+                    health.insert(key, h);
+                }
+                if let Some(c) = check {
+                    for d in &svc.destinations {
+                        checks.insert((key, d.socket_addr()), Some(c.clone()));
+                    }
+                }
+            }
+        }
         match defined_at.get(&key) {
             None => {
                 defined_at.insert(key, (v.name.at.clone(), state.services.len()));
@@ -162,7 +192,18 @@ pub fn to_import(doc: &LvsCf) -> Result<Import, ImportError> {
                 }
                 for d in svc.destinations {
                     match existing.dest(d.socket_addr()) {
-                        None => existing.destinations.push(d),
+                        None => {
+                            #[cfg(feature = "health")]
+                            if let Some(c) = existing
+                                .destinations
+                                .first()
+                                .and_then(|f| checks.get(&(key, f.socket_addr())))
+                                .cloned()
+                            {
+                                checks.insert((key, d.socket_addr()), c);
+                            }
+                            existing.destinations.push(d)
+                        }
                         Some(e) if *e == d => {}
                         Some(_) => {
                             return Err(ImportError::at(
@@ -192,6 +233,10 @@ pub fn to_import(doc: &LvsCf) -> Result<Import, ImportError> {
         state,
         #[cfg(feature = "failover")]
         failover,
+        #[cfg(feature = "health")]
+        health,
+        #[cfg(feature = "health")]
+        checks,
         warnings: w.0,
     })
 }
@@ -344,11 +389,14 @@ fn virtual_service(
         ("sorry_server", v.sorry_server.as_ref().map(|x| &x.at)),
         ("client_monitor", v.client_monitor.as_ref().map(|x| &x.at)),
     ];
+    #[cfg(not(feature = "health"))]
     for (key, at) in health {
         if let Some(at) = at {
             w.push(at, WarningKind::NotCarriedOver, key, HEALTH_PENDING);
         }
     }
+    #[cfg(feature = "health")]
+    let _ = health;
     if let Some(lm) = &v.load_monitor {
         if lm.value != "none" {
             w.push(

@@ -47,6 +47,8 @@
 #[cfg(feature = "failover")]
 mod failover;
 mod map;
+#[cfg(feature = "health")]
+mod nanny;
 mod parse;
 
 use std::net::{IpAddr, Ipv4Addr};
