@@ -331,6 +331,12 @@ fn main() {
         info.version
     )
     .unwrap();
+    writeln!(
+        report,
+        "\nHealth checking at scale, next to keepalived in the same guest: \
+         [HEALTH.md](HEALTH.md) (`scripts/bench-health`)."
+    )
+    .unwrap();
     for n in sizes {
         bench(n, pyroute2.as_deref(), pyroute2_max, &mut report);
     }

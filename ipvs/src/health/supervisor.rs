@@ -106,6 +106,8 @@ pub struct ReloadSummary {
     pub kept: usize,
     /// Operations the reconcile after the reload sent.
     pub ops: usize,
+    /// Those operations, each as an ipvsadm rule (`-e -t ... -w 5`).
+    pub operations: Vec<String>,
 }
 
 type RoundResult = (
@@ -479,15 +481,17 @@ impl Supervisor {
             probes_stopped: changes.stopped.len(),
             probes_kept: changes.kept.len(),
         });
-        let ops = self
+        let operations: Vec<String> = self
             .reconcile(running, true)
             .await?
-            .map_or(0, |r| r.report.applied.len());
+            .map(|r| r.report.applied.iter().map(|op| op.to_string()).collect())
+            .unwrap_or_default();
         Ok(ReloadSummary {
             started: changes.started.len(),
             stopped: changes.stopped.len(),
             kept: changes.kept.len(),
-            ops,
+            ops: operations.len(),
+            operations,
         })
     }
 

@@ -88,6 +88,20 @@ fn log_line(format: LogFormat, what: &str, event: Option<&Event>) {
     }
 }
 
+/// What a reload did, as one log line: the probes, then every operation
+/// sent (`run: reloaded: 0 probes started, 0 stopped, 3 kept; 1 operation: -e ...`).
+fn reload_line(s: &ipvs::health::ReloadSummary) -> String {
+    let ops = match s.operations.len() {
+        0 => "no operation".to_owned(),
+        1 => format!("1 operation: {}", s.operations[0]),
+        n => format!("{n} operations: {}", s.operations.join("; ")),
+    };
+    format!(
+        "run: reloaded: {} probes started, {} stopped, {} kept; {ops}",
+        s.started, s.stopped, s.kept
+    )
+}
+
 /// Move this thread (and the threads it starts) into the namespace `name`.
 fn enter_netns(name: &str) -> std::result::Result<(), String> {
     let ns = Netns::named(name).map_err(|e| format!("--netns: {e}"))?;
@@ -247,7 +261,9 @@ fn run_with(opts: &RunOptions) -> Exit {
                     _ = hup.recv() => {
                         log_line(log, &format!("run: SIGHUP: reloading {}", file.display()), None);
                         // A file that does not load is logged (reload-failed) and changes nothing.
-                        let _ = handle.reload_file_as(file.clone(), format).await;
+                        if let Some(Ok(s)) = handle.reload_file_as(file.clone(), format).await {
+                            log_line(log, &reload_line(&s), None);
+                        }
                         #[cfg(feature = "failover")]
                         failover.reload_file(&file, format).await;
                     }
