@@ -102,6 +102,30 @@ fn reload_line(s: &ipvs::health::ReloadSummary) -> String {
     )
 }
 
+/// Each check holds a socket (or a child's pipes) while it runs: with
+/// thousands of checks the usual soft limit of 1024 open files is too low.
+/// Raise it to the hard limit, and say so if even that looks short.
+fn raise_open_file_limit(checks: usize, log: LogFormat) {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        let _ = setrlimit(Resource::Nofile, limit);
+    }
+    let now = getrlimit(Resource::Nofile).current;
+    if let Some(n) = now {
+        if (n as usize) < checks + 256 {
+            log_line(
+                log,
+                &format!(
+                    "run: warning: {checks} checks and at most {n} open files (ulimit -n): checks may fail to open sockets"
+                ),
+                None,
+            );
+        }
+    }
+}
+
 /// Move this thread (and the threads it starts) into the namespace `name`.
 fn enter_netns(name: &str) -> std::result::Result<(), String> {
     let ns = Netns::named(name).map_err(|e| format!("--netns: {e}"))?;
@@ -153,6 +177,7 @@ fn run_with(opts: &RunOptions) -> Exit {
             return Exit::Usage;
         }
     };
+    raise_open_file_limit(config.checked().count(), opts.log);
     if let Some(ns) = &opts.netns {
         if let Err(e) = enter_netns(ns) {
             eprintln!("ipvsctl run: {e}");
