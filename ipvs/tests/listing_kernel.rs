@@ -454,21 +454,7 @@ impl NatCluster {
         ];
         for (i, r) in rs.iter().enumerate() {
             let (r, net) = (&r.name, 4 * i);
-            script.push(format!(
-                "ip -n {r} link add eth0 type veth peer name rs{i} netns {l}"
-            ));
-            script.push(format!(
-                "ip -n {r} addr add 198.51.100.{}/30 dev eth0; ip -n {r} link set eth0 up",
-                net + 2
-            ));
-            script.push(format!(
-                "ip -n {r} route add default via 198.51.100.{}",
-                net + 1
-            ));
-            script.push(format!(
-                "ip -n {l} addr add 198.51.100.{}/30 dev rs{i}; ip -n {l} link set rs{i} up",
-                net + 1
-            ));
+            script.extend(link_real_server(l, r, i, net));
         }
         sh(&script.join("\n"));
         let mut httpd = Vec::new();

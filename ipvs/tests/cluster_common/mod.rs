@@ -29,6 +29,25 @@ pub fn sh(cmd: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The `ip` commands that link real server namespace `r` to the router
+/// namespace `l` by a veth pair (`eth0` in `r`, `rs{i}` in `l`) on the /30
+/// of 198.51.100.0/24 at `net`: the router is `.net+1`, the real server
+/// `.net+2` with its default route through the router.
+pub fn link_real_server(l: &str, r: &str, i: usize, net: usize) -> Vec<String> {
+    vec![
+        format!("ip -n {r} link add eth0 type veth peer name rs{i} netns {l}"),
+        format!(
+            "ip -n {r} addr add 198.51.100.{}/30 dev eth0; ip -n {r} link set eth0 up",
+            net + 2
+        ),
+        format!("ip -n {r} route add default via 198.51.100.{}", net + 1),
+        format!(
+            "ip -n {l} addr add 198.51.100.{}/30 dev rs{i}; ip -n {l} link set rs{i} up",
+            net + 1
+        ),
+    ]
+}
+
 /// Whether a shell command succeeds.
 pub fn sh_ok(cmd: &str) -> bool {
     Command::new("bash")
