@@ -541,10 +541,7 @@ fn virtual_server(s: &Statement, w: &mut Warnings) -> Result<VirtualServer, Impo
                 },
                 c.at().clone(),
             )),
-            "lvs_method" | "lb_kind" => {
-                let m = method(c)?;
-                set(&mut vs.method, m, c, w);
-            }
+            "lvs_method" | "lb_kind" => read(&mut vs.method, c, w, method)?,
             "persistence_timeout" => {
                 let v = match c.args().first() {
                     None => 360,
@@ -575,42 +572,21 @@ fn virtual_server(s: &Statement, w: &mut Warnings) -> Result<VirtualServer, Impo
                 };
                 set(&mut vs.protocol, p, c, w);
             }
-            "weight" => {
-                let v = number(first_arg(c)?, key, 1, i32::MAX as u32)?;
-                set(&mut vs.weight, v, c, w);
-            }
-            "quorum" => {
-                let v = number(first_arg(c)?, key, 1, u32::MAX)?;
-                set(&mut vs.quorum, v, c, w);
-            }
-            "hysteresis" => {
-                let v = number(first_arg(c)?, key, 0, u32::MAX)?;
-                set(&mut vs.hysteresis, v, c, w);
-            }
-            "quorum_up" => {
-                let v = script(c)?;
-                set(&mut vs.quorum_up, v, c, w);
-            }
-            "quorum_down" => {
-                let v = script(c)?;
-                set(&mut vs.quorum_down, v, c, w);
-            }
-            "alpha" => {
-                let v = flag(c)?;
-                set(&mut vs.alpha, v, c, w);
-            }
-            "omega" => {
-                let v = flag(c)?;
-                set(&mut vs.omega, v, c, w);
-            }
-            "inhibit_on_failure" => {
-                let v = flag(c)?;
-                set(&mut vs.inhibit_on_failure, v, c, w);
-            }
-            "ha_suspend" => {
-                let v = flag(c)?;
-                set(&mut vs.ha_suspend, v, c, w);
-            }
+            "weight" => read(&mut vs.weight, c, w, |c| {
+                number(first_arg(c)?, key, 1, i32::MAX as u32)
+            })?,
+            "quorum" => read(&mut vs.quorum, c, w, |c| {
+                number(first_arg(c)?, key, 1, u32::MAX)
+            })?,
+            "hysteresis" => read(&mut vs.hysteresis, c, w, |c| {
+                number(first_arg(c)?, key, 0, u32::MAX)
+            })?,
+            "quorum_up" => read(&mut vs.quorum_up, c, w, script)?,
+            "quorum_down" => read(&mut vs.quorum_down, c, w, script)?,
+            "alpha" => read(&mut vs.alpha, c, w, flag)?,
+            "omega" => read(&mut vs.omega, c, w, flag)?,
+            "inhibit_on_failure" => read(&mut vs.inhibit_on_failure, c, w, flag)?,
+            "ha_suspend" => read(&mut vs.ha_suspend, c, w, flag)?,
             "sorry_server" => {
                 let a = ip(first_arg(c)?)?;
                 let p = match c.args().get(1) {
@@ -619,14 +595,8 @@ fn virtual_server(s: &Statement, w: &mut Warnings) -> Result<VirtualServer, Impo
                 };
                 set(&mut vs.sorry_server, (a, p), c, w);
             }
-            "sorry_server_inhibit" => {
-                let v = flag(c)?;
-                set(&mut vs.sorry_server_inhibit, v, c, w);
-            }
-            "sorry_server_lvs_method" => {
-                let m = method(c)?;
-                set(&mut vs.sorry_server_method, m, c, w);
-            }
+            "sorry_server_inhibit" => read(&mut vs.sorry_server_inhibit, c, w, flag)?,
+            "sorry_server_lvs_method" => read(&mut vs.sorry_server_method, c, w, method)?,
             "virtualhost" => {
                 let v = first_arg(c)?.text.clone();
                 set(&mut vs.virtualhost, v, c, w);
@@ -684,38 +654,20 @@ fn real_server(s: &Statement, w: &mut Warnings) -> Result<RealServer, ImportErro
             continue;
         }
         match key {
-            "weight" => {
-                let v = number(first_arg(c)?, key, 0, i32::MAX as u32)?;
-                set(&mut rs.weight, v, c, w);
-            }
-            "lvs_method" => {
-                let m = method(c)?;
-                set(&mut rs.method, m, c, w);
-            }
-            "uthreshold" => {
-                let v = number(first_arg(c)?, key, 0, u32::MAX)?;
-                set(&mut rs.upper_threshold, v, c, w);
-            }
-            "lthreshold" => {
-                let v = number(first_arg(c)?, key, 0, u32::MAX)?;
-                set(&mut rs.lower_threshold, v, c, w);
-            }
-            "inhibit_on_failure" => {
-                let v = flag(c)?;
-                set(&mut rs.inhibit_on_failure, v, c, w);
-            }
-            "alpha" => {
-                let v = flag(c)?;
-                set(&mut rs.alpha, v, c, w);
-            }
-            "notify_up" => {
-                let v = script(c)?;
-                set(&mut rs.notify_up, v, c, w);
-            }
-            "notify_down" => {
-                let v = script(c)?;
-                set(&mut rs.notify_down, v, c, w);
-            }
+            "weight" => read(&mut rs.weight, c, w, |c| {
+                number(first_arg(c)?, key, 0, i32::MAX as u32)
+            })?,
+            "lvs_method" => read(&mut rs.method, c, w, method)?,
+            "uthreshold" => read(&mut rs.upper_threshold, c, w, |c| {
+                number(first_arg(c)?, key, 0, u32::MAX)
+            })?,
+            "lthreshold" => read(&mut rs.lower_threshold, c, w, |c| {
+                number(first_arg(c)?, key, 0, u32::MAX)
+            })?,
+            "inhibit_on_failure" => read(&mut rs.inhibit_on_failure, c, w, flag)?,
+            "alpha" => read(&mut rs.alpha, c, w, flag)?,
+            "notify_up" => read(&mut rs.notify_up, c, w, script)?,
+            "notify_down" => read(&mut rs.notify_down, c, w, script)?,
             "virtualhost" => {
                 let v = first_arg(c)?.text.clone();
                 set(&mut rs.virtualhost, v, c, w);
@@ -753,22 +705,10 @@ fn checker(s: &Statement, kind: CheckerKind, w: &mut Warnings) -> Result<Checker
             continue;
         }
         match c.key() {
-            "connect_ip" => {
-                let v = ip(first_arg(c)?)?;
-                set(&mut ck.connect_ip, v, c, w);
-            }
-            "connect_port" => {
-                let v = port(first_arg(c)?)?;
-                set(&mut ck.connect_port, v, c, w);
-            }
-            "bindto" => {
-                let v = ip(first_arg(c)?)?;
-                set(&mut ck.bind_to, v, c, w);
-            }
-            "alpha" => {
-                let v = flag(c)?;
-                set(&mut ck.alpha, v, c, w);
-            }
+            "connect_ip" => read(&mut ck.connect_ip, c, w, |c| ip(first_arg(c)?))?,
+            "connect_port" => read(&mut ck.connect_port, c, w, |c| port(first_arg(c)?))?,
+            "bindto" => read(&mut ck.bind_to, c, w, |c| ip(first_arg(c)?))?,
+            "alpha" => read(&mut ck.alpha, c, w, flag)?,
             _ => ck.settings.push(c.clone()),
         }
     }
@@ -778,26 +718,19 @@ fn checker(s: &Statement, kind: CheckerKind, w: &mut Warnings) -> Result<Checker
 /// Read a timing key into `t`; false if `s` is not one.
 fn timing(s: &Statement, t: &mut Timing, w: &mut Warnings) -> Result<bool, ImportError> {
     match s.key() {
-        "delay_loop" => {
-            let v = timer(first_arg(s)?, "delay_loop")?;
-            set(&mut t.delay_loop, v, s, w);
-        }
-        "connect_timeout" => {
-            let v = timer(first_arg(s)?, "connect_timeout")?;
-            set(&mut t.connect_timeout, v, s, w);
-        }
-        "retry" | "nb_get_retry" => {
-            let v = number(first_arg(s)?, s.key(), 0, u32::MAX)?;
-            set(&mut t.retry, v, s, w);
-        }
-        "delay_before_retry" => {
-            let v = timer(first_arg(s)?, "delay_before_retry")?;
-            set(&mut t.delay_before_retry, v, s, w);
-        }
-        "warmup" => {
-            let v = timer(first_arg(s)?, "warmup")?;
-            set(&mut t.warmup, v, s, w);
-        }
+        "delay_loop" => read(&mut t.delay_loop, s, w, |s| {
+            timer(first_arg(s)?, "delay_loop")
+        })?,
+        "connect_timeout" => read(&mut t.connect_timeout, s, w, |s| {
+            timer(first_arg(s)?, "connect_timeout")
+        })?,
+        "retry" | "nb_get_retry" => read(&mut t.retry, s, w, |s| {
+            number(first_arg(s)?, s.key(), 0, u32::MAX)
+        })?,
+        "delay_before_retry" => read(&mut t.delay_before_retry, s, w, |s| {
+            timer(first_arg(s)?, "delay_before_retry")
+        })?,
+        "warmup" => read(&mut t.warmup, s, w, |s| timer(first_arg(s)?, "warmup"))?,
         _ => return Ok(false),
     }
     Ok(true)
@@ -807,6 +740,18 @@ fn timing(s: &Statement, t: &mut Timing, w: &mut Warnings) -> Result<bool, Impor
 
 /// Set a key once; a second time, the later value counts (as in
 /// keepalived) and the earlier one is reported dropped.
+/// Read `s`'s value with `value` into `slot` (see [`set`]).
+fn read<T: std::fmt::Debug>(
+    slot: &mut Option<Located<T>>,
+    s: &Statement,
+    w: &mut Warnings,
+    value: impl FnOnce(&Statement) -> Result<T, ImportError>,
+) -> Result<(), ImportError> {
+    let v = value(s)?;
+    set(slot, v, s, w);
+    Ok(())
+}
+
 fn set<T: std::fmt::Debug>(
     slot: &mut Option<Located<T>>,
     value: T,
