@@ -83,17 +83,21 @@ pub struct ProbeChanges {
     pub retimed: Vec<ProbeId>,
 }
 
+/// The monitor's maps, looked up on every probe result: a fast hasher
+/// (the keys are our own, not an attacker's).
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// The health of a run: its configuration, its probes and what they
 /// found, and the last effective state's decisions (for events).
 #[derive(Debug)]
 pub struct Monitor {
     config: RunConfig,
-    specs: HashMap<ProbeId, ProbeSpec>,
-    by_dest: HashMap<(ServiceKey, SocketAddr), ProbeId>,
-    status: HashMap<ProbeId, TargetStatus>,
-    quorum: HashMap<ServiceKey, bool>,
-    live_weights: HashMap<(ServiceKey, SocketAddr), u32>,
-    configured: HashMap<(ServiceKey, SocketAddr), u32>,
+    specs: Map<ProbeId, ProbeSpec>,
+    by_dest: Map<(ServiceKey, SocketAddr), ProbeId>,
+    status: Map<ProbeId, TargetStatus>,
+    quorum: Map<ServiceKey, bool>,
+    live_weights: Map<(ServiceKey, SocketAddr), u32>,
+    configured: Map<(ServiceKey, SocketAddr), u32>,
     next_id: u64,
 }
 
@@ -106,12 +110,12 @@ impl Monitor {
     pub fn new(config: RunConfig) -> Self {
         let mut m = Monitor {
             config: RunConfig::default(),
-            specs: HashMap::new(),
-            by_dest: HashMap::new(),
-            status: HashMap::new(),
-            quorum: HashMap::new(),
-            live_weights: HashMap::new(),
-            configured: HashMap::new(),
+            specs: Map::default(),
+            by_dest: Map::default(),
+            status: Map::default(),
+            quorum: Map::default(),
+            live_weights: Map::default(),
+            configured: Map::default(),
             next_id: 0,
         };
         m.reload(config);
@@ -153,9 +157,9 @@ impl Monitor {
                 .or_default()
                 .push((s.probe.clone(), *id, s.timing));
         }
-        let mut specs: HashMap<ProbeId, ProbeSpec> = HashMap::new();
+        let mut specs: Map<ProbeId, ProbeSpec> = Map::default();
         let mut index: HashMap<Target, Vec<(Probe, ProbeId)>> = HashMap::new();
-        let mut by_dest = HashMap::new();
+        let mut by_dest = Map::default();
         let mut changes = ProbeChanges::default();
         for (service, dest, check) in config.checked() {
             let target = check.target(dest);
@@ -269,7 +273,7 @@ impl Monitor {
 
     /// [`Monitor::record`], and whether the effective state changed.
     pub fn record_changed(&mut self, id: ProbeId, outcome: &Outcome) -> (Vec<Event>, bool) {
-        let Some(spec) = self.specs.get(&id).cloned() else {
+        let Some(spec) = self.specs.get(&id) else {
             // A result of a probe a reload stopped.
             return (Vec::new(), false);
         };
@@ -320,7 +324,8 @@ impl Monitor {
             timeouts: self.config.state.timeouts,
             services: Vec::with_capacity(self.config.state.services.len()),
         };
-        let mut live_weights = HashMap::with_capacity(self.live_weights.len());
+        let mut live_weights =
+            Map::with_capacity_and_hasher(self.live_weights.len(), Default::default());
         for svc in &self.config.state.services {
             let key = svc.service.key;
             let health = self.config.services.get(&key).unwrap_or(&NO_HEALTH);
