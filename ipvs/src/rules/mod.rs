@@ -35,6 +35,7 @@ mod write;
 pub use error::{RulesError, RulesErrorKind};
 pub use parse::{ParsedRule, parse, parse_lines};
 pub use write::{WriteOptions, write, write_with};
+pub(crate) use write::{write_dest, write_service};
 
 use std::net::SocketAddr;
 
