@@ -9,8 +9,8 @@
 //!
 //! pyroute2 runs only for tables up to `--pyroute2-max` services (2,000).
 //!
-//! With `--ipvsctl PATH` (and `--before PATH`, an older build to compare
-//! with), `ipvsctl restore` and `ipvsctl save` run as whole processes under
+//! With `--ipvsctl PATH` (and `--before PATH`, repeatable: other builds to
+//! compare with, named by their file names), `ipvsctl restore` and `ipvsctl save` run as whole processes under
 //! `/usr/bin/time` next to `ipvsadm -R` and `ipvsadm -Sn`, each in a fresh
 //! namespace, with peak memory (`--cli-only`: only these).
 //!
@@ -328,7 +328,16 @@ impl Proc {
 fn timed(ns: &Ns, cmd: &[&str], stdin: &[u8]) -> (Vec<u8>, Proc) {
     let tfile = format!("/tmp/bench-time-{}", std::process::id());
     let mut child = Command::new("ip")
-        .args(["netns", "exec", &ns.0, "/usr/bin/time", "-f", "%e %U %S %M", "-o", &tfile])
+        .args([
+            "netns",
+            "exec",
+            &ns.0,
+            "/usr/bin/time",
+            "-f",
+            "%e %U %S %M",
+            "-o",
+            &tfile,
+        ])
         .args(cmd)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -354,14 +363,17 @@ fn timed(ns: &Ns, cmd: &[&str], stdin: &[u8]) -> (Vec<u8>, Proc) {
 
 /// `ipvsctl restore` and `ipvsctl save` (and those of `before`) as whole
 /// processes next to `ipvsadm -R` and `ipvsadm -Sn`.
-fn cli_bench(n: u32, ipvsctl: &str, before: Option<&str>, report: &mut String) {
+fn cli_bench(n: u32, ipvsctl: &str, before: &[String], report: &mut String) {
     eprintln!("cli bench: {n} services x {DESTS} destinations");
     let text = rules(n);
     let theirs_ns = Ns::new("ipvsadm");
     let (_, adm_restore) = timed(&theirs_ns, &["ipvsadm", "-R"], text.as_bytes());
-    let mut tools = vec![("`ipvsctl`", ipvsctl)];
-    if let Some(b) = before {
-        tools.push(("before", b));
+    let mut tools = vec![("`ipvsctl`".to_owned(), ipvsctl)];
+    for b in before {
+        let name = std::path::Path::new(b)
+            .file_name()
+            .map_or(b.clone(), |f| f.to_string_lossy().into_owned());
+        tools.push((format!("`{name}`"), b.as_str()));
     }
     let mut rows = vec![];
     for (i, (name, bin)) in tools.iter().enumerate() {
@@ -371,15 +383,27 @@ fn cli_bench(n: u32, ipvsctl: &str, before: Option<&str>, report: &mut String) {
         rows.push((name, ns, restore, save, saved));
     }
     let (adm_saved, adm_save) = timed(&theirs_ns, &["ipvsadm", "-Sn"], b"");
-    assert_eq!(adm_saved.iter().filter(|&&b| b == b'\n').count(), n as usize * (1 + DESTS as usize));
+    assert_eq!(
+        adm_saved.iter().filter(|&&b| b == b'\n').count(),
+        n as usize * (1 + DESTS as usize)
+    );
     writeln!(
         report,
         "\n### `ipvsctl` as whole processes, {n} services x {DESTS} destinations\n"
     )
     .unwrap();
-    writeln!(report, "| step | tool | time (CPU), peak memory | ipvsadm / this |").unwrap();
+    writeln!(
+        report,
+        "| step | tool | time (CPU), peak memory | ipvsadm / this |"
+    )
+    .unwrap();
     writeln!(report, "|---|---|---|---|").unwrap();
-    writeln!(report, "| restore from empty | `ipvsadm -R` | {} | 1.00 |", adm_restore.cell()).unwrap();
+    writeln!(
+        report,
+        "| restore from empty | `ipvsadm -R` | {} | 1.00 |",
+        adm_restore.cell()
+    )
+    .unwrap();
     for (name, _, restore, _, _) in &rows {
         writeln!(
             report,
@@ -389,12 +413,21 @@ fn cli_bench(n: u32, ipvsctl: &str, before: Option<&str>, report: &mut String) {
         )
         .unwrap();
     }
-    writeln!(report, "| save | `ipvsadm -Sn` | {} | 1.00 |", adm_save.cell()).unwrap();
+    writeln!(
+        report,
+        "| save | `ipvsadm -Sn` | {} | 1.00 |",
+        adm_save.cell()
+    )
+    .unwrap();
     for (name, _, _, save, saved) in &rows {
         writeln!(
             report,
             "| save | {name} `save` ({}) | {} | {:.2} |",
-            if *saved == adm_saved { "same bytes" } else { "DIFFERENT bytes" },
+            if *saved == adm_saved {
+                "same bytes"
+            } else {
+                "DIFFERENT bytes"
+            },
             save.cell(),
             adm_save.wall / save.wall.max(1e-9)
         )
@@ -406,7 +439,7 @@ fn main() {
     let mut sizes = vec![];
     let mut pyroute2 = None;
     let mut ipvsctl = None;
-    let mut before = None;
+    let mut before = vec![];
     let mut cli_only = false;
     // pyroute2 needs minutes per thousand services under emulation.
     let mut pyroute2_max = 2_000;
@@ -415,7 +448,7 @@ fn main() {
         match a.as_str() {
             "--pyroute2" => pyroute2 = args.next(),
             "--ipvsctl" => ipvsctl = args.next(),
-            "--before" => before = args.next(),
+            "--before" => before.extend(args.next()),
             "--cli-only" => cli_only = true,
             "--pyroute2-max" => {
                 pyroute2_max = args
@@ -448,7 +481,7 @@ fn main() {
             bench(n, pyroute2.as_deref(), pyroute2_max, &mut report);
         }
         if let Some(bin) = &ipvsctl {
-            cli_bench(n, bin, before.as_deref(), &mut report);
+            cli_bench(n, bin, &before, &mut report);
         }
     }
     println!("{report}");

@@ -31,16 +31,28 @@ pub fn parse(text: &str) -> Result<Vec<Rule>, RulesError> {
 
 /// [`parse`], keeping each rule's line number.
 pub fn parse_lines(text: &str) -> Result<Vec<ParsedRule>, RulesError> {
-    // Lines are independent: a long text is parsed in pieces on a few
-    // threads, the pieces cut after a newline, the first error (by line)
-    // reported as if read in one go.
+    let mut pieces = parse_pieces(text)?.into_iter();
+    let mut out = pieces.next().unwrap_or_default();
+    for piece in pieces {
+        out.extend(piece);
+    }
+    Ok(out)
+}
+
+/// [`parse_lines`], in pieces of consecutive lines (not joined: the
+/// caller may go through them in order without copying them into one).
+///
+/// Lines are independent: a long text is parsed in pieces on a few
+/// threads, cut after a newline, the first error (by line) reported as if
+/// read in one go.
+pub(crate) fn parse_pieces(text: &str) -> Result<Vec<Vec<ParsedRule>>, RulesError> {
     let threads = if text.len() < PARALLEL_BYTES {
         1
     } else {
         std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
     };
     if threads == 1 {
-        return parse_piece(text, 0);
+        return Ok(vec![parse_piece(text, 0)?]);
     }
     let mut pieces = Vec::with_capacity(threads);
     let (mut rest, mut first_line) = (text, 0);
@@ -57,7 +69,7 @@ pub fn parse_lines(text: &str) -> Result<Vec<ParsedRule>, RulesError> {
         first_line += piece.bytes().filter(|&b| b == b'\n').count();
         rest = after;
     }
-    let parsed: Vec<_> = std::thread::scope(|scope| {
+    std::thread::scope(|scope| {
         let handles: Vec<_> = pieces
             .iter()
             .map(|&(piece, first)| scope.spawn(move || parse_piece(piece, first)))
@@ -66,12 +78,7 @@ pub fn parse_lines(text: &str) -> Result<Vec<ParsedRule>, RulesError> {
             .into_iter()
             .map(|h| h.join().expect("a parser thread panicked"))
             .collect()
-    });
-    let mut out = Vec::new();
-    for piece in parsed {
-        out.extend(piece?);
-    }
-    Ok(out)
+    })
 }
 
 /// Texts from this size on are parsed on several threads.

@@ -396,9 +396,12 @@ impl State {
     /// Parse ipvsadm rules text and run it on an empty table
     /// ([`State::from_rules`]); errors name the line.
     pub fn from_rules_text(text: &str) -> Result<State, StateError> {
-        let parsed = rules::parse_lines(text)?;
+        let pieces = rules::parse_pieces(text)?;
         let mut state = State::new();
-        replay::replay_rules(&mut state, parsed.iter().map(|p| (p.line, &p.rule)))?;
+        replay::replay_rules(
+            &mut state,
+            pieces.iter().flatten().map(|p| (p.line, &p.rule)),
+        )?;
         state.validate()?;
         Ok(state)
     }

@@ -96,7 +96,11 @@ pub fn save_rules(
 }
 
 /// The rules of `services` and their destinations.
-fn chunk_rules(client: &Client, services: &[Service], opts: &WriteOptions) -> Result<String, Error> {
+fn chunk_rules(
+    client: &Client,
+    services: &[Service],
+    opts: &WriteOptions,
+) -> Result<String, Error> {
     let mut text = String::with_capacity(services.len() * 256);
     for service in services {
         let mut dests = client.destinations(&service.key)?;
