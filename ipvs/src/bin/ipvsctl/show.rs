@@ -182,7 +182,8 @@ fn save_rules(args: &SaveArgs, global: &Global) -> Result<Exit> {
         .and_then(|()| out.flush().map_err(SaveError::Write))
         .map_err(|e| match e {
             SaveError::Kernel(e) => Failure::kernel("reading the table", e),
-            e => Failure::usage(format!("stdout: {e}")),
+            SaveError::Write(e) => Failure::usage(format!("stdout: {e}")),
+            e => Failure::usage(e.to_string()),
         })?;
     Ok(Exit::Done)
 }
