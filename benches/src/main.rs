@@ -9,6 +9,11 @@
 //!
 //! pyroute2 runs only for tables up to `--pyroute2-max` services (2,000).
 //!
+//! With `--ipvsctl PATH` (and `--before PATH`, repeatable: other builds to
+//! compare with, named by their file names), `ipvsctl restore` and `ipvsctl save` run as whole processes under
+//! `/usr/bin/time` next to `ipvsadm -R` and `ipvsadm -Sn`, each in a fresh
+//! namespace, with peak memory (`--cli-only`: only these).
+//!
 //! Times are wall clock plus user and system CPU; on an emulated guest only
 //! the ratios mean anything. Prints a markdown report on stdout.
 
@@ -296,15 +301,155 @@ fn bench(n: u32, pyroute2: Option<&str>, pyroute2_max: u32, report: &mut String)
     }
 }
 
+/// Wall, user, system time and peak memory of a whole process.
+#[derive(Clone, Copy)]
+struct Proc {
+    wall: f64,
+    user: f64,
+    sys: f64,
+    peak_kb: u64,
+}
+
+impl Proc {
+    fn cell(&self) -> String {
+        format!(
+            "{:.2} s ({:.2} user, {:.2} sys; user {:.0}%), peak {:.1} MB",
+            self.wall,
+            self.user,
+            self.sys,
+            100.0 * self.user / (self.user + self.sys).max(1e-9),
+            self.peak_kb as f64 / 1024.0
+        )
+    }
+}
+
+/// Run `cmd` in `ns` under `/usr/bin/time`, `stdin` on its standard
+/// input; its standard output and cost.
+fn timed(ns: &Ns, cmd: &[&str], stdin: &[u8]) -> (Vec<u8>, Proc) {
+    let tfile = format!("/tmp/bench-time-{}", std::process::id());
+    let mut child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.0,
+            "/usr/bin/time",
+            "-f",
+            "%e %U %S %M",
+            "-o",
+            &tfile,
+        ])
+        .args(cmd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("/usr/bin/time");
+    let input = stdin.to_vec();
+    let mut pipe = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || pipe.write_all(&input));
+    let out = child.wait_with_output().expect("wait");
+    writer.join().unwrap().unwrap();
+    assert!(out.status.success(), "{cmd:?} failed");
+    let t = std::fs::read_to_string(&tfile).expect("time's output");
+    let f: Vec<&str> = t.lines().last().unwrap_or("").split_whitespace().collect();
+    let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let cost = Proc {
+        wall: num(0),
+        user: num(1),
+        sys: num(2),
+        peak_kb: num(3) as u64,
+    };
+    (out.stdout, cost)
+}
+
+/// `ipvsctl restore` and `ipvsctl save` (and those of `before`) as whole
+/// processes next to `ipvsadm -R` and `ipvsadm -Sn`.
+fn cli_bench(n: u32, ipvsctl: &str, before: &[String], report: &mut String) {
+    eprintln!("cli bench: {n} services x {DESTS} destinations");
+    let text = rules(n);
+    let theirs_ns = Ns::new("ipvsadm");
+    let (_, adm_restore) = timed(&theirs_ns, &["ipvsadm", "-R"], text.as_bytes());
+    let mut tools = vec![("`ipvsctl`".to_owned(), ipvsctl)];
+    for b in before {
+        let name = std::path::Path::new(b)
+            .file_name()
+            .map_or(b.clone(), |f| f.to_string_lossy().into_owned());
+        tools.push((format!("`{name}`"), b.as_str()));
+    }
+    let mut rows = vec![];
+    for (i, (name, bin)) in tools.iter().enumerate() {
+        let ns = Ns::new(&format!("ipvsctl{i}"));
+        let (_, restore) = timed(&ns, &[bin, "restore"], text.as_bytes());
+        let (saved, save) = timed(&ns, &[bin, "save"], b"");
+        rows.push((name, ns, restore, save, saved));
+    }
+    let (adm_saved, adm_save) = timed(&theirs_ns, &["ipvsadm", "-Sn"], b"");
+    assert_eq!(
+        adm_saved.iter().filter(|&&b| b == b'\n').count(),
+        n as usize * (1 + DESTS as usize)
+    );
+    writeln!(
+        report,
+        "\n### `ipvsctl` as whole processes, {n} services x {DESTS} destinations\n"
+    )
+    .unwrap();
+    writeln!(
+        report,
+        "| step | tool | time (CPU), peak memory | ipvsadm / this |"
+    )
+    .unwrap();
+    writeln!(report, "|---|---|---|---|").unwrap();
+    writeln!(
+        report,
+        "| restore from empty | `ipvsadm -R` | {} | 1.00 |",
+        adm_restore.cell()
+    )
+    .unwrap();
+    for (name, _, restore, _, _) in &rows {
+        writeln!(
+            report,
+            "| restore from empty | {name} `restore` | {} | {:.2} |",
+            restore.cell(),
+            adm_restore.wall / restore.wall.max(1e-9)
+        )
+        .unwrap();
+    }
+    writeln!(
+        report,
+        "| save | `ipvsadm -Sn` | {} | 1.00 |",
+        adm_save.cell()
+    )
+    .unwrap();
+    for (name, _, _, save, saved) in &rows {
+        writeln!(
+            report,
+            "| save | {name} `save` ({}) | {} | {:.2} |",
+            if *saved == adm_saved {
+                "same bytes"
+            } else {
+                "DIFFERENT bytes"
+            },
+            save.cell(),
+            adm_save.wall / save.wall.max(1e-9)
+        )
+        .unwrap();
+    }
+}
+
 fn main() {
     let mut sizes = vec![];
     let mut pyroute2 = None;
+    let mut ipvsctl = None;
+    let mut before = vec![];
+    let mut cli_only = false;
     // pyroute2 needs minutes per thousand services under emulation.
     let mut pyroute2_max = 2_000;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--pyroute2" => pyroute2 = args.next(),
+            "--ipvsctl" => ipvsctl = args.next(),
+            "--before" => before.extend(args.next()),
+            "--cli-only" => cli_only = true,
             "--pyroute2-max" => {
                 pyroute2_max = args
                     .next()
@@ -338,7 +483,12 @@ fn main() {
     )
     .unwrap();
     for n in sizes {
-        bench(n, pyroute2.as_deref(), pyroute2_max, &mut report);
+        if !cli_only {
+            bench(n, pyroute2.as_deref(), pyroute2_max, &mut report);
+        }
+        if let Some(bin) = &ipvsctl {
+            cli_bench(n, bin, &before, &mut report);
+        }
     }
     println!("{report}");
 }

@@ -688,6 +688,74 @@ fn ipvsadm_save_parsed_and_written_back_is_identical() {
 
 #[test]
 #[ignore = "needs a kernel with IPVS: run scripts/test-kernel"]
+fn streamed_save_is_ipvsadm_save_byte_for_byte() {
+    let _g = shared();
+    let ns = Ns::new();
+    ns.ipvsadm(&["-R"], IPVSADM_RULES);
+    // More services than one piece of work, so that the pieces of several
+    // sockets are put back in order.
+    let mut more = String::new();
+    for i in 0..150 {
+        more.push_str(&format!(
+            "-A -t 198.18.{}.{}:80 -s wrr\n-a -t 198.18.{0}.{1}:80 -r 198.51.100.{}:8000 -m -w 2\n-a -t 198.18.{0}.{1}:80 -r 198.51.100.{}:8000 -m -w 1\n",
+            i / 100,
+            i % 100 + 1,
+            200 - i % 100,
+            i % 100 + 1,
+        ));
+    }
+    ns.ipvsadm(&["-R"], &more);
+    let saved = ns.ipvsadm(&["-S", "-n"], "");
+    assert_eq!(saved.lines().count(), 14 + 450, "{saved}");
+    let clients = [ns.other_client(), ns.other_client(), ns.other_client()];
+    for n in [1, 3] {
+        let mut out = Vec::new();
+        ipvs::state::save_rules(&clients[..n], &mut out, &WriteOptions::IPVSADM, false).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), saved, "{n} sockets");
+    }
+    // With the timeouts and thresholds: as the whole state written.
+    ns.ipvsadm(&["--set", "900", "120", "300"], "");
+    ns.ipvsadm(
+        &[
+            "-e",
+            "-t",
+            "192.0.2.10:80",
+            "-r",
+            "192.0.2.21:80",
+            "-g",
+            "-w",
+            "9",
+            "-x",
+            "50",
+        ],
+        "",
+    );
+    let mut out = Vec::new();
+    ipvs::state::save_rules(&clients, &mut out, &WriteOptions::COMPLETE, true).unwrap();
+    let whole = rules::write_with(
+        &State::read(&ns.client).unwrap().to_rules(),
+        &WriteOptions::COMPLETE,
+    );
+    assert!(
+        whole.starts_with("--set 900 120 300\n") && whole.contains(" -x 50"),
+        "{whole}"
+    );
+    assert_eq!(String::from_utf8(out).unwrap(), whole);
+    // An empty table: nothing written.
+    let empty = Ns::new();
+    let mut out = Vec::new();
+    ipvs::state::save_rules(
+        &[empty.other_client()],
+        &mut out,
+        &WriteOptions::IPVSADM,
+        false,
+    )
+    .unwrap();
+    assert!(out.is_empty());
+}
+
+#[test]
+#[ignore = "needs a kernel with IPVS: run scripts/test-kernel"]
 fn our_rules_restored_by_ipvsadm_give_the_same_table() {
     let _g = shared();
     let ours = Ns::new();

@@ -31,14 +31,73 @@ pub fn parse(text: &str) -> Result<Vec<Rule>, RulesError> {
 
 /// [`parse`], keeping each rule's line number.
 pub fn parse_lines(text: &str) -> Result<Vec<ParsedRule>, RulesError> {
-    let mut out = Vec::new();
+    let mut pieces = parse_pieces(text)?.into_iter();
+    let mut out = pieces.next().unwrap_or_default();
+    for piece in pieces {
+        out.extend(piece);
+    }
+    Ok(out)
+}
+
+/// [`parse_lines`], in pieces of consecutive lines (not joined: the
+/// caller may go through them in order without copying them into one).
+///
+/// Lines are independent: a long text is parsed in pieces on a few
+/// threads, cut after a newline, the first error (by line) reported as if
+/// read in one go.
+pub(crate) fn parse_pieces(text: &str) -> Result<Vec<Vec<ParsedRule>>, RulesError> {
+    let threads = if text.len() < PARALLEL_BYTES {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+    };
+    if threads == 1 {
+        return Ok(vec![parse_piece(text, 0)?]);
+    }
+    let mut pieces = Vec::with_capacity(threads);
+    let (mut rest, mut first_line) = (text, 0);
+    for k in (1..=threads).rev() {
+        let cut = if k == 1 {
+            rest.len()
+        } else {
+            rest[rest.len() / k..]
+                .find('\n')
+                .map_or(rest.len(), |i| rest.len() / k + i + 1)
+        };
+        let (piece, after) = rest.split_at(cut);
+        pieces.push((piece, first_line));
+        first_line += piece.bytes().filter(|&b| b == b'\n').count();
+        rest = after;
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = pieces
+            .iter()
+            .map(|&(piece, first)| scope.spawn(move || parse_piece(piece, first)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a parser thread panicked"))
+            .collect()
+    })
+}
+
+/// Texts from this size on are parsed on several threads.
+const PARALLEL_BYTES: usize = 256 << 10;
+
+/// The rules of `text`, its first line being line `first_line + 1`.
+fn parse_piece(text: &str, first_line: usize) -> Result<Vec<ParsedRule>, RulesError> {
+    let mut out = Vec::with_capacity(text.len() / 40);
     for (i, line) in text.lines().enumerate() {
+        let line_no = first_line + i + 1;
         if let Some(rule) = parse_line(line).map_err(|(column, kind)| RulesError {
-            line: i + 1,
+            line: line_no,
             column,
             kind,
         })? {
-            out.push(ParsedRule { line: i + 1, rule });
+            out.push(ParsedRule {
+                line: line_no,
+                rule,
+            });
         }
     }
     Ok(out)
@@ -1040,4 +1099,46 @@ fn sched_flags(
         flags |= flag;
     }
     Ok(flags)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A text long enough to be parsed in pieces.
+    fn long_text(services: usize) -> String {
+        let mut s = String::from("# a comment\r\n\n");
+        for i in 0..services {
+            let (a, b) = (i / 250, i % 250 + 1);
+            s.push_str(&format!("-A -t 198.18.{a}.{b}:80 -s wrr\r\n"));
+            for j in 0..4 {
+                s.push_str(&format!(
+                    "ipvsadm -a -t 198.18.{a}.{b}:80 -r 198.51.100.{}:80 -m -w {j}\n",
+                    j + 1
+                ));
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn pieces_read_as_one_text() {
+        let text = long_text(3_000);
+        assert!(text.len() > 2 * PARALLEL_BYTES);
+        let whole = parse_piece(&text, 0).unwrap();
+        assert_eq!(whole.len(), 15_000);
+        assert_eq!(parse_lines(&text).unwrap(), whole);
+        assert_eq!(whole.last().unwrap().line, 15_002);
+    }
+
+    #[test]
+    fn the_first_error_by_line_is_reported() {
+        let mut lines: Vec<String> = long_text(3_000).lines().map(str::to_owned).collect();
+        lines[14_000] = "-a -t 198.18.0.1:80 -r".into();
+        lines[9_000] = "-A -t 198.18.0.1:80 -s".into();
+        let text = lines.join("\n");
+        let err = parse_lines(&text).unwrap_err();
+        assert_eq!((err.line, err.column), (9_001, 23));
+        assert_eq!(parse_piece(&text, 0).unwrap_err(), err);
+    }
 }

@@ -125,7 +125,7 @@ fn write_v6(w: &mut impl fmt::Write, a: &Ipv6Addr) -> fmt::Result {
 
 /// The `-A`/`-E` line: `-s`, then `-p` and `-M`, `--pe`, `-o`, `-b`, in
 /// ipvsadm's order.
-fn write_service(w: &mut impl fmt::Write, cmd: &str, svc: &Service) -> fmt::Result {
+pub(crate) fn write_service(w: &mut impl fmt::Write, cmd: &str, svc: &Service) -> fmt::Result {
     write!(w, "{cmd} ")?;
     write_key(w, &svc.key)?;
     write!(w, " -s {}", svc.scheduler.name())?;
@@ -169,7 +169,7 @@ fn write_service(w: &mut impl fmt::Write, cmd: &str, svc: &Service) -> fmt::Resu
 
 /// The `-a`/`-e` line: `-r`, the forwarding switch, `-w`, then the
 /// tunnel options as ipvsadm's `print_tunnel_rule` writes them.
-fn write_dest(
+pub(crate) fn write_dest(
     w: &mut impl fmt::Write,
     cmd: &str,
     key: &ServiceKey,

@@ -45,6 +45,7 @@
 mod diff;
 mod kernel;
 mod replay;
+mod save;
 
 use std::cmp::Ordering;
 use std::collections::HashSet;
@@ -57,6 +58,7 @@ pub use kernel::{
     ApplyOptions, ApplyReport, FailedChange, OnError, Rollback, RunOptions, Step, inverse_of,
 };
 pub use replay::ReplayError;
+pub use save::{SaveError, save_rules};
 
 use crate::model::{AddressFamily, Destination, Service, ServiceKey, Timeouts, ValidationError};
 use crate::rules::{self, Rule, RulesError, WriteOptions};
@@ -218,7 +220,7 @@ pub(crate) fn ipvsadm_service_order(a: &ServiceKey, b: &ServiceKey) -> Ordering 
 }
 
 /// ipvsadm's listing order for destinations: by address, then port.
-fn ipvsadm_dest_order(a: &Destination, b: &Destination) -> Ordering {
+pub(crate) fn ipvsadm_dest_order(a: &Destination, b: &Destination) -> Ordering {
     (a.address, a.port).cmp(&(b.address, b.port))
 }
 
@@ -394,9 +396,12 @@ impl State {
     /// Parse ipvsadm rules text and run it on an empty table
     /// ([`State::from_rules`]); errors name the line.
     pub fn from_rules_text(text: &str) -> Result<State, StateError> {
-        let parsed = rules::parse_lines(text)?;
+        let pieces = rules::parse_pieces(text)?;
         let mut state = State::new();
-        replay::replay_rules(&mut state, parsed.iter().map(|p| (p.line, &p.rule)))?;
+        replay::replay_rules(
+            &mut state,
+            pieces.iter().flatten().map(|p| (p.line, &p.rule)),
+        )?;
         state.validate()?;
         Ok(state)
     }

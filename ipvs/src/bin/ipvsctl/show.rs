@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::Args;
 use ipvs::listing::{self, ListOptions, View, WatchOptions};
+use ipvs::rules::WriteOptions;
+use ipvs::state::{SaveError, save_rules as save_rules_to};
 
 use crate::exit::{Exit, Failure, Result};
 use crate::files::{Format, write_state};
@@ -147,6 +149,9 @@ pub struct SaveArgs {
 
 /// `save`: the table as rules (exactly as `ipvsadm -Sn`) or a state file.
 pub fn save(args: &SaveArgs, global: &Global) -> Result<Exit> {
+    if args.format == Format::Rules {
+        return save_rules(args, global);
+    }
     let client = global.client()?;
     let mut state = read_table(&client)?;
     if args.format != Format::Rules {
@@ -156,5 +161,29 @@ pub fn save(args: &SaveArgs, global: &Global) -> Result<Exit> {
     io::stdout()
         .write_all(text.as_bytes())
         .map_err(|e| Failure::usage(format!("stdout: {e}")))?;
+    Ok(Exit::Done)
+}
+
+/// `save` as rules, streamed: each service's rules are written as its
+/// destinations come, the destination dumps spread over a few sockets so
+/// that decoding and writing overlap the kernel's work.
+fn save_rules(args: &SaveArgs, global: &Global) -> Result<Exit> {
+    let sockets = std::thread::available_parallelism().map_or(1, |n| n.get().clamp(2, 4));
+    let clients = (0..sockets)
+        .map(|_| global.client())
+        .collect::<Result<Vec<_>>>()?;
+    let opts = if args.complete {
+        WriteOptions::COMPLETE
+    } else {
+        WriteOptions::IPVSADM
+    };
+    let mut out = io::BufWriter::with_capacity(64 << 10, io::stdout().lock());
+    save_rules_to(&clients, &mut out, &opts, args.complete)
+        .and_then(|()| out.flush().map_err(SaveError::Write))
+        .map_err(|e| match e {
+            SaveError::Kernel(e) => Failure::kernel("reading the table", e),
+            SaveError::Write(e) => Failure::usage(format!("stdout: {e}")),
+            e => Failure::usage(e.to_string()),
+        })?;
     Ok(Exit::Done)
 }
