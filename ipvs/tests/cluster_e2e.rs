@@ -72,6 +72,15 @@ impl Cluster {
         // The cables, in one shell: under emulation every process counts.
         let mut script = vec!["set -e".to_owned()];
         let (c, l) = (&cl.name, &lb.name);
+        // Direct routing and tunnels: the director sees only the client's
+        // half, so a finished connection stays in FIN_WAIT for two minutes;
+        // a client port used again meanwhile would ride that old entry (to
+        // its old server, not counted as a new connection). Bit 2 of
+        // conn_reuse_mode schedules such a SYN anew, as a production
+        // director of this kind should.
+        script.push(format!(
+            "ip netns exec {l} sysctl -qw net.ipv4.vs.conn_reuse_mode=3"
+        ));
         let (sw, vip, lb_if) = match mode {
             Mode::Nat => {
                 // Client and VIP on 203.0.113.0/24; each real server on a
