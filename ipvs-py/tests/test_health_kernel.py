@@ -10,13 +10,13 @@ Documentation addresses only.
 from __future__ import annotations
 
 import os
-import socket
-import threading
 import time
 from pathlib import Path
 from typing import Callable
 
 import pytest
+
+from listener import Listener
 
 import ipvs
 from ipvs import State, failover, health
@@ -29,38 +29,6 @@ pytestmark = [
 ]
 
 Ipvsadm = Callable[..., str]
-
-
-class Listener:
-    """A TCP server on 127.0.0.1 that accepts and closes."""
-
-    def __init__(self) -> None:
-        self.port = 0
-        self.sock: socket.socket | None = None
-        self.start()
-
-    def start(self) -> None:
-        s = socket.socket()
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", self.port))
-        s.listen(64)
-        self.port = s.getsockname()[1]
-        self.sock = s
-        threading.Thread(target=self._accept, args=(s,), daemon=True).start()
-
-    def _accept(self, s: socket.socket) -> None:
-        while True:
-            try:
-                c, _ = s.accept()
-            except OSError:
-                return
-            c.close()
-
-    def stop(self) -> None:
-        assert self.sock is not None
-        self.sock.shutdown(socket.SHUT_RDWR)
-        self.sock.close()
-        self.sock = None
 
 
 def wait_for(what: str, cond: Callable[[], bool], within: float = 10.0) -> float:

@@ -377,7 +377,8 @@ fn virtual_service(
         _ => {}
     }
 
-    // nanny's keys.
+    // nanny's keys, when the health settings do not carry them.
+    #[cfg(not(feature = "health"))]
     let health: [(&str, Option<&Location>); 9] = [
         ("send", v.send.as_ref().map(|x| &x.at)),
         ("expect", v.expect.as_ref().map(|x| &x.at)),
@@ -395,8 +396,6 @@ fn virtual_service(
             w.push(at, WarningKind::NotCarriedOver, key, HEALTH_PENDING);
         }
     }
-    #[cfg(feature = "health")]
-    let _ = health;
     if let Some(lm) = &v.load_monitor {
         if lm.value != "none" {
             w.push(
