@@ -1540,3 +1540,55 @@ fn golden_schedulers() {
         scheduler_case(&load(&format!("add_service_sched_{name}")), name, sched);
     }
 }
+
+/// Every `SERVICE` and `DEST` nest ipvsadm or the kernel sent, read in
+/// place (what the streamed dumps of `save` do) and read through the typed
+/// attributes: the same service or destination, or both refused.
+#[test]
+fn nests_read_in_place_as_through_the_attributes() {
+    use ipvs::codec::constants::{IPVS_CMD_ATTR_DEST, IPVS_CMD_ATTR_SERVICE};
+    use ipvs::codec::convert::{dest_from_nest, nest_of, service_from_nest};
+    let (mut services, mut dests) = (0, 0);
+    for name in fixture_names() {
+        let text = std::fs::read_to_string(fixture_dir().join(format!("{name}.json"))).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let family = json["family_id"].as_u64().unwrap() as u16;
+        for m in json["messages"].as_array().unwrap() {
+            let datagram = hex(m["hex"].as_str().unwrap());
+            let mut at = 0;
+            for frame in decode(&datagram, Some(family)) {
+                let frame = frame.unwrap();
+                let len = frame.header.length as usize;
+                let payload = &datagram[at + 16..at + len];
+                at += (len + 3) & !3;
+                if frame.header.message_type != family || payload.len() < 4 {
+                    continue;
+                }
+                let msg = IpvsMessage::parse(Command(payload[0]), &payload[4..]).unwrap();
+                // (GET_INFO's attribute 1 is a version, not a service.)
+                if let Some(typed) = msg.service().transpose() {
+                    services += 1;
+                    let nest = nest_of(payload, IPVS_CMD_ATTR_SERVICE).unwrap().unwrap();
+                    let typed = typed.ok();
+                    assert_eq!(service_from_nest(nest, true).ok(), typed, "{name}");
+                    let bare = typed.map(|s| Service { stats: None, ..s });
+                    assert_eq!(service_from_nest(nest, false).ok(), bare, "{name}");
+                }
+                for af in [AddressFamily::Ipv4, AddressFamily::Ipv6] {
+                    if let Some(typed) = msg.destination(af).transpose() {
+                        dests += 1;
+                        let nest = nest_of(payload, IPVS_CMD_ATTR_DEST).unwrap().unwrap();
+                        let typed = typed.ok();
+                        assert_eq!(dest_from_nest(nest, af, true).ok(), typed, "{name}");
+                        let bare = typed.map(|d| Destination { stats: None, ..d });
+                        assert_eq!(dest_from_nest(nest, af, false).ok(), bare, "{name}");
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        services > 50 && dests > 20,
+        "{services} services, {dests} destinations"
+    );
+}

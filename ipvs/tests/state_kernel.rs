@@ -704,14 +704,29 @@ fn streamed_save_is_ipvsadm_save_byte_for_byte() {
             i % 100 + 1,
         ));
     }
+    // A service whose destinations take several 4 KiB datagrams.
+    more.push_str("-A -t 198.18.9.1:80 -s rr\n");
+    for i in 1..=40 {
+        more.push_str(&format!(
+            "-a -t 198.18.9.1:80 -r 198.51.100.{i}:8080 -m -w {i} -x {}\n",
+            1000 + i
+        ));
+    }
     ns.ipvsadm(&["-R"], &more);
     let saved = ns.ipvsadm(&["-S", "-n"], "");
-    assert_eq!(saved.lines().count(), 14 + 450, "{saved}");
-    let clients = [ns.other_client(), ns.other_client(), ns.other_client()];
-    for n in [1, 3] {
+    assert_eq!(saved.lines().count(), 14 + 450 + 41, "{saved}");
+    // One client for both dumps, or a second one whose small datagrams
+    // (4 KiB: the 40 destinations take more than one) cost the kernel less.
+    let small = Client::builder()
+        .netns(Netns::named(&ns.name).unwrap())
+        .receive_size(4096)
+        .build()
+        .unwrap();
+    let big = ns.other_client();
+    for (what, dests) in [("one client", &big), ("a small-datagram client", &small)] {
         let mut out = Vec::new();
-        ipvs::state::save_rules(&clients[..n], &mut out, &WriteOptions::IPVSADM, false).unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), saved, "{n} sockets");
+        ipvs::state::save_rules(&big, dests, &mut out, &WriteOptions::IPVSADM, false).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), saved, "{what}");
     }
     // With the timeouts and thresholds: as the whole state written.
     ns.ipvsadm(&["--set", "900", "120", "300"], "");
@@ -731,7 +746,7 @@ fn streamed_save_is_ipvsadm_save_byte_for_byte() {
         "",
     );
     let mut out = Vec::new();
-    ipvs::state::save_rules(&clients, &mut out, &WriteOptions::COMPLETE, true).unwrap();
+    ipvs::state::save_rules(&big, &small, &mut out, &WriteOptions::COMPLETE, true).unwrap();
     let whole = rules::write_with(
         &State::read(&ns.client).unwrap().to_rules(),
         &WriteOptions::COMPLETE,
@@ -744,13 +759,8 @@ fn streamed_save_is_ipvsadm_save_byte_for_byte() {
     // An empty table: nothing written.
     let empty = Ns::new();
     let mut out = Vec::new();
-    ipvs::state::save_rules(
-        &[empty.other_client()],
-        &mut out,
-        &WriteOptions::IPVSADM,
-        false,
-    )
-    .unwrap();
+    let client = empty.other_client();
+    ipvs::state::save_rules(&client, &client, &mut out, &WriteOptions::IPVSADM, false).unwrap();
     assert!(out.is_empty());
 }
 

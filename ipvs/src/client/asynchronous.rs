@@ -19,7 +19,7 @@ use super::blocking::finish;
 use super::core::{self, Counters, Driver, Stopped};
 use super::netns::{within, within_netns};
 use super::sys;
-use super::transport::{self, RX_BUF};
+use super::transport;
 use super::{BatchResult, Builder, IoCounters, Netns, Operation, Result, ServiceEntry};
 
 /// An async runtime's netlink socket, which [`AsyncClient`] runs on:
@@ -158,7 +158,7 @@ impl Builder {
                 conn: Mutex::new(Conn {
                     sock,
                     engine,
-                    rx: Vec::with_capacity(RX_BUF),
+                    rx: Vec::with_capacity(self.receive_size),
                 }),
                 timeout: self.timeout,
                 counters: Counters::default(),

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_GENERIC};
 
-use crate::codec::{Ipvs, IpvsMessage};
-use crate::engine::{Answer, Engine, Job, Limits};
+use crate::codec::constants::{IPVS_CMD_ATTR_DEST, IPVS_CMD_ATTR_SERVICE};
+use crate::codec::{Ipvs, IpvsMessage, convert};
+use crate::engine::{Answer, Engine, Job, Limits, Sink, Streamed};
 use crate::model::{DaemonState, Destination, Info, Service, ServiceKey, SyncDaemon, Timeouts};
 
 use super::core::{self, Counters, Driver, Stopped, now};
@@ -34,6 +35,7 @@ pub struct Builder {
     pub(crate) netns_fd: Option<OwnedFd>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) dump_attempts: u32,
+    pub(crate) receive_size: usize,
 }
 
 impl Default for Builder {
@@ -43,6 +45,7 @@ impl Default for Builder {
             netns_fd: None,
             timeout: Some(Duration::from_secs(30)),
             dump_attempts: 5,
+            receive_size: RX_BUF,
         }
     }
 }
@@ -68,6 +71,22 @@ impl Builder {
         self
     }
 
+    /// The most read from the socket at once (default 64 KiB; at least
+    /// 4 KiB). Netlink sizes a dump's datagrams after the reader's buffer
+    /// (up to 32 KiB), and the kernel allocates (and zeroes) each of them
+    /// whole: many small dumps, such as every service's destinations one
+    /// after another, cost the kernel less with 4 KiB; one big dump fewer
+    /// rounds with the default. A reply larger than this is an error.
+    ///
+    /// ```no_run
+    /// let small = ipvs::client::Client::builder().receive_size(4096).build()?;
+    /// # Ok::<(), ipvs::client::Error>(())
+    /// ```
+    pub fn receive_size(mut self, bytes: usize) -> Self {
+        self.receive_size = bytes.max(4096);
+        self
+    }
+
     /// How many times a dump interrupted by concurrent changes is retried
     /// before [`Error::DumpInterrupted`] (default 5).
     pub fn dump_attempts(mut self, attempts: u32) -> Self {
@@ -83,7 +102,7 @@ impl Builder {
             conn: Mutex::new(Conn {
                 sock,
                 engine,
-                rx: Vec::with_capacity(RX_BUF),
+                rx: Vec::with_capacity(self.receive_size),
             }),
             timeout: self.timeout,
             counters: Counters::default(),
@@ -288,6 +307,76 @@ impl Client {
         now(core::destinations(self, key))
     }
 
+    /// Every service, into `out` (cleared first), decoded as the dump is
+    /// read: what [`services`](Self::services) returns without the stats,
+    /// without the dump held, and with a service the kernel listed twice
+    /// (the table changed during the dump) kept twice.
+    pub(crate) fn services_into(&self, out: &mut Vec<Service>) -> Result<()> {
+        out.clear();
+        self.stream(IpvsMessage::get_services(), None, &mut |entry| {
+            match entry {
+                Streamed::Restart => out.clear(),
+                Streamed::Entry(payload) => {
+                    if let Some(nest) = convert::nest_of(payload, IPVS_CMD_ATTR_SERVICE)? {
+                        out.push(convert::service_from_nest(nest, false)?);
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// The destinations of a service, into `out` (cleared first), decoded
+    /// as the dump is read: what [`destinations`](Self::destinations)
+    /// returns without the stats, without a new vector per service or the
+    /// dump held (a destination listed twice is kept twice).
+    pub(crate) fn destinations_into(
+        &self,
+        key: &ServiceKey,
+        out: &mut Vec<Destination>,
+    ) -> Result<()> {
+        key.validate()?;
+        out.clear();
+        let family = key.family();
+        self.stream(IpvsMessage::get_dests(key), Some(key), &mut |entry| {
+            match entry {
+                Streamed::Restart => out.clear(),
+                Streamed::Entry(payload) => {
+                    if let Some(nest) = convert::nest_of(payload, IPVS_CMD_ATTR_DEST)? {
+                        out.push(convert::dest_from_nest(nest, family, false)?);
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Run the dump `msg`, handing its entries to `sink` as they are read.
+    fn stream(
+        &self,
+        msg: IpvsMessage,
+        key: Option<&ServiceKey>,
+        sink: &mut Sink<'_>,
+    ) -> Result<()> {
+        let command = msg.command;
+        let mut guard = self.lock();
+        let conn = &mut *guard;
+        conn.engine.start(Job::Stream(msg));
+        let answer = transport::run_blocking(
+            &mut conn.engine,
+            &conn.sock,
+            &mut conn.rx,
+            self.timeout,
+            &self.counters,
+            sink,
+        );
+        let answer = finish(answer, conn.engine.family(), &self.counters).map_err(|s| s.error)?;
+        match answer.results.into_iter().next() {
+            Some(Err(e)) => Err(super::operation::read_error(command, key, e)),
+            _ => Ok(()),
+        }
+    }
+
     /// Every service with its destinations: one dump of the services, then
     /// one of each service's destinations (the kernel dumps destinations per
     /// service only).
@@ -322,6 +411,7 @@ impl Driver for Client {
             &mut conn.rx,
             self.timeout,
             &self.counters,
+            &mut |_| Ok(()),
         );
         finish(answer, conn.engine.family(), &self.counters)
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use netlink_sys::Socket;
 
-use crate::engine::{Answer, Engine, Protocol};
+use crate::engine::{Answer, Engine, Protocol, Sink};
 
 use super::core::Counters;
 
@@ -42,7 +42,11 @@ pub(crate) fn run_blocking<P: Protocol>(
     rx: &mut Vec<u8>,
     timeout: Option<Duration>,
     counters: &Counters,
+    sink: &mut Sink<'_>,
 ) -> Result<Answer<P::Reply>, Stop<P>> {
+    if rx.capacity() == 0 {
+        rx.reserve_exact(RX_BUF);
+    }
     loop {
         if let Some(datagram) = engine.poll_transmit() {
             counters.sent();
@@ -53,12 +57,13 @@ pub(crate) fn run_blocking<P: Protocol>(
         if let Some(answer) = engine.poll_answer() {
             return answer.map_err(|e| (Failure::Engine(e), Vec::new()));
         }
+        // The buffer's capacity is the most read at once, and netlink sizes
+        // a dump's datagrams after it (see `Builder::receive_size`).
         rx.clear();
-        rx.reserve(RX_BUF);
         counters.received();
         match sock.recv(rx, libc::MSG_TRUNC) {
             Ok(n) if n > rx.len() => return Err((Failure::Truncated(n), engine.abort())),
-            Ok(_) => engine.handle_datagram(rx),
+            Ok(_) => engine.handle_datagram_with(rx, sink),
             Err(e)
                 if matches!(
                     e.kind(),
@@ -105,7 +110,9 @@ where
             return answer.map_err(|e| (Failure::Engine(e), Vec::new()));
         }
         rx.clear();
-        rx.reserve(RX_BUF);
+        if rx.capacity() == 0 {
+            rx.reserve_exact(RX_BUF);
+        }
         counters.received();
         let capacity = rx.capacity();
         let received = match timeout {
@@ -200,7 +207,10 @@ mod tests {
         let mut engine = Engine::new(Ctrl, Limits::default());
         let timeout = Some(Duration::from_secs(5));
         engine.start(Job::Dump(()));
-        let answer = run_blocking(&mut engine, &sock, &mut rx, timeout, &counters).unwrap();
+        let answer = run_blocking(&mut engine, &sock, &mut rx, timeout, &counters, &mut |_| {
+            Ok(())
+        })
+        .unwrap();
         assert_eq!(engine.family(), 0x10, "nlctrl's own id");
         check(answer.results[0].as_ref().unwrap());
         assert_eq!(answer.duplicates, 0);
@@ -208,7 +218,10 @@ mod tests {
         // refused), each refusal read, and the no-op's ACK ending the write.
         let before = counters.snapshot();
         engine.start(Job::Requests(vec![(), (), ()]));
-        let answer = run_blocking(&mut engine, &sock, &mut rx, timeout, &counters).unwrap();
+        let answer = run_blocking(&mut engine, &sock, &mut rx, timeout, &counters, &mut |_| {
+            Ok(())
+        })
+        .unwrap();
         assert_eq!(answer.results.len(), 3);
         assert_eq!(counters.snapshot().sends - before.sends, 1);
         for r in &answer.results {

@@ -67,6 +67,7 @@ impl<P: Protocol> Conn<P> {
             &mut self.rx,
             Some(TIMEOUT),
             &self.counters,
+            &mut |_| Ok(()),
         );
         match answer {
             Ok(answer) => Ok(answer.results),

@@ -3,7 +3,7 @@
 //! A known attribute whose payload has the wrong size is a decode error; an
 //! unknown attribute number is kept byte for byte and emitted again as it came.
 
-use netlink_packet_core::{DecodeError, DefaultNla, Emitable, Nla, NlaBuffer};
+use netlink_packet_core::{DecodeError, DefaultNla, Emitable, Nla, NlaBuffer, NlasIterator};
 
 use super::Command;
 use super::constants::*;
@@ -51,9 +51,36 @@ pub enum StatsAttr {
 }
 
 impl StatsAttr {
+    /// The value as a nest of width `wide` holds it: a legacy nest
+    /// (`wide` false) holds 32-bit counts and rates, so an 8-byte one keeps
+    /// only what the nest can carry (as it is written back).
+    pub(crate) fn narrowed(mut self, wide: bool) -> Self {
+        if !wide {
+            match &mut self {
+                StatsAttr::InBytes(_) | StatsAttr::OutBytes(_) | StatsAttr::Other(_) => {}
+                StatsAttr::Conns(v)
+                | StatsAttr::InPkts(v)
+                | StatsAttr::OutPkts(v)
+                | StatsAttr::Cps(v)
+                | StatsAttr::InPps(v)
+                | StatsAttr::OutPps(v)
+                | StatsAttr::InBps(v)
+                | StatsAttr::OutBps(v) => *v &= u64::from(u32::MAX),
+            }
+        }
+        self
+    }
+
     fn parse(nla: &NlaBuffer<&[u8]>) -> Result<Self, DecodeError> {
-        let v = nla.value();
-        Ok(match nla.kind() {
+        match Self::known(nla.kind(), nla.value())? {
+            Some(a) => Ok(a),
+            None => Ok(Self::Other(other(nla)?)),
+        }
+    }
+
+    /// The attribute `kind` holding `v`, if it is one this crate knows.
+    pub(crate) fn known(kind: u16, v: &[u8]) -> Result<Option<Self>, DecodeError> {
+        Ok(Some(match kind {
             IPVS_STATS_ATTR_CONNS => Self::Conns(counter_of("STATS.CONNS", v)?),
             IPVS_STATS_ATTR_INPKTS => Self::InPkts(counter_of("STATS.INPKTS", v)?),
             IPVS_STATS_ATTR_OUTPKTS => Self::OutPkts(counter_of("STATS.OUTPKTS", v)?),
@@ -64,8 +91,8 @@ impl StatsAttr {
             IPVS_STATS_ATTR_OUTPPS => Self::OutPps(counter_of("STATS.OUTPPS", v)?),
             IPVS_STATS_ATTR_INBPS => Self::InBps(counter_of("STATS.INBPS", v)?),
             IPVS_STATS_ATTR_OUTBPS => Self::OutBps(counter_of("STATS.OUTBPS", v)?),
-            _ => Self::Other(other(nla)?),
-        })
+            _ => return Ok(None),
+        }))
     }
 
     fn kind_value(&self) -> Option<(u16, u64)> {
@@ -133,25 +160,23 @@ impl Nla for Sized<'_> {
 
 impl StatsNest {
     fn parse(wide: bool, payload: &[u8]) -> Result<Self, DecodeError> {
-        let mut attrs = parse_nested(payload, StatsAttr::parse)?;
-        if !wide {
-            // A legacy nest holds 32-bit counts and rates: an 8-byte one
-            // keeps only what the nest can carry (as it is written back).
-            for a in &mut attrs {
-                match a {
-                    StatsAttr::InBytes(_) | StatsAttr::OutBytes(_) | StatsAttr::Other(_) => {}
-                    StatsAttr::Conns(v)
-                    | StatsAttr::InPkts(v)
-                    | StatsAttr::OutPkts(v)
-                    | StatsAttr::Cps(v)
-                    | StatsAttr::InPps(v)
-                    | StatsAttr::OutPps(v)
-                    | StatsAttr::InBps(v)
-                    | StatsAttr::OutBps(v) => *v &= u64::from(u32::MAX),
-                }
-            }
-        }
+        let mut attrs = Vec::new();
+        Self::read(wide, payload, |a| attrs.push(a))?;
         Ok(StatsNest { wide, attrs })
+    }
+
+    /// Each attribute of a `STATS` (`wide` false) or `STATS64` nest, as
+    /// [`StatsNest`] holds it, handed to `each` without being kept.
+    pub(crate) fn read(
+        wide: bool,
+        payload: &[u8],
+        mut each: impl FnMut(StatsAttr),
+    ) -> Result<(), DecodeError> {
+        for nla in NlasIterator::new(payload) {
+            let a = StatsAttr::parse(&nla?)?;
+            each(a.narrowed(wide));
+        }
+        Ok(())
     }
     fn sized(&self) -> impl Iterator<Item = Sized<'_>> {
         self.attrs.iter().map(|a| Sized(a, self.wide))
@@ -204,8 +229,15 @@ pub enum ServiceAttr {
 impl ServiceAttr {
     /// Parse one attribute of a `SERVICE` nest.
     pub fn parse(nla: &NlaBuffer<&[u8]>) -> Result<Self, DecodeError> {
-        let v = nla.value();
-        Ok(match nla.kind() {
+        match Self::known(nla.kind(), nla.value())? {
+            Some(a) => Ok(a),
+            None => Ok(Self::Other(other(nla)?)),
+        }
+    }
+
+    /// The attribute `kind` holding `v`, if it is one this crate knows.
+    pub(crate) fn known(kind: u16, v: &[u8]) -> Result<Option<Self>, DecodeError> {
+        Ok(Some(match kind {
             IPVS_SVC_ATTR_AF => Self::Af(u16_of("SVC.AF", v)?),
             IPVS_SVC_ATTR_PROTOCOL => Self::Protocol(u16_of("SVC.PROTOCOL", v)?),
             IPVS_SVC_ATTR_ADDR => Self::Addr(exact("SVC.ADDR", v)?),
@@ -224,8 +256,8 @@ impl ServiceAttr {
             IPVS_SVC_ATTR_STATS => Self::Stats(StatsNest::parse(false, v)?),
             IPVS_SVC_ATTR_PE_NAME => Self::PeName(string_of("SVC.PE_NAME", v)?),
             IPVS_SVC_ATTR_STATS64 => Self::Stats64(StatsNest::parse(true, v)?),
-            _ => Self::Other(other(nla)?),
-        })
+            _ => return Ok(None),
+        }))
     }
 }
 
@@ -318,8 +350,15 @@ pub enum DestAttr {
 impl DestAttr {
     /// Parse one attribute of a `DEST` nest.
     pub fn parse(nla: &NlaBuffer<&[u8]>) -> Result<Self, DecodeError> {
-        let v = nla.value();
-        Ok(match nla.kind() {
+        match Self::known(nla.kind(), nla.value())? {
+            Some(a) => Ok(a),
+            None => Ok(Self::Other(other(nla)?)),
+        }
+    }
+
+    /// The attribute `kind` holding `v`, if it is one this crate knows.
+    pub(crate) fn known(kind: u16, v: &[u8]) -> Result<Option<Self>, DecodeError> {
+        Ok(Some(match kind {
             IPVS_DEST_ATTR_ADDR => Self::Addr(exact("DEST.ADDR", v)?),
             IPVS_DEST_ATTR_PORT => Self::Port(be16_of("DEST.PORT", v)?),
             IPVS_DEST_ATTR_FWD_METHOD => Self::FwdMethod(u32_of("DEST.FWD_METHOD", v)?),
@@ -335,8 +374,8 @@ impl DestAttr {
             IPVS_DEST_ATTR_TUN_TYPE => Self::TunType(u8_of("DEST.TUN_TYPE", v)?),
             IPVS_DEST_ATTR_TUN_PORT => Self::TunPort(be16_of("DEST.TUN_PORT", v)?),
             IPVS_DEST_ATTR_TUN_FLAGS => Self::TunFlags(u16_of("DEST.TUN_FLAGS", v)?),
-            _ => Self::Other(other(nla)?),
-        })
+            _ => return Ok(None),
+        }))
     }
 }
 
@@ -423,8 +462,15 @@ pub enum DaemonAttr {
 impl DaemonAttr {
     /// Parse one attribute of a `DAEMON` nest.
     pub fn parse(nla: &NlaBuffer<&[u8]>) -> Result<Self, DecodeError> {
-        let v = nla.value();
-        Ok(match nla.kind() {
+        match Self::known(nla.kind(), nla.value())? {
+            Some(a) => Ok(a),
+            None => Ok(Self::Other(other(nla)?)),
+        }
+    }
+
+    /// The attribute `kind` holding `v`, if it is one this crate knows.
+    pub(crate) fn known(kind: u16, v: &[u8]) -> Result<Option<Self>, DecodeError> {
+        Ok(Some(match kind {
             IPVS_DAEMON_ATTR_STATE => Self::State(u32_of("DAEMON.STATE", v)?),
             IPVS_DAEMON_ATTR_MCAST_IFN => Self::McastIfn(string_of("DAEMON.MCAST_IFN", v)?),
             IPVS_DAEMON_ATTR_SYNC_ID => Self::SyncId(u32_of("DAEMON.SYNC_ID", v)?),
@@ -433,8 +479,8 @@ impl DaemonAttr {
             IPVS_DAEMON_ATTR_MCAST_GROUP6 => Self::McastGroup6(exact("DAEMON.MCAST_GROUP6", v)?),
             IPVS_DAEMON_ATTR_MCAST_PORT => Self::McastPort(u16_of("DAEMON.MCAST_PORT", v)?),
             IPVS_DAEMON_ATTR_MCAST_TTL => Self::McastTtl(u8_of("DAEMON.MCAST_TTL", v)?),
-            _ => Self::Other(other(nla)?),
-        })
+            _ => return Ok(None),
+        }))
     }
 }
 

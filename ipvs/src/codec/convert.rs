@@ -4,6 +4,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use netlink_packet_core::DecodeError;
 
+use super::constants::{
+    IPVS_DEST_ATTR_STATS, IPVS_DEST_ATTR_STATS64, IPVS_SVC_ATTR_STATS, IPVS_SVC_ATTR_STATS64,
+};
+use super::nla::attrs;
+
 use super::attr::{DaemonAttr, DestAttr, FlagsMask, ServiceAttr, StatsAttr, StatsNest};
 use crate::model::{
     AddressFamily, Connections, DaemonState, Destination, ForwardMethod, Netmask, Persistence,
@@ -79,54 +84,101 @@ pub fn service_attrs(svc: &Service) -> Vec<ServiceAttr> {
 
 /// The service described by a `SERVICE` nest.
 pub fn service_from_attrs(attrs: &[ServiceAttr]) -> Result<Service, DecodeError> {
-    let (mut af, mut protocol, mut addr, mut port, mut fwmark) = (None, None, None, None, None);
-    let (mut sched, mut flags, mut timeout, mut netmask, mut pe) = (None, None, 0, None, None);
-    let (mut stats, mut stats64) = (None, None);
+    let mut r = ServiceReader::default();
     for a in attrs {
+        r.take(a);
+    }
+    r.finish()
+}
+
+/// The service described by a `SERVICE` nest's payload, read in place:
+/// the same reading as [`service_from_attrs`], without building the
+/// attributes first; without `stats`, the counters are not read (`None`).
+pub fn service_from_nest(payload: &[u8], stats: bool) -> Result<Service, DecodeError> {
+    let mut r = ServiceReader::default();
+    for a in attrs(payload) {
+        let (kind, value) = a?;
+        match kind {
+            IPVS_SVC_ATTR_STATS if stats => r.stats = Some(stats_in_place(false, value)?),
+            IPVS_SVC_ATTR_STATS64 if stats => r.stats64 = Some(stats_in_place(true, value)?),
+            IPVS_SVC_ATTR_STATS | IPVS_SVC_ATTR_STATS64 => {}
+            _ => {
+                if let Some(a) = ServiceAttr::known(kind, value)? {
+                    r.take(&a);
+                }
+            }
+        }
+    }
+    r.finish()
+}
+
+/// What a `SERVICE` nest said, attribute by attribute.
+#[derive(Default)]
+struct ServiceReader {
+    af: Option<u16>,
+    protocol: Option<u16>,
+    addr: Option<[u8; 16]>,
+    port: Option<u16>,
+    fwmark: Option<u32>,
+    scheduler: Option<Scheduler>,
+    flags: Option<u32>,
+    timeout: u32,
+    netmask: Option<u32>,
+    pe: Option<String>,
+    stats: Option<Stats>,
+    stats64: Option<Stats>,
+}
+
+impl ServiceReader {
+    fn take(&mut self, a: &ServiceAttr) {
         match a {
-            ServiceAttr::Af(v) => af = Some(*v),
-            ServiceAttr::Protocol(v) => protocol = Some(*v),
-            ServiceAttr::Addr(v) => addr = Some(v),
-            ServiceAttr::Port(v) => port = Some(*v),
-            ServiceAttr::Fwmark(v) => fwmark = Some(*v),
-            ServiceAttr::SchedName(v) => sched = Some(v.as_str()),
-            ServiceAttr::Flags(v) => flags = Some(v.flags),
-            ServiceAttr::Timeout(v) => timeout = *v,
-            ServiceAttr::Netmask(v) => netmask = Some(*v),
-            ServiceAttr::PeName(v) => pe = Some(v.clone()),
-            ServiceAttr::Stats(s) => stats = Some(stats_from(s)),
-            ServiceAttr::Stats64(s) => stats64 = Some(stats_from(s)),
+            ServiceAttr::Af(v) => self.af = Some(*v),
+            ServiceAttr::Protocol(v) => self.protocol = Some(*v),
+            ServiceAttr::Addr(v) => self.addr = Some(*v),
+            ServiceAttr::Port(v) => self.port = Some(*v),
+            ServiceAttr::Fwmark(v) => self.fwmark = Some(*v),
+            ServiceAttr::SchedName(v) => self.scheduler = Some(Scheduler::from_name(v)),
+            ServiceAttr::Flags(v) => self.flags = Some(v.flags),
+            ServiceAttr::Timeout(v) => self.timeout = *v,
+            ServiceAttr::Netmask(v) => self.netmask = Some(*v),
+            ServiceAttr::PeName(v) => self.pe = Some(v.clone()),
+            ServiceAttr::Stats(s) => self.stats = Some(stats_from(s)),
+            ServiceAttr::Stats64(s) => self.stats64 = Some(stats_from(s)),
             ServiceAttr::Other(_) => {}
         }
     }
-    let family = family_of(af.ok_or("SERVICE without AF")?)?;
-    let key = match (fwmark, protocol, addr, port) {
-        (Some(mark), _, _, _) if mark != 0 => ServiceKey::Fwmark {
-            fwmark: mark,
-            family,
-        },
-        (_, Some(protocol), Some(addr), Some(port)) => ServiceKey::Address {
-            protocol: Protocol::from_raw(protocol),
-            address: addr_from_bytes(family, addr),
-            port,
-        },
-        _ => return Err("SERVICE without FWMARK nor PROTOCOL, ADDR and PORT".into()),
-    };
-    let flags = ServiceFlags::from_bits_retain(flags.unwrap_or(0));
-    let persistence = flags
-        .contains(ServiceFlags::PERSISTENT)
-        .then(|| Persistence {
-            timeout,
-            netmask: netmask.map_or(Netmask::host(family), |m| Netmask::from_raw(family, m)),
-        });
-    Ok(Service {
-        key,
-        scheduler: Scheduler::from_name(sched.unwrap_or("")),
-        persistence,
-        flags: flags.difference(ServiceFlags::PERSISTENT | ServiceFlags::HASHED),
-        persistence_engine: pe.filter(|p| !p.is_empty()),
-        stats: stats64.or(stats),
-    })
+
+    fn finish(self) -> Result<Service, DecodeError> {
+        let family = family_of(self.af.ok_or("SERVICE without AF")?)?;
+        let key = match (self.fwmark, self.protocol, self.addr, self.port) {
+            (Some(mark), _, _, _) if mark != 0 => ServiceKey::Fwmark {
+                fwmark: mark,
+                family,
+            },
+            (_, Some(protocol), Some(addr), Some(port)) => ServiceKey::Address {
+                protocol: Protocol::from_raw(protocol),
+                address: addr_from_bytes(family, &addr),
+                port,
+            },
+            _ => return Err("SERVICE without FWMARK nor PROTOCOL, ADDR and PORT".into()),
+        };
+        let flags = ServiceFlags::from_bits_retain(self.flags.unwrap_or(0));
+        let (timeout, netmask) = (self.timeout, self.netmask);
+        let persistence = flags
+            .contains(ServiceFlags::PERSISTENT)
+            .then(|| Persistence {
+                timeout,
+                netmask: netmask.map_or(Netmask::host(family), |m| Netmask::from_raw(family, m)),
+            });
+        Ok(Service {
+            key,
+            scheduler: self.scheduler.unwrap_or_else(|| Scheduler::from_name("")),
+            persistence,
+            flags: flags.difference(ServiceFlags::PERSISTENT | ServiceFlags::HASHED),
+            persistence_engine: self.pe.filter(|p| !p.is_empty()),
+            stats: self.stats64.or(self.stats),
+        })
+    }
 }
 
 /// Every attribute `NEW_DEST` and `SET_DEST` need: ipvsadm's, but `ADDR_FAMILY`
@@ -156,69 +208,138 @@ pub fn dest_from_attrs(
     attrs: &[DestAttr],
     service_family: AddressFamily,
 ) -> Result<Destination, DecodeError> {
-    let (mut addr, mut port, mut fwd, mut weight, mut af) = (None, None, None, 0, None);
-    let (mut upper, mut lower, mut conns, mut has_conns) = (0, 0, Connections::default(), false);
-    let (mut tun_type, mut tun_port, mut tun_flags) = (0, 0, 0);
-    let (mut stats, mut stats64) = (None, None);
+    let mut r = DestReader::default();
     for a in attrs {
+        r.take(a);
+    }
+    r.finish(service_family)
+}
+
+/// The destination described by a `DEST` nest's payload, read in place:
+/// the same reading as [`dest_from_attrs`], without building the
+/// attributes first (nothing allocated); without `stats`, the counters are
+/// not read (`None`).
+pub fn dest_from_nest(
+    payload: &[u8],
+    service_family: AddressFamily,
+    stats: bool,
+) -> Result<Destination, DecodeError> {
+    let mut r = DestReader::default();
+    for a in attrs(payload) {
+        let (kind, value) = a?;
+        match kind {
+            IPVS_DEST_ATTR_STATS if stats => r.stats = Some(stats_in_place(false, value)?),
+            IPVS_DEST_ATTR_STATS64 if stats => r.stats64 = Some(stats_in_place(true, value)?),
+            IPVS_DEST_ATTR_STATS | IPVS_DEST_ATTR_STATS64 => {}
+            _ => {
+                if let Some(a) = DestAttr::known(kind, value)? {
+                    r.take(&a);
+                }
+            }
+        }
+    }
+    r.finish(service_family)
+}
+
+/// What a `DEST` nest said, attribute by attribute.
+#[derive(Default)]
+struct DestReader {
+    addr: Option<[u8; 16]>,
+    port: Option<u16>,
+    fwd: Option<u32>,
+    weight: u32,
+    af: Option<u16>,
+    upper: u32,
+    lower: u32,
+    conns: Connections,
+    has_conns: bool,
+    tun_type: u8,
+    tun_port: u16,
+    tun_flags: u16,
+    stats: Option<Stats>,
+    stats64: Option<Stats>,
+}
+
+impl DestReader {
+    fn take(&mut self, a: &DestAttr) {
         match a {
-            DestAttr::Addr(v) => addr = Some(v),
-            DestAttr::Port(v) => port = Some(*v),
-            DestAttr::FwdMethod(v) => fwd = Some(*v),
-            DestAttr::Weight(v) => weight = *v,
-            DestAttr::UThresh(v) => upper = *v,
-            DestAttr::LThresh(v) => lower = *v,
-            DestAttr::ActiveConns(v) => (conns.active, has_conns) = (*v, true),
-            DestAttr::InactConns(v) => (conns.inactive, has_conns) = (*v, true),
-            DestAttr::PersistConns(v) => (conns.persistent, has_conns) = (*v, true),
-            DestAttr::Stats(s) => stats = Some(stats_from(s)),
-            DestAttr::Stats64(s) => stats64 = Some(stats_from(s)),
-            DestAttr::AddrFamily(v) => af = Some(*v),
-            DestAttr::TunType(v) => tun_type = *v,
-            DestAttr::TunPort(v) => tun_port = *v,
-            DestAttr::TunFlags(v) => tun_flags = *v,
+            DestAttr::Addr(v) => self.addr = Some(*v),
+            DestAttr::Port(v) => self.port = Some(*v),
+            DestAttr::FwdMethod(v) => self.fwd = Some(*v),
+            DestAttr::Weight(v) => self.weight = *v,
+            DestAttr::UThresh(v) => self.upper = *v,
+            DestAttr::LThresh(v) => self.lower = *v,
+            DestAttr::ActiveConns(v) => (self.conns.active, self.has_conns) = (*v, true),
+            DestAttr::InactConns(v) => (self.conns.inactive, self.has_conns) = (*v, true),
+            DestAttr::PersistConns(v) => (self.conns.persistent, self.has_conns) = (*v, true),
+            DestAttr::Stats(s) => self.stats = Some(stats_from(s)),
+            DestAttr::Stats64(s) => self.stats64 = Some(stats_from(s)),
+            DestAttr::AddrFamily(v) => self.af = Some(*v),
+            DestAttr::TunType(v) => self.tun_type = *v,
+            DestAttr::TunPort(v) => self.tun_port = *v,
+            DestAttr::TunFlags(v) => self.tun_flags = *v,
             DestAttr::Other(_) => {}
         }
     }
-    let family = match af {
-        Some(raw) => family_of(raw)?,
-        None => service_family,
-    };
-    let forward = ForwardMethod::from_raw(
-        fwd.ok_or("DEST without FWD_METHOD")?,
-        Tunnel::from_raw(tun_type, tun_port, tun_flags),
-    );
-    Ok(Destination {
-        address: addr_from_bytes(family, addr.ok_or("DEST without ADDR")?),
-        port: port.ok_or("DEST without PORT")?,
-        forward,
-        weight,
-        upper_threshold: upper,
-        lower_threshold: lower,
-        connections: has_conns.then_some(conns),
-        stats: stats64.or(stats),
-    })
+
+    fn finish(self, service_family: AddressFamily) -> Result<Destination, DecodeError> {
+        let family = match self.af {
+            Some(raw) => family_of(raw)?,
+            None => service_family,
+        };
+        let forward = ForwardMethod::from_raw(
+            self.fwd.ok_or("DEST without FWD_METHOD")?,
+            Tunnel::from_raw(self.tun_type, self.tun_port, self.tun_flags),
+        );
+        Ok(Destination {
+            address: addr_from_bytes(family, &self.addr.ok_or("DEST without ADDR")?),
+            port: self.port.ok_or("DEST without PORT")?,
+            forward,
+            weight: self.weight,
+            upper_threshold: self.upper,
+            lower_threshold: self.lower,
+            connections: self.has_conns.then_some(self.conns),
+            stats: self.stats64.or(self.stats),
+        })
+    }
 }
 
 /// The counters of a `STATS` or `STATS64` nest.
 pub fn stats_from(nest: &StatsNest) -> Stats {
     let mut s = Stats::default();
     for a in &nest.attrs {
-        match *a {
-            StatsAttr::Conns(v) => s.connections = v,
-            StatsAttr::InPkts(v) => s.packets_in = v,
-            StatsAttr::OutPkts(v) => s.packets_out = v,
-            StatsAttr::InBytes(v) => s.bytes_in = v,
-            StatsAttr::OutBytes(v) => s.bytes_out = v,
-            StatsAttr::Cps(v) => s.cps = v,
-            StatsAttr::InPps(v) => s.pps_in = v,
-            StatsAttr::OutPps(v) => s.pps_out = v,
-            StatsAttr::InBps(v) => s.bps_in = v,
-            StatsAttr::OutBps(v) => s.bps_out = v,
-            StatsAttr::Other(_) => {}
-        }
+        stats_take(&mut s, a);
     }
     s
+}
+
+/// The counters of a `STATS` (`wide` false) or `STATS64` nest's payload,
+/// read in place as [`stats_from`] reads the parsed nest.
+fn stats_in_place(wide: bool, payload: &[u8]) -> Result<Stats, DecodeError> {
+    let mut s = Stats::default();
+    for a in attrs(payload) {
+        let (kind, value) = a?;
+        if let Some(a) = StatsAttr::known(kind, value)? {
+            stats_take(&mut s, &a.narrowed(wide));
+        }
+    }
+    Ok(s)
+}
+
+fn stats_take(s: &mut Stats, a: &StatsAttr) {
+    match *a {
+        StatsAttr::Conns(v) => s.connections = v,
+        StatsAttr::InPkts(v) => s.packets_in = v,
+        StatsAttr::OutPkts(v) => s.packets_out = v,
+        StatsAttr::InBytes(v) => s.bytes_in = v,
+        StatsAttr::OutBytes(v) => s.bytes_out = v,
+        StatsAttr::Cps(v) => s.cps = v,
+        StatsAttr::InPps(v) => s.pps_in = v,
+        StatsAttr::OutPps(v) => s.pps_out = v,
+        StatsAttr::InBps(v) => s.bps_in = v,
+        StatsAttr::OutBps(v) => s.bps_out = v,
+        StatsAttr::Other(_) => {}
+    }
 }
 
 /// A stats nest holding `s`, 64-bit wide or legacy.
@@ -285,4 +406,29 @@ pub fn daemon_from_attrs(attrs: &[DaemonAttr]) -> Result<SyncDaemon, DecodeError
     d.state = DaemonState::from_raw(state.ok_or("DAEMON without STATE")?);
     d.interface = ifn.ok_or("DAEMON without MCAST_IFN")?;
     Ok(d)
+}
+
+/// The first top-level attribute `kind` (a nest such as
+/// `IPVS_CMD_ATTR_DEST`) of an IPVS message's payload as the engine hands
+/// it out (the generic-netlink header, then the attributes); `None` if the
+/// message has none.
+///
+/// ```
+/// use ipvs::codec::convert::nest_of;
+/// // genlmsghdr, then attribute 2 (DEST) holding 4 bytes.
+/// let payload = [1, 1, 0, 0, 8, 0, 2, 0, 9, 9, 9, 9];
+/// assert_eq!(nest_of(&payload, 2).unwrap(), Some(&[9, 9, 9, 9][..]));
+/// assert_eq!(nest_of(&payload, 1).unwrap(), None);
+/// ```
+pub fn nest_of(payload: &[u8], kind: u16) -> Result<Option<&[u8]>, DecodeError> {
+    let payload = payload
+        .get(crate::engine::GENL_HDRLEN..)
+        .ok_or("generic netlink message shorter than its header")?;
+    for a in attrs(payload) {
+        let (k, value) = a?;
+        if k == kind {
+            return Ok(Some(value));
+        }
+    }
+    Ok(None)
 }

@@ -92,3 +92,77 @@ pub(crate) fn emit_one<T: netlink_packet_core::Nla>(a: &T, buf: &mut [u8]) {
     a.emit_value(&mut buf[4..4 + value_len]);
     buf[4 + value_len..].fill(0);
 }
+
+/// The attributes of a payload read in place, each as its type (flags
+/// cleared) and value: what `NlasIterator` finds, without building buffers.
+/// Stops after the first malformed one.
+///
+/// ```ignore
+/// let buf = [8, 0, 2, 0, 1, 2, 3, 4];
+/// assert_eq!(attrs(&buf).next().unwrap().unwrap(), (2, &[1, 2, 3, 4][..]));
+/// ```
+pub(crate) fn attrs(buf: &[u8]) -> Attrs<'_> {
+    Attrs { rest: buf }
+}
+
+/// The iterator of [`attrs`].
+pub(crate) struct Attrs<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Attrs<'a> {
+    type Item = Result<(u16, &'a [u8]), DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let rest = self.rest;
+        if rest.is_empty() {
+            return None;
+        }
+        let (len, kind) = match rest {
+            [l0, l1, k0, k1, ..] => (
+                usize::from(u16::from_ne_bytes([*l0, *l1])),
+                u16::from_ne_bytes([*k0, *k1]) & netlink_packet_core::NLA_TYPE_MASK,
+            ),
+            _ => {
+                self.rest = &[];
+                return Some(Err(DecodeError::from("attribute header cut short")));
+            }
+        };
+        if len < 4 || len > rest.len() {
+            self.rest = &[];
+            return Some(Err(DecodeError::from(format!(
+                "attribute length {len} with {} bytes left",
+                rest.len()
+            ))));
+        }
+        self.rest = &rest[((len + 3) & !3).min(rest.len())..];
+        Some(Ok((kind, &rest[4..len])))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attrs_are_what_nlas_iterator_finds() {
+        // Two attributes (the first padded), then a third cut short.
+        let buf = [
+            6, 0, 0x02, 0x80, 1, 2, 0, 0, 8, 0, 3, 0, 9, 9, 9, 9, 8, 0, 1,
+        ];
+        let ours: Vec<_> = attrs(&buf).collect();
+        let theirs: Vec<_> = NlasIterator::new(&buf[..]).collect();
+        assert_eq!(ours.len(), theirs.len());
+        for (o, t) in ours.iter().zip(&theirs) {
+            match (o, t) {
+                (Ok((kind, value)), Ok(nla)) => {
+                    assert_eq!((*kind, *value), (nla.kind(), nla.value()));
+                }
+                (Err(_), Err(_)) => {}
+                _ => panic!("{o:?} / {t:?}"),
+            }
+        }
+        assert_eq!(ours[0].as_ref().unwrap(), &(2, &[1, 2][..]));
+        assert!(ours[2].is_err());
+    }
+}

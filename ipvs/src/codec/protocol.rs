@@ -66,6 +66,10 @@ impl Protocol for Ipvs {
         IpvsMessage::parse(Command(payload[0]), &payload[GENL_HDRLEN..]).map(Some)
     }
 
+    fn is_entry(&self, message_type: u16, family: u16) -> bool {
+        message_type == family
+    }
+
     fn dump_key(&self, msg: &IpvsMessage) -> Option<EntryKey> {
         // A destination reply names its service too: look for DEST first.
         let dest = msg.attrs.iter().find_map(|a| match a {

@@ -78,9 +78,31 @@ pub enum Job<R> {
     Requests(Vec<R>),
     /// One dump: every entry, across as many datagrams as the kernel needs.
     Dump(R),
+    /// One dump whose entries are handed out as they are read, to the sink
+    /// given to [`Engine::handle_datagram_with`], instead of being decoded
+    /// and kept: memory stays that of one datagram however long the dump.
+    /// Entries listed twice are not dropped (the caller's to drop), and a
+    /// dump sent again after `NLM_F_DUMP_INTR` first hands out
+    /// [`Streamed::Restart`]. The answer's one result is empty.
+    Stream(R),
     /// Resolve the protocol's generic-netlink family (again).
     Resolve,
 }
+
+/// What a [`Job::Stream`] hands out as it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Streamed<'a> {
+    /// An entry: its payload (what follows the netlink header), one of the
+    /// protocol's messages ([`Protocol::is_entry`]).
+    Entry(&'a [u8]),
+    /// The dump was interrupted and starts over: forget the entries handed
+    /// out so far.
+    Restart,
+}
+
+/// Where a [`Job::Stream`]'s entries go; an error ends the job with
+/// [`Error::Decode`].
+pub type Sink<'s> = dyn FnMut(Streamed<'_>) -> Result<(), DecodeError> + 's;
 
 /// Per request: its replies, or the kernel's refusal.
 pub type Results<T> = Vec<Result<Vec<T>, KernelError>>;
@@ -211,6 +233,8 @@ struct Dump<P: Protocol> {
     interrupted: bool,
     attempts: u32,
     re_resolved: bool,
+    /// [`Job::Stream`]: entries go to the sink.
+    stream: bool,
 }
 
 impl<P: Protocol> std::fmt::Debug for Engine<P> {
@@ -276,6 +300,7 @@ impl<P: Protocol> Engine<P> {
         self.tx.clear();
         self.tx_pending = false;
         let resolve = matches!(job, Job::Resolve);
+        let stream = matches!(job, Job::Stream(_));
         let state = match job {
             Job::Resolve => State::Done(Ok(Answer {
                 results: Vec::new(),
@@ -298,7 +323,7 @@ impl<P: Protocol> Engine<P> {
                     re_resolved: false,
                 })
             }
-            Job::Dump(request) => State::Dump(Dump {
+            Job::Dump(request) | Job::Stream(request) => State::Dump(Dump {
                 request,
                 seq: 0,
                 entries: Vec::new(),
@@ -307,6 +332,7 @@ impl<P: Protocol> Engine<P> {
                 interrupted: false,
                 attempts: 0,
                 re_resolved: false,
+                stream,
             }),
         };
         if (resolve || self.family == 0) && self.proto.family_name().is_some() {
@@ -471,16 +497,28 @@ impl<P: Protocol> Engine<P> {
         self.tx_pending = true;
     }
 
-    /// Read one datagram from the kernel.
+    /// Read one datagram from the kernel. The entries of a [`Job::Stream`]
+    /// are dropped: read those with [`handle_datagram_with`](Self::handle_datagram_with).
     pub fn handle_datagram(&mut self, datagram: &[u8]) {
+        self.handle_datagram_with(datagram, &mut |_| Ok(()));
+    }
+
+    /// Read one datagram from the kernel, handing a [`Job::Stream`]'s
+    /// entries to `sink` as they are read.
+    pub fn handle_datagram_with(&mut self, datagram: &[u8], sink: &mut Sink<'_>) {
         let state = mem::replace(&mut self.state, State::Idle);
-        self.state = match self.handle(state, datagram) {
+        self.state = match self.handle(state, datagram, sink) {
             Ok(state) => state,
             Err(e) => State::Done(Err(e)),
         };
     }
 
-    fn handle(&mut self, mut state: State<P>, datagram: &[u8]) -> Result<State<P>, Error> {
+    fn handle(
+        &mut self,
+        mut state: State<P>,
+        datagram: &[u8],
+        sink: &mut Sink<'_>,
+    ) -> Result<State<P>, Error> {
         for message in wire::messages(datagram) {
             let (header, payload) = message?;
             state = match state {
@@ -531,7 +569,7 @@ impl<P: Protocol> Engine<P> {
                     }
                 }
                 State::Requests(r) => self.handle_request_reply(r, &header, payload)?,
-                State::Dump(d) => self.handle_dump_reply(d, &header, payload)?,
+                State::Dump(d) => self.handle_dump_reply(d, &header, payload, sink)?,
                 // Late replies to an abandoned or finished job.
                 other @ (State::Idle | State::Done(_)) => other,
             };
@@ -634,12 +672,19 @@ impl<P: Protocol> Engine<P> {
         mut d: Dump<P>,
         header: &netlink_packet_core::NetlinkHeader,
         payload: &[u8],
+        sink: &mut Sink<'_>,
     ) -> Result<State<P>, Error> {
         if header.sequence_number != d.seq {
             return Ok(State::Dump(d));
         }
         d.interrupted |= header.flags & NLM_F_DUMP_INTR != 0;
         match wire::control(header, payload)? {
+            None if d.stream => {
+                if self.proto.is_entry(header.message_type, self.family) {
+                    sink(Streamed::Entry(payload))?;
+                }
+                Ok(State::Dump(d))
+            }
             None => {
                 if let Some(reply) = self
                     .proto
@@ -675,6 +720,9 @@ impl<P: Protocol> Engine<P> {
                     return Err(Error::DumpInterrupted {
                         attempts: d.attempts,
                     });
+                }
+                if d.stream {
+                    sink(Streamed::Restart)?;
                 }
                 self.send_dump(&mut d);
                 Ok(State::Dump(d))

@@ -60,6 +60,14 @@ pub trait Protocol {
         payload: &[u8],
     ) -> Result<Option<Self::Reply>, DecodeError>;
 
+    /// Whether a message of `message_type` is one of this protocol's
+    /// replies (what [`decode`](Self::decode) would not answer `None` to):
+    /// the entries a [`Job::Stream`](super::Job::Stream) hands out. All, by
+    /// default.
+    fn is_entry(&self, _message_type: u16, _family: u16) -> bool {
+        true
+    }
+
     /// The identity of a dumped entry; `None` keeps every entry.
     fn dump_key(&self, _reply: &Self::Reply) -> Option<Self::Key> {
         None

@@ -482,3 +482,58 @@ fn sequence_numbers_skip_zero() {
     e.start(Job::Dump(IpvsMessage::get_services()));
     assert_eq!(sent(&mut e)[0].0.sequence_number, 1);
 }
+
+#[test]
+fn a_streamed_dump_hands_entries_out_as_read_and_says_when_it_starts_over() {
+    let mut e = resolved(Limits::default());
+    e.start(Job::Stream(IpvsMessage::get_services()));
+    let req = sent(&mut e);
+    assert_eq!(req[0].0.flags, NLM_F_REQUEST | NLM_F_DUMP);
+    let first = req[0].0.sequence_number;
+    let mut seen: Vec<String> = Vec::new();
+    let mut sink = |s: Streamed<'_>| {
+        seen.push(match s {
+            Streamed::Entry(p) => {
+                let msg = IpvsMessage::parse(Command(p[0]), &p[GENL_HDRLEN..]).unwrap();
+                msg.service()
+                    .unwrap()
+                    .unwrap()
+                    .key
+                    .port()
+                    .unwrap()
+                    .to_string()
+            }
+            Streamed::Restart => "restart".into(),
+        });
+        Ok(())
+    };
+    let mut d = Vec::new();
+    entry(&mut d, IPVS_ID, first.wrapping_sub(3), 9, 0); // late, skipped
+    entry(&mut d, IPVS_ID, first, 1, 0);
+    entry(&mut d, 0x99, first, 8, 0); // not IPVS's: not an entry
+    entry(&mut d, IPVS_ID, first, 1, NLM_F_DUMP_INTR); // listed twice: kept
+    done(&mut d, first, NLM_F_DUMP_INTR);
+    e.handle_datagram_with(&d, &mut sink);
+    assert!(e.poll_answer().is_none());
+    let second = sent(&mut e)[0].0.sequence_number;
+    let mut d = Vec::new();
+    entry(&mut d, IPVS_ID, second, 2, 0);
+    done(&mut d, second, 0);
+    e.handle_datagram_with(&d, &mut sink);
+    let answer = e.poll_answer().unwrap().unwrap();
+    assert_eq!(answer.results, vec![Ok(vec![])], "nothing kept");
+    assert_eq!(answer.attempts, 2);
+    assert_eq!(seen, ["1", "1", "restart", "2"]);
+}
+
+#[test]
+fn a_sink_that_cannot_read_an_entry_fails_the_streamed_dump() {
+    let mut e = resolved(Limits::default());
+    e.start(Job::Stream(IpvsMessage::get_services()));
+    let seq = sent(&mut e)[0].0.sequence_number;
+    let mut d = Vec::new();
+    entry(&mut d, IPVS_ID, seq, 1, 0);
+    e.handle_datagram_with(&d, &mut |_| Err("unreadable".into()));
+    let err = e.poll_answer().unwrap().unwrap_err();
+    assert_eq!(err, Error::Decode("unreadable".into()));
+}

@@ -103,13 +103,36 @@ fn write_key(w: &mut impl fmt::Write, key: &ServiceKey) -> fmt::Result {
 /// `a.b.c.d:port` or `[v6]:port`, as ipvsadm prints them with `inet_ntop`.
 fn write_addr(w: &mut impl fmt::Write, address: IpAddr, port: u16) -> fmt::Result {
     match address {
-        IpAddr::V4(a) => write!(w, "{a}:{port}"),
+        IpAddr::V4(a) => {
+            let [a, b, c, d] = a.octets();
+            for (octet, sep) in [(a, '.'), (b, '.'), (c, '.'), (d, ':')] {
+                write_number(w, octet.into())?;
+                w.write_char(sep)?;
+            }
+            write_number(w, port.into())
+        }
         IpAddr::V6(a) => {
             w.write_char('[')?;
             write_v6(w, &a)?;
             write!(w, "]:{port}")
         }
     }
+}
+
+/// `n` in decimal, without the formatting machinery: a saved table is
+/// mostly numbers, and this is most of the time writing it took.
+fn write_number(w: &mut impl fmt::Write, mut n: u32) -> fmt::Result {
+    let mut digits = [0u8; 10];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    w.write_str(std::str::from_utf8(&digits[at..]).expect("ASCII digits"))
 }
 
 /// An IPv6 address as glibc's `inet_ntop` writes it. Rust's own formatting
@@ -176,7 +199,8 @@ pub(crate) fn write_dest(
     dest: &Destination,
     opts: &WriteOptions,
 ) -> fmt::Result {
-    write!(w, "{cmd} ")?;
+    w.write_str(cmd)?;
+    w.write_char(' ')?;
     write_key(w, key)?;
     w.write_str(" -r ")?;
     write_addr(w, dest.address, dest.port)?;
@@ -188,7 +212,10 @@ pub(crate) fn write_dest(
         ForwardMethod::Local | ForwardMethod::DirectRoute => "-g",
         _ => "?",
     };
-    write!(w, " {switch} -w {}", dest.weight)?;
+    w.write_char(' ')?;
+    w.write_str(switch)?;
+    w.write_str(" -w ")?;
+    write_number(w, dest.weight)?;
     if opts.thresholds {
         if dest.upper_threshold != 0 {
             write!(w, " -x {}", dest.upper_threshold)?;
