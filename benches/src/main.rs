@@ -12,7 +12,8 @@
 //! With `--ipvsctl PATH` (and `--before PATH`, repeatable: other builds to
 //! compare with, named by their file names), `ipvsctl restore` and `ipvsctl save` run as whole processes under
 //! `/usr/bin/time` next to `ipvsadm -R` and `ipvsadm -Sn`, each in a fresh
-//! namespace, with peak memory (`--cli-only`: only these).
+//! namespace, with peak memory (`--cli-only`: only these; `--rounds N`: N
+//! rounds in turn, the median reported).
 //!
 //! Times are wall clock plus user and system CPU; on an emulated guest only
 //! the ratios mean anything. Prints a markdown report on stdout.
@@ -363,30 +364,51 @@ fn timed(ns: &Ns, cmd: &[&str], stdin: &[u8]) -> (Vec<u8>, Proc) {
 
 /// `ipvsctl restore` and `ipvsctl save` (and those of `before`) as whole
 /// processes next to `ipvsadm -R` and `ipvsadm -Sn`.
-fn cli_bench(n: u32, ipvsctl: &str, before: &[String], report: &mut String) {
-    eprintln!("cli bench: {n} services x {DESTS} destinations");
+/// The run of `runs` with the median wall time, and every run's wall time.
+fn median(runs: &[Proc]) -> (Proc, String) {
+    let mut sorted = runs.to_vec();
+    sorted.sort_by(|a, b| a.wall.total_cmp(&b.wall));
+    let walls: Vec<String> = runs.iter().map(|r| format!("{:.2}", r.wall)).collect();
+    (sorted[sorted.len() / 2], walls.join(" / "))
+}
+
+fn cli_bench(n: u32, ipvsctl: &str, before: &[String], rounds: usize, report: &mut String) {
+    eprintln!("cli bench: {n} services x {DESTS} destinations, {rounds} round(s)");
     let text = rules(n);
-    let theirs_ns = Ns::new("ipvsadm");
-    let (_, adm_restore) = timed(&theirs_ns, &["ipvsadm", "-R"], text.as_bytes());
-    let mut tools = vec![("`ipvsctl`".to_owned(), ipvsctl)];
+    let mut tools = vec![("`ipvsadm`".to_owned(), None)];
+    tools.push(("`ipvsctl`".to_owned(), Some(ipvsctl)));
     for b in before {
         let name = std::path::Path::new(b)
             .file_name()
             .map_or(b.clone(), |f| f.to_string_lossy().into_owned());
-        tools.push((format!("`{name}`"), b.as_str()));
+        tools.push((format!("`{name}`"), Some(b.as_str())));
     }
-    let mut rows = vec![];
-    for (i, (name, bin)) in tools.iter().enumerate() {
-        let ns = Ns::new(&format!("ipvsctl{i}"));
-        let (_, restore) = timed(&ns, &[bin, "restore"], text.as_bytes());
-        let (saved, save) = timed(&ns, &[bin, "save"], b"");
-        rows.push((name, ns, restore, save, saved));
+    // Per tool, per round: restore then save, each tool in a fresh
+    // namespace, the tools in turn within a round.
+    let mut restores: Vec<Vec<Proc>> = vec![vec![]; tools.len()];
+    let mut saves: Vec<Vec<Proc>> = vec![vec![]; tools.len()];
+    let mut same = vec![true; tools.len()];
+    for _ in 0..rounds {
+        let mut outputs = vec![];
+        for (i, (_, bin)) in tools.iter().enumerate() {
+            let ns = Ns::new(&format!("cli{i}"));
+            let (restore, save): (&[&str], &[&str]) = match bin {
+                None => (&["ipvsadm", "-R"], &["ipvsadm", "-Sn"]),
+                Some(b) => (&[b, "restore"], &[b, "save"]),
+            };
+            restores[i].push(timed(&ns, restore, text.as_bytes()).1);
+            let (saved, cost) = timed(&ns, save, b"");
+            saves[i].push(cost);
+            outputs.push(saved);
+        }
+        assert_eq!(
+            outputs[0].iter().filter(|&&b| b == b'\n').count(),
+            n as usize * (1 + DESTS as usize)
+        );
+        for (i, out) in outputs.iter().enumerate() {
+            same[i] &= *out == outputs[0];
+        }
     }
-    let (adm_saved, adm_save) = timed(&theirs_ns, &["ipvsadm", "-Sn"], b"");
-    assert_eq!(
-        adm_saved.iter().filter(|&&b| b == b'\n').count(),
-        n as usize * (1 + DESTS as usize)
-    );
     writeln!(
         report,
         "\n### `ipvsctl` as whole processes, {n} services x {DESTS} destinations\n"
@@ -394,44 +416,34 @@ fn cli_bench(n: u32, ipvsctl: &str, before: &[String], report: &mut String) {
     .unwrap();
     writeln!(
         report,
-        "| step | tool | time (CPU), peak memory | ipvsadm / this |"
+        "Median of {rounds} round(s) by wall time (each round's wall times in the last column)."
     )
     .unwrap();
-    writeln!(report, "|---|---|---|---|").unwrap();
     writeln!(
         report,
-        "| restore from empty | `ipvsadm -R` | {} | 1.00 |",
-        adm_restore.cell()
+        "\n| step | tool | time (CPU), peak memory | ipvsadm / this | rounds (s) |"
     )
     .unwrap();
-    for (name, _, restore, _, _) in &rows {
-        writeln!(
-            report,
-            "| restore from empty | {name} `restore` | {} | {:.2} |",
-            restore.cell(),
-            adm_restore.wall / restore.wall.max(1e-9)
-        )
-        .unwrap();
-    }
-    writeln!(
-        report,
-        "| save | `ipvsadm -Sn` | {} | 1.00 |",
-        adm_save.cell()
-    )
-    .unwrap();
-    for (name, _, _, save, saved) in &rows {
-        writeln!(
-            report,
-            "| save | {name} `save` ({}) | {} | {:.2} |",
-            if *saved == adm_saved {
-                "same bytes"
-            } else {
-                "DIFFERENT bytes"
-            },
-            save.cell(),
-            adm_save.wall / save.wall.max(1e-9)
-        )
-        .unwrap();
+    writeln!(report, "|---|---|---|---|---|").unwrap();
+    for (step, runs) in [("restore from empty", &restores), ("save", &saves)] {
+        let (theirs, _) = median(&runs[0]);
+        for (i, (name, bin)) in tools.iter().enumerate() {
+            let (m, walls) = median(&runs[i]);
+            let what = match (bin, step) {
+                (None, "save") => "`ipvsadm -Sn`".to_owned(),
+                (None, _) => "`ipvsadm -R`".to_owned(),
+                (Some(_), "save") if same[i] => format!("{name} `save` (same bytes)"),
+                (Some(_), "save") => format!("{name} `save` (DIFFERENT bytes)"),
+                (Some(_), _) => format!("{name} `restore`"),
+            };
+            writeln!(
+                report,
+                "| {step} | {what} | {} | {:.2} | {walls} |",
+                m.cell(),
+                theirs.wall / m.wall.max(1e-9)
+            )
+            .unwrap();
+        }
     }
 }
 
@@ -441,6 +453,7 @@ fn main() {
     let mut ipvsctl = None;
     let mut before = vec![];
     let mut cli_only = false;
+    let mut rounds = 1;
     // pyroute2 needs minutes per thousand services under emulation.
     let mut pyroute2_max = 2_000;
     let mut args = std::env::args().skip(1);
@@ -450,6 +463,13 @@ fn main() {
             "--ipvsctl" => ipvsctl = args.next(),
             "--before" => before.extend(args.next()),
             "--cli-only" => cli_only = true,
+            "--rounds" => {
+                rounds = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&r| r > 0)
+                    .expect("--rounds N (N > 0)")
+            }
             "--pyroute2-max" => {
                 pyroute2_max = args
                     .next()
@@ -487,7 +507,7 @@ fn main() {
             bench(n, pyroute2.as_deref(), pyroute2_max, &mut report);
         }
         if let Some(bin) = &ipvsctl {
-            cli_bench(n, bin, &before, &mut report);
+            cli_bench(n, bin, &before, rounds, &mut report);
         }
     }
     println!("{report}");
