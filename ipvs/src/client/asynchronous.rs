@@ -16,7 +16,7 @@ use crate::engine::{Answer, Engine, Job};
 use crate::model::{DaemonState, Destination, Info, Service, ServiceKey, SyncDaemon, Timeouts};
 
 use super::blocking::finish;
-use super::core::{self, Counters, Driver, Stopped};
+use super::core::{self, Counters, Driver, EntrySink, Stopped};
 use super::netns::{within, within_netns};
 use super::sys;
 use super::transport;
@@ -174,6 +174,14 @@ impl<S: Runtime> Driver for AsyncClient<S> {
         &self,
         job: Job<IpvsMessage>,
     ) -> std::result::Result<Answer<IpvsMessage>, Stopped> {
+        self.stream(job, &mut |_| Ok(())).await
+    }
+
+    async fn stream(
+        &self,
+        job: Job<IpvsMessage>,
+        sink: &mut EntrySink<'_>,
+    ) -> std::result::Result<Answer<IpvsMessage>, Stopped> {
         let shared = &*self.shared;
         let mut conn = shared.conn.lock().await;
         let conn = &mut *conn;
@@ -188,9 +196,14 @@ impl<S: Runtime> Driver for AsyncClient<S> {
             shared.timeout,
             &shared.counters,
             S::sleep,
+            sink,
         )
         .await;
         finish(answer, conn.engine.family(), &shared.counters)
+    }
+
+    fn counters(&self) -> &Counters {
+        &self.shared.counters
     }
 
     async fn sleep(&self, duration: Duration) {

@@ -7,12 +7,11 @@ use std::time::Duration;
 
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_GENERIC};
 
-use crate::codec::constants::{IPVS_CMD_ATTR_DEST, IPVS_CMD_ATTR_SERVICE};
-use crate::codec::{Ipvs, IpvsMessage, convert};
-use crate::engine::{Answer, Engine, Job, Limits, Sink, Streamed};
+use crate::codec::{Ipvs, IpvsMessage};
+use crate::engine::{Answer, Engine, Job, Limits};
 use crate::model::{DaemonState, Destination, Info, Service, ServiceKey, SyncDaemon, Timeouts};
 
-use super::core::{self, Counters, Driver, Stopped, now};
+use super::core::{self, Counters, Driver, EntrySink, Stopped, now};
 use super::netns::{Netns, within, within_netns};
 use super::sys;
 use super::transport::{self, Failure, RX_BUF};
@@ -307,74 +306,19 @@ impl Client {
         now(core::destinations(self, key))
     }
 
-    /// Every service, into `out` (cleared first), decoded as the dump is
-    /// read: what [`services`](Self::services) returns without the stats,
-    /// without the dump held, and with a service the kernel listed twice
-    /// (the table changed during the dump) kept twice.
+    /// Every service into `out`, without their counters: see
+    /// [`core::services_into`].
     pub(crate) fn services_into(&self, out: &mut Vec<Service>) -> Result<()> {
-        out.clear();
-        self.stream(IpvsMessage::get_services(), None, &mut |entry| {
-            match entry {
-                Streamed::Restart => out.clear(),
-                Streamed::Entry(payload) => {
-                    if let Some(nest) = convert::nest_of(payload, IPVS_CMD_ATTR_SERVICE)? {
-                        out.push(convert::service_from_nest(nest, false)?);
-                    }
-                }
-            }
-            Ok(())
-        })
+        now(core::services_into(self, out, false))
     }
 
-    /// The destinations of a service, into `out` (cleared first), decoded
-    /// as the dump is read: what [`destinations`](Self::destinations)
-    /// returns without the stats, without a new vector per service or the
-    /// dump held (a destination listed twice is kept twice).
+    /// The destinations of a service into `out`, without their counters.
     pub(crate) fn destinations_into(
         &self,
         key: &ServiceKey,
         out: &mut Vec<Destination>,
     ) -> Result<()> {
-        key.validate()?;
-        out.clear();
-        let family = key.family();
-        self.stream(IpvsMessage::get_dests(key), Some(key), &mut |entry| {
-            match entry {
-                Streamed::Restart => out.clear(),
-                Streamed::Entry(payload) => {
-                    if let Some(nest) = convert::nest_of(payload, IPVS_CMD_ATTR_DEST)? {
-                        out.push(convert::dest_from_nest(nest, family, false)?);
-                    }
-                }
-            }
-            Ok(())
-        })
-    }
-
-    /// Run the dump `msg`, handing its entries to `sink` as they are read.
-    fn stream(
-        &self,
-        msg: IpvsMessage,
-        key: Option<&ServiceKey>,
-        sink: &mut Sink<'_>,
-    ) -> Result<()> {
-        let command = msg.command;
-        let mut guard = self.lock();
-        let conn = &mut *guard;
-        conn.engine.start(Job::Stream(msg));
-        let answer = transport::run_blocking(
-            &mut conn.engine,
-            &conn.sock,
-            &mut conn.rx,
-            self.timeout,
-            &self.counters,
-            sink,
-        );
-        let answer = finish(answer, conn.engine.family(), &self.counters).map_err(|s| s.error)?;
-        match answer.results.into_iter().next() {
-            Some(Err(e)) => Err(super::operation::read_error(command, key, e)),
-            _ => Ok(()),
-        }
+        now(core::destinations_into(self, key, out, false))
     }
 
     /// Every service with its destinations: one dump of the services, then
@@ -402,6 +346,14 @@ impl Driver for Client {
         &self,
         job: Job<IpvsMessage>,
     ) -> std::result::Result<Answer<IpvsMessage>, Stopped> {
+        self.stream(job, &mut |_| Ok(())).await
+    }
+
+    async fn stream(
+        &self,
+        job: Job<IpvsMessage>,
+        sink: &mut EntrySink<'_>,
+    ) -> std::result::Result<Answer<IpvsMessage>, Stopped> {
         let mut guard = self.lock();
         let conn = &mut *guard;
         conn.engine.start(job);
@@ -411,9 +363,13 @@ impl Driver for Client {
             &mut conn.rx,
             self.timeout,
             &self.counters,
-            &mut |_| Ok(()),
+            sink,
         );
         finish(answer, conn.engine.family(), &self.counters)
+    }
+
+    fn counters(&self) -> &Counters {
+        &self.counters
     }
 
     async fn sleep(&self, duration: Duration) {

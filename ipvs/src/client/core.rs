@@ -13,8 +13,14 @@ use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use crate::codec::{IpvsMessage, KernelError};
-use crate::engine::{self, Answer, Job};
+use std::collections::HashSet;
+use std::hash::Hash;
+
+use netlink_packet_core::DecodeError;
+
+use crate::codec::constants::{IPVS_CMD_ATTR_DEST, IPVS_CMD_ATTR_SERVICE};
+use crate::codec::{IpvsMessage, KernelError, convert};
+use crate::engine::{self, Answer, Job, Streamed};
 use crate::model::{Destination, Info, Service, ServiceKey, SyncDaemon, Timeouts};
 
 use super::operation;
@@ -49,9 +55,25 @@ pub(crate) trait Driver {
         job: Job<IpvsMessage>,
     ) -> impl Future<Output = std::result::Result<Answer<IpvsMessage>, Stopped>>;
 
+    /// Run a [`Job::Stream`] to its end, its entries handed to `sink` as
+    /// they are read.
+    fn stream(
+        &self,
+        job: Job<IpvsMessage>,
+        sink: &mut EntrySink<'_>,
+    ) -> impl Future<Output = std::result::Result<Answer<IpvsMessage>, Stopped>>;
+
+    /// The client's counters.
+    fn counters(&self) -> &Counters;
+
     /// Wait `duration` (the reconcile loop's pause between rounds).
     fn sleep(&self, duration: Duration) -> impl Future<Output = ()>;
 }
+
+/// Where a streamed dump's entries go (`Send`, so that the async clients'
+/// futures stay `Send`).
+pub(crate) type EntrySink<'s> =
+    dyn FnMut(Streamed<'_>) -> std::result::Result<(), DecodeError> + Send + 's;
 
 /// Poll a future that never waits (a blocking driver's) to its end.
 ///
@@ -88,6 +110,10 @@ impl Counters {
     }
     pub fn family(&self) -> u16 {
         self.family.load(Ordering::Relaxed)
+    }
+    /// Entries a streamed dump listed twice, dropped by the caller.
+    pub fn dropped(&self, n: usize) {
+        self.duplicates.fetch_add(n as u64, Ordering::Relaxed);
     }
     pub fn snapshot(&self) -> IoCounters {
         IoCounters {
@@ -205,16 +231,141 @@ pub(crate) async fn service(d: &impl Driver, key: &ServiceKey) -> Result<Service
         .ok_or(Error::ServiceNotFound { service: *key })
 }
 
-/// Every service (entries the dump listed twice dropped by the engine).
+/// Every service (entries the dump listed twice dropped).
 pub(crate) async fn services(d: &impl Driver) -> Result<Vec<Service>> {
-    operation::services(&read(d, IpvsMessage::get_services(), true, None).await?)
+    let mut out = Vec::new();
+    services_into(d, &mut out, true).await?;
+    Ok(out)
 }
 
 /// The destinations of a service.
 pub(crate) async fn destinations(d: &impl Driver, key: &ServiceKey) -> Result<Vec<Destination>> {
+    let mut out = Vec::new();
+    destinations_into(d, key, &mut out, true).await?;
+    Ok(out)
+}
+
+/// Run the dump `msg`, its entries handed to `sink` as they are read; a
+/// refusal of the dump is the error of reading it.
+async fn stream(
+    d: &impl Driver,
+    msg: IpvsMessage,
+    key: Option<&ServiceKey>,
+    sink: &mut EntrySink<'_>,
+) -> Result<()> {
+    let command = msg.command;
+    let answer = d
+        .stream(Job::Stream(msg), sink)
+        .await
+        .map_err(|s| s.error)?;
+    match answer.results.into_iter().next() {
+        Some(Err(e)) => Err(operation::read_error(command, key, e)),
+        _ => Ok(()),
+    }
+}
+
+/// Every service, into `out` (cleared first), each decoded in place as
+/// its datagram arrives (nothing of the dump held); with `stats` false,
+/// without their counters. Entries listed twice (the table changed during
+/// the dump) are dropped and counted.
+pub(crate) async fn services_into(
+    d: &impl Driver,
+    out: &mut Vec<Service>,
+    stats: bool,
+) -> Result<()> {
+    out.clear();
+    let mut seen = Listed::default();
+    stream(d, IpvsMessage::get_services(), None, &mut |entry| {
+        match entry {
+            Streamed::Restart => {
+                out.clear();
+                seen = Listed::default();
+            }
+            Streamed::Entry(payload) => {
+                if let Some(nest) = convert::nest_of(payload, IPVS_CMD_ATTR_SERVICE)? {
+                    let service = convert::service_from_nest(nest, stats)?;
+                    if !seen.check(out, |s| s.key, service.key) {
+                        out.push(service);
+                    }
+                }
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    d.counters().dropped(seen.dropped);
+    Ok(())
+}
+
+/// The destinations of a service, into `out` (cleared first), as
+/// [`services_into`] reads services.
+pub(crate) async fn destinations_into(
+    d: &impl Driver,
+    key: &ServiceKey,
+    out: &mut Vec<Destination>,
+    stats: bool,
+) -> Result<()> {
     key.validate()?;
-    let replies = read(d, IpvsMessage::get_dests(key), true, Some(key)).await?;
-    operation::destinations(&replies, key.family())
+    out.clear();
+    let family = key.family();
+    let mut seen = Listed::default();
+    stream(d, IpvsMessage::get_dests(key), Some(key), &mut |entry| {
+        match entry {
+            Streamed::Restart => {
+                out.clear();
+                seen = Listed::default();
+            }
+            Streamed::Entry(payload) => {
+                if let Some(nest) = convert::nest_of(payload, IPVS_CMD_ATTR_DEST)? {
+                    let dest = convert::dest_from_nest(nest, family, stats)?;
+                    let id = |d: &Destination| (d.address, d.port);
+                    if !seen.check(out, id, id(&dest)) {
+                        out.push(dest);
+                    }
+                }
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    d.counters().dropped(seen.dropped);
+    Ok(())
+}
+
+/// The identities of the entries a dump listed so far: a short list is
+/// scanned, a longer one hashed.
+struct Listed<K> {
+    set: HashSet<K>,
+    dropped: usize,
+}
+
+impl<K> Default for Listed<K> {
+    fn default() -> Self {
+        Listed {
+            set: HashSet::new(),
+            dropped: 0,
+        }
+    }
+}
+
+impl<K: Eq + Hash> Listed<K> {
+    /// Entries scanned before a set is built.
+    const SCAN: usize = 16;
+
+    /// Whether an entry with identity `key` is in `out` already (then it
+    /// is counted as dropped).
+    fn check<T>(&mut self, out: &[T], id: impl Fn(&T) -> K, key: K) -> bool {
+        let listed = if out.len() < Self::SCAN {
+            out.iter().any(|e| id(e) == key)
+        } else {
+            if self.set.is_empty() {
+                self.set.extend(out.iter().map(&id));
+            }
+            !self.set.insert(key)
+        };
+        self.dropped += usize::from(listed);
+        listed
+    }
 }
 
 /// Every service with its destinations.

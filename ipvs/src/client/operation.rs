@@ -5,9 +5,7 @@
 use std::net::SocketAddr;
 
 use crate::codec::{Command, IpvsMessage, KernelError};
-use crate::model::{
-    AddressFamily, DaemonState, Destination, Info, Service, ServiceKey, SyncDaemon, Timeouts,
-};
+use crate::model::{DaemonState, Destination, Info, Service, ServiceKey, SyncDaemon, Timeouts};
 
 use super::{Error, Result};
 
@@ -231,18 +229,6 @@ pub(crate) fn services(replies: &[IpvsMessage]) -> Result<Vec<Service>> {
     replies
         .iter()
         .filter_map(|m| m.service().transpose())
-        .collect::<Result<_, _>>()
-        .map_err(Error::from)
-}
-
-/// Destinations out of `GET_DEST` replies.
-pub(crate) fn destinations(
-    replies: &[IpvsMessage],
-    family: AddressFamily,
-) -> Result<Vec<Destination>> {
-    replies
-        .iter()
-        .filter_map(|m| m.destination(family).transpose())
         .collect::<Result<_, _>>()
         .map_err(Error::from)
 }

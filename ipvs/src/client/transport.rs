@@ -90,6 +90,7 @@ pub(crate) async fn run_async<P, S, F>(
     timeout: Option<Duration>,
     counters: &Counters,
     sleep: impl Fn(Duration) -> F,
+    sink: &mut super::core::EntrySink<'_>,
 ) -> Result<Answer<P::Reply>, Stop<P>>
 where
     P: Protocol,
@@ -127,7 +128,7 @@ where
             Ok(()) if rx.len() >= capacity => {
                 return Err((Failure::Truncated(rx.len()), engine.abort()));
             }
-            Ok(()) => engine.handle_datagram(rx),
+            Ok(()) => engine.handle_datagram_with(rx, sink),
             Err(e) => return Err((Failure::Io(e), engine.abort())),
         }
     }
@@ -248,6 +249,7 @@ mod tests {
             Some(Duration::from_secs(5)),
             &Counters::default(),
             tokio::time::sleep,
+            &mut |_| Ok(()),
         )
         .await
         .unwrap();
@@ -276,6 +278,7 @@ mod tests {
                 Some(Duration::from_secs(5)),
                 &Counters::default(),
                 sleep,
+                &mut |_| Ok(()),
             )
             .await
             .unwrap();
@@ -300,12 +303,29 @@ mod tests {
             };
             let mut rx = Vec::new();
             let t = Some(Duration::from_millis(200));
-            run_async(&mut engine, &sock, &mut rx, t, &counters, sleep)
-                .await
-                .unwrap();
+            run_async(
+                &mut engine,
+                &sock,
+                &mut rx,
+                t,
+                &counters,
+                sleep,
+                &mut |_| Ok(()),
+            )
+            .await
+            .unwrap();
             engine.start(Job::Requests(vec![()]));
             assert!(engine.poll_transmit().is_some());
-            let stopped = run_async(&mut engine, &sock, &mut rx, t, &counters, sleep).await;
+            let stopped = run_async(
+                &mut engine,
+                &sock,
+                &mut rx,
+                t,
+                &counters,
+                sleep,
+                &mut |_| Ok(()),
+            )
+            .await;
             assert!(matches!(stopped, Err((Failure::Timeout(_), _))));
         });
     }

@@ -62,13 +62,11 @@ pub fn save_rules(
     let mut list = Vec::new();
     services.services_into(&mut list)?;
     list.sort_by(|a, b| ipvsadm_service_order(&a.key, &b.key));
-    list.dedup_by(|a, b| a.key == b.key);
     let mut dests = Vec::new();
     let mut text = String::with_capacity(4096);
     for service in &list {
         destinations.destinations_into(&service.key, &mut dests)?;
         dests.sort_by(ipvsadm_dest_order);
-        dests.dedup_by(|a, b| (a.address, a.port) == (b.address, b.port));
         text.clear();
         let _ = crate::rules::write_service(&mut text, "-A", service);
         text.push('\n');
