@@ -87,9 +87,10 @@ const PARALLEL_BYTES: usize = 256 << 10;
 /// The rules of `text`, its first line being line `first_line + 1`.
 fn parse_piece(text: &str, first_line: usize) -> Result<Vec<ParsedRule>, RulesError> {
     let mut out = Vec::with_capacity(text.len() / 40);
+    let mut scratch = Scratch::default();
     for (i, line) in text.lines().enumerate() {
         let line_no = first_line + i + 1;
-        if let Some(rule) = parse_line(line).map_err(|(column, kind)| RulesError {
+        if let Some(rule) = parse_line(line, &mut scratch).map_err(|(column, kind)| RulesError {
             line: line_no,
             column,
             kind,
@@ -228,6 +229,31 @@ const SPECS: &[Spec] = &[
     spec("sort", None, Id::NotARule, Arg::No),
 ];
 
+/// For each ASCII letter, 1 + the index in [`SPECS`] of the first short
+/// option spelled so; 0 for none.
+const SHORT_INDEX: [u8; 128] = {
+    let mut table = [0u8; 128];
+    let mut i = 0;
+    while i < SPECS.len() {
+        if let Some(c) = SPECS[i].short {
+            let c = c as usize;
+            if c < 128 && table[c] == 0 {
+                table[c] = (i + 1) as u8;
+            }
+        }
+        i += 1;
+    }
+    table
+};
+
+/// The option spelled `-c`, as the first of [`SPECS`] with that letter.
+fn short_spec(c: char) -> Option<&'static Spec> {
+    match SHORT_INDEX.get(c as usize) {
+        Some(&i) if i > 0 => Some(&SPECS[usize::from(i) - 1]),
+        _ => None,
+    }
+}
+
 impl Id {
     fn is_command(self) -> bool {
         matches!(
@@ -299,7 +325,12 @@ impl Id {
 fn column(line: &str, part: &str) -> usize {
     let off = (part.as_ptr() as usize).saturating_sub(line.as_ptr() as usize);
     let off = off.min(line.len());
-    line[..off].chars().count() + 1
+    let before = &line[..off];
+    if before.is_ascii() {
+        off + 1
+    } else {
+        before.chars().count() + 1
+    }
 }
 
 /// The column just after a slice of `line`.
@@ -340,7 +371,7 @@ enum SvcSpec {
 #[derive(Default)]
 struct Fields<'a> {
     service: Option<(SvcSpec, Given<'a>)>,
-    scheduler: Option<(&'a str, usize)>,
+    scheduler: Option<&'a str>,
     persistent: Option<u32>,
     netmask: Option<(&'a str, usize, Given<'a>)>,
     pe: Option<&'a str>,
@@ -376,33 +407,49 @@ fn unwritable_name(
     Ok(())
 }
 
-fn parse_line(line: &str) -> Result<Option<Rule>, LineError> {
-    // Words, up to a comment.
-    let mut words: Vec<&str> = Vec::new();
+/// The lists [`parse_line`] fills, kept from one line to the next so that
+/// a line costs no allocation.
+#[derive(Default)]
+struct Scratch<'a> {
+    words: Vec<&'a str>,
+    given: Vec<Given<'a>>,
+    positional: Vec<&'a str>,
+    /// The options of one word: spec, spelled option, attached value.
+    found: Vec<(&'static Spec, &'a str, Option<&'a str>)>,
+}
+
+fn parse_line<'a>(line: &'a str, scratch: &mut Scratch<'a>) -> Result<Option<Rule>, LineError> {
+    let Scratch {
+        words,
+        given,
+        positional,
+        found,
+    } = scratch;
+    words.clear();
+    given.clear();
+    positional.clear();
+    // Words, up to a comment; a first word `ipvsadm` is skipped.
+    let mut first = true;
     for w in line.split_ascii_whitespace() {
         if w.starts_with('#') {
             break;
         }
-        words.push(w);
-    }
-    if words.first() == Some(&"ipvsadm") {
-        words.remove(0);
+        if !std::mem::take(&mut first) || w != "ipvsadm" {
+            words.push(w);
+        }
     }
     if words.is_empty() {
         return Ok(None);
     }
 
-    let mut given: Vec<Given<'_>> = Vec::new();
     let mut command: Option<Given<'_>> = None;
-    let mut positional: Vec<&str> = Vec::new();
     let mut f = Fields::default();
 
     let mut i = 0;
     while i < words.len() {
         let word = words[i];
         i += 1;
-        // (option spec, spelled option, attached value)
-        let mut found: Vec<(&Spec, &str, Option<&str>)> = Vec::new();
+        found.clear();
         if let Some(long) = word.strip_prefix("--") {
             if long.is_empty() {
                 return Err((
@@ -437,7 +484,7 @@ fn parse_line(line: &str) -> Result<Option<Rule>, LineError> {
             while let Some(c) = rest.chars().next() {
                 let spelled = &rest[..c.len_utf8()];
                 rest = &rest[c.len_utf8()..];
-                let spec = SPECS.iter().find(|s| s.short == Some(c)).ok_or_else(|| {
+                let spec = short_spec(c).ok_or_else(|| {
                     (
                         column(line, spelled) - 1,
                         RulesErrorKind::UnknownOption(format!("-{c}")),
@@ -455,7 +502,8 @@ fn parse_line(line: &str) -> Result<Option<Rule>, LineError> {
         }
 
         let n = found.len();
-        for (k, (spec, spelled, attached)) in found.into_iter().enumerate() {
+        for k in 0..n {
+            let (spec, spelled, attached) = found[k];
             let short = !spelled.starts_with("--");
             let g = Given {
                 id: spec.id,
@@ -464,9 +512,8 @@ fn parse_line(line: &str) -> Result<Option<Rule>, LineError> {
                 col: column(line, spelled) - usize::from(short),
             };
             let col = g.col;
-            let shown = g.name();
             if spec.id == Id::NotARule {
-                return Err((col, RulesErrorKind::NotARule(shown)));
+                return Err((col, RulesErrorKind::NotARule(g.name())));
             }
             // The value: attached, or the next word.
             let value: Option<&str> = match (spec.arg, attached) {
@@ -481,7 +528,7 @@ fn parse_line(line: &str) -> Result<Option<Rule>, LineError> {
                         return Err((
                             column_after(line, word),
                             RulesErrorKind::MissingValue {
-                                option: shown.clone(),
+                                option: g.name(),
                                 expected: expected_of(spec.id),
                             },
                         ));
@@ -502,7 +549,7 @@ fn parse_line(line: &str) -> Result<Option<Rule>, LineError> {
                         col,
                         RulesErrorKind::SecondCommand {
                             first: first.name(),
-                            second: shown.clone(),
+                            second: g.name(),
                         },
                     ));
                 }
@@ -513,7 +560,7 @@ fn parse_line(line: &str) -> Result<Option<Rule>, LineError> {
                 return Err((
                     col,
                     RulesErrorKind::Conflict {
-                        option: shown.clone(),
+                        option: g.name(),
                         previous: prev.name(),
                     },
                 ));
@@ -526,7 +573,7 @@ fn parse_line(line: &str) -> Result<Option<Rule>, LineError> {
     let Some(cmd) = command else {
         return Err((column(line, words[0]), RulesErrorKind::NoCommand));
     };
-    for g in &given {
+    for g in given.iter() {
         if !g.id.allowed_with(cmd.id) {
             return Err((
                 g.col,
@@ -552,7 +599,7 @@ fn parse_line(line: &str) -> Result<Option<Rule>, LineError> {
             ));
         }
         let mut t = [0u32; 3];
-        for (slot, word) in t.iter_mut().zip(&positional) {
+        for (slot, word) in t.iter_mut().zip(positional.iter()) {
             *slot = number(word, 0, MAX_TIMEOUT).ok_or_else(|| {
                 (
                     column(line, word),
@@ -578,7 +625,7 @@ fn parse_line(line: &str) -> Result<Option<Rule>, LineError> {
             RulesErrorKind::UnexpectedArgument((*p).into()),
         ));
     }
-    build(line, cmd, &given, f).map(Some)
+    build(line, cmd, given, f).map(Some)
 }
 
 fn expected_of(id: Id) -> &'static str {
@@ -633,8 +680,11 @@ fn addr_port(s: &str) -> Option<(IpAddr, Option<u16>)> {
             p => Some((IpAddr::V6(addr), Some(port(p.strip_prefix(':')?)?))),
         };
     }
-    if let Ok(v6) = s.parse::<Ipv6Addr>() {
-        return Some((IpAddr::V6(v6), None));
+    // An IPv6 address has two colons at least.
+    if s.bytes().filter(|&b| b == b':').count() > 1 {
+        if let Ok(v6) = s.parse::<Ipv6Addr>() {
+            return Some((IpAddr::V6(v6), None));
+        }
     }
     match s.split_once(':') {
         Some((a, p)) => Some((IpAddr::V4(a.parse::<Ipv4Addr>().ok()?), Some(port(p)?))),
@@ -716,7 +766,7 @@ fn take_value<'a>(
                     },
                 ));
             }
-            f.scheduler = Some((v, column(line, v)));
+            f.scheduler = Some(v);
         }
         Id::Persistent => {
             f.persistent = Some(match value {
@@ -850,7 +900,7 @@ fn build(
         Id::DeleteService => Ok(Rule::DeleteService { service: key }),
         Id::Zero => Ok(Rule::Zero { service: Some(key) }),
         Id::AddService | Id::EditService => {
-            let scheduler = Scheduler::from_name(f.scheduler.map_or("wlc", |(s, _)| s));
+            let scheduler = Scheduler::from_name(f.scheduler.unwrap_or("wlc"));
             let family = key.family();
             let persistence = match f.persistent {
                 None => None,
