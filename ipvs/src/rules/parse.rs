@@ -345,10 +345,15 @@ struct Given<'a> {
     /// `--name`, or the letter of a short option.
     spelled: &'a str,
     short: bool,
-    col: usize,
 }
 
 impl Given<'_> {
+    /// Its column in `line` (the line it was read from): where its `-` is.
+    /// Only errors need it.
+    fn col(&self, line: &str) -> usize {
+        column(line, self.spelled) - usize::from(self.short)
+    }
+
     /// The option as `-x` or `--name`.
     fn name(&self) -> String {
         if self.short {
@@ -377,7 +382,7 @@ struct Fields<'a> {
     pe: Option<&'a str>,
     ops: bool,
     sched_flags: Option<(&'a str, Given<'a>)>,
-    real: Option<(IpAddr, Option<u16>, usize)>,
+    real: Option<(IpAddr, Option<u16>, Given<'a>)>,
     weight: Option<u32>,
     u_threshold: Option<u32>,
     l_threshold: Option<u32>,
@@ -509,11 +514,9 @@ fn parse_line<'a>(line: &'a str, scratch: &mut Scratch<'a>) -> Result<Option<Rul
                 id: spec.id,
                 spelled,
                 short,
-                col: column(line, spelled) - usize::from(short),
             };
-            let col = g.col;
             if spec.id == Id::NotARule {
-                return Err((col, RulesErrorKind::NotARule(g.name())));
+                return Err((g.col(line), RulesErrorKind::NotARule(g.name())));
             }
             // The value: attached, or the next word.
             let value: Option<&str> = match (spec.arg, attached) {
@@ -546,7 +549,7 @@ fn parse_line<'a>(line: &'a str, scratch: &mut Scratch<'a>) -> Result<Option<Rul
             if spec.id.is_command() {
                 if let Some(first) = command {
                     return Err((
-                        col,
+                        g.col(line),
                         RulesErrorKind::SecondCommand {
                             first: first.name(),
                             second: g.name(),
@@ -558,7 +561,7 @@ fn parse_line<'a>(line: &'a str, scratch: &mut Scratch<'a>) -> Result<Option<Rul
             }
             if let Some(prev) = given.iter().find(|p| p.id.group() == spec.id.group()) {
                 return Err((
-                    col,
+                    g.col(line),
                     RulesErrorKind::Conflict {
                         option: g.name(),
                         previous: prev.name(),
@@ -576,7 +579,7 @@ fn parse_line<'a>(line: &'a str, scratch: &mut Scratch<'a>) -> Result<Option<Rul
     for g in given.iter() {
         if !g.id.allowed_with(cmd.id) {
             return Err((
-                g.col,
+                g.col(line),
                 RulesErrorKind::IllegalOption {
                     command: cmd.name(),
                     option: g.name(),
@@ -680,15 +683,49 @@ fn addr_port(s: &str) -> Option<(IpAddr, Option<u16>)> {
             p => Some((IpAddr::V6(addr), Some(port(p.strip_prefix(':')?)?))),
         };
     }
-    // An IPv6 address has two colons at least.
-    if s.bytes().filter(|&b| b == b':').count() > 1 {
+    // One pass: the first colon, and whether there are two (an IPv6
+    // address has two at least).
+    let mut colon = None;
+    let mut colons = 0;
+    for (i, b) in s.bytes().enumerate() {
+        if b == b':' {
+            colon.get_or_insert(i);
+            colons += 1;
+        }
+    }
+    if colons > 1 {
         if let Ok(v6) = s.parse::<Ipv6Addr>() {
             return Some((IpAddr::V6(v6), None));
         }
     }
-    match s.split_once(':') {
-        Some((a, p)) => Some((IpAddr::V4(a.parse::<Ipv4Addr>().ok()?), Some(port(p)?))),
-        None => Some((IpAddr::V4(s.parse::<Ipv4Addr>().ok()?), None)),
+    match colon {
+        Some(i) => Some((IpAddr::V4(ipv4(&s[..i])?), Some(port(&s[i + 1..])?))),
+        None => Some((IpAddr::V4(ipv4(s)?), None)),
+    }
+}
+
+/// A dotted IPv4 address, exactly as `Ipv4Addr::from_str` reads it (four
+/// decimal octets of one to three digits, no leading zero), in one pass.
+fn ipv4(s: &str) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = s.as_bytes().split(|&b| b == b'.');
+    for octet in &mut octets {
+        let part = parts.next()?;
+        if part.is_empty() || part.len() > 3 || (part.len() > 1 && part[0] == b'0') {
+            return None;
+        }
+        let mut n: u32 = 0;
+        for &b in part {
+            if !b.is_ascii_digit() {
+                return None;
+            }
+            n = n * 10 + u32::from(b - b'0');
+        }
+        *octet = u8::try_from(n).ok()?;
+    }
+    match parts.next() {
+        None => Some(Ipv4Addr::from(octets)),
+        Some(_) => None,
     }
 }
 
@@ -798,7 +835,7 @@ fn take_value<'a>(
         Id::SchedFlags => f.sched_flags = Some((v, g)),
         Id::RealServer => {
             let (address, port) = addr_port(v).ok_or_else(|| bad(line, g, v))?;
-            f.real = Some((address, port, g.col));
+            f.real = Some((address, port, g));
         }
         Id::Weight => f.weight = Some(number(v, 0, MAX_I32).ok_or_else(|| bad(line, g, v))?),
         Id::UThreshold => {
@@ -839,7 +876,7 @@ fn build(
     let invalid = |col: usize, msg: String| (col, RulesErrorKind::Invalid(msg));
     let needs_service = || {
         (
-            cmd.col,
+            cmd.col(line),
             RulesErrorKind::MissingOption {
                 command: cmd.name(),
                 needs: "a service: -t, -u, --sctp-service or -f",
@@ -857,7 +894,7 @@ fn build(
             if cmd.id == Id::Zero {
                 if let Some(g) = ipv6 {
                     return Err(invalid(
-                        g.col,
+                        g.col(line),
                         format!("{} is for fwmark services (-f)", g.name()),
                     ));
                 }
@@ -883,7 +920,7 @@ fn build(
         )) => {
             if let Some(g) = ipv6 {
                 return Err(invalid(
-                    g.col,
+                    g.col(line),
                     format!("{} is for fwmark services (-f)", g.name()),
                 ));
             }
@@ -894,7 +931,7 @@ fn build(
             }
         }
     };
-    let svc_col = f.service.as_ref().map_or(cmd.col, |(_, g)| g.col);
+    let svc_col = || f.service.as_ref().map_or(cmd, |(_, g)| *g).col(line);
 
     match cmd.id {
         Id::DeleteService => Ok(Rule::DeleteService { service: key }),
@@ -928,7 +965,7 @@ fn build(
             };
             if key.port() == Some(0) && persistence.is_none() {
                 return Err(invalid(
-                    svc_col,
+                    svc_col(),
                     "port 0 (every port) needs persistence (-p)".into(),
                 ));
             }
@@ -944,7 +981,7 @@ fn build(
                 if !is_udp {
                     let g = find(given, |id| id == Id::Ops).unwrap_or(cmd);
                     return Err(invalid(
-                        g.col,
+                        g.col(line),
                         format!(
                             "{}: one-packet scheduling is only for UDP services",
                             g.name()
@@ -961,7 +998,7 @@ fn build(
             service.flags = flags;
             service.persistence_engine = f.pe.map(str::to_owned);
             if let Err(e) = service.validate() {
-                return Err(invalid(cmd.col, e.to_string()));
+                return Err(invalid(cmd.col(line), e.to_string()));
             }
             Ok(if cmd.id == Id::AddService {
                 Rule::AddService { service }
@@ -972,7 +1009,7 @@ fn build(
         Id::AddDest | Id::EditDest | Id::DeleteDest => {
             let Some((address, port, real_col)) = f.real else {
                 return Err((
-                    cmd.col,
+                    cmd.col(line),
                     RulesErrorKind::MissingOption {
                         command: cmd.name(),
                         needs: "a real server: -r",
@@ -1004,7 +1041,7 @@ fn build(
                         )
                     }) {
                         return Err(invalid(
-                            g.col,
+                            g.col(line),
                             format!("{}: tunnel options need tunnelling (-i)", g.name()),
                         ));
                     }
@@ -1013,7 +1050,7 @@ fn build(
             };
             let forward = match fwd.map(|g| g.id) {
                 Some(Id::Masquerading) => ForwardMethod::Masquerade,
-                Some(Id::Ipip) => ForwardMethod::Tunnel(tunnel_of(given, &f)?),
+                Some(Id::Ipip) => ForwardMethod::Tunnel(tunnel_of(line, given, &f)?),
                 _ => ForwardMethod::DirectRoute,
             };
             // ipvsadm: for direct routing and tunnels, the real server's
@@ -1028,7 +1065,7 @@ fn build(
             }
             if AddressFamily::of(&address) != key.family() && !tunnel {
                 return Err(invalid(
-                    real_col,
+                    real_col.col(line),
                     "a real server of another address family than its service needs tunnelling (-i)"
                         .into(),
                 ));
@@ -1038,7 +1075,7 @@ fn build(
                 .with_weight(f.weight.unwrap_or(1))
                 .with_thresholds(f.u_threshold.unwrap_or(0), f.l_threshold.unwrap_or(0));
             if let Err(e) = dest.validate(&key) {
-                return Err(invalid(cmd.col, e.to_string()));
+                return Err(invalid(cmd.col(line), e.to_string()));
             }
             Ok(if cmd.id == Id::AddDest {
                 Rule::AddDestination { service: key, dest }
@@ -1046,18 +1083,21 @@ fn build(
                 Rule::UpdateDestination { service: key, dest }
             })
         }
-        _ => Err(invalid(cmd.col, format!("{} is not a rule", cmd.name()))),
+        _ => Err(invalid(
+            cmd.col(line),
+            format!("{} is not a rule", cmd.name()),
+        )),
     }
 }
 
 /// The tunnel of a `-i` destination, with ipvsadm's checks
 /// (`tunnel_types_v_options`).
-fn tunnel_of(given: &[Given<'_>], f: &Fields<'_>) -> Result<Tunnel, LineError> {
+fn tunnel_of(line: &str, given: &[Given<'_>], f: &Fields<'_>) -> Result<Tunnel, LineError> {
     let type_name = ["ipip", "gue", "gre"][f.tun_type.unwrap_or(0) as usize];
     let illegal = |id: Id| -> Result<(), LineError> {
         match find(given, |g| g == id) {
             Some(g) => Err((
-                g.col,
+                g.col(line),
                 RulesErrorKind::Invalid(format!(
                     "{} does not go with tunnel type {type_name}",
                     g.name()
@@ -1077,7 +1117,7 @@ fn tunnel_of(given: &[Given<'_>], f: &Fields<'_>) -> Result<Tunnel, LineError> {
             let Some(port) = f.tun_port else {
                 let g = find(given, |id| id == Id::TunType).expect("--tun-type was given");
                 return Err((
-                    g.col,
+                    g.col(line),
                     RulesErrorKind::MissingOption {
                         command: "--tun-type gue".into(),
                         needs: "--tun-port",
@@ -1169,6 +1209,56 @@ mod tests {
             }
         }
         s
+    }
+
+    #[test]
+    fn ipv4_reads_as_the_standard_library_does() {
+        let mut cases: Vec<String> = [
+            "",
+            ".",
+            "0.0.0.0",
+            "255.255.255.255",
+            "256.1.1.1",
+            "01.1.1.1",
+            "0.1.1.1",
+            "1.2.3",
+            "1.2.3.4.",
+            "1.2.3.4.5",
+            "1..3.4",
+            "+1.2.3.4",
+            "1.2.3.-4",
+            "1.2.3.4 ",
+            "1.2.3.0004",
+            "999.1.1.1",
+            "1.2.3.a",
+            "１.2.3.4",
+            "192.0.2.10",
+            "10.0.0.00",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // Every short string over the characters that matter.
+        let alphabet = ['0', '1', '2', '5', '9', '.', 'x'];
+        let mut frontier = vec![String::new()];
+        for _ in 0..6 {
+            let mut next = Vec::new();
+            for s in &frontier {
+                for c in alphabet {
+                    next.push(format!("{s}{c}"));
+                }
+            }
+            cases.extend(next.iter().cloned());
+            frontier = next;
+        }
+        for dotted in ["1.2.3.", "25.0.19.", "0.0.0."] {
+            for tail in ["0", "00", "255", "256", "1000", "019", "9"] {
+                cases.push(format!("{dotted}{tail}"));
+            }
+        }
+        for s in &cases {
+            assert_eq!(ipv4(s), s.parse::<Ipv4Addr>().ok(), "{s:?}");
+        }
     }
 
     #[test]

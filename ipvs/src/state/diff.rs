@@ -614,8 +614,8 @@ impl Differ<'_> {
             Some(ix) => ix.get(&addr).copied(),
             None => have.destinations.iter().find(|d| d.socket_addr() == addr),
         };
-        let want_index: Option<FastSet<SocketAddr>> =
-            (want.destinations.len() > SMALL_SERVICE).then(|| {
+        let want_index: Option<FastSet<SocketAddr>> = (want.destinations.len() > SMALL_SERVICE)
+            .then(|| {
                 want.destinations
                     .iter()
                     .map(Destination::socket_addr)

@@ -287,7 +287,8 @@ fn validate(op: &Change) -> Result<(), ValidationError> {
 enum Status {
     Pending,
     Applied,
-    Failed(Error),
+    /// Boxed: a plan's statuses are many, refusals few.
+    Failed(Box<Error>),
     NotAttempted,
     InDoubt,
 }
@@ -366,14 +367,14 @@ async fn send(
                         Err(Error::NotAttempted { .. }) => Status::NotAttempted,
                         Err(e) => {
                             refused = true;
-                            Status::Failed(e)
+                            Status::Failed(Box::new(e))
                         }
                     };
                 }
             }
             // An invalid op: nothing of this batch went.
             Some((index, source)) => {
-                status[start] = Status::Failed(Error::InvalidOperation { index, source });
+                status[start] = Status::Failed(Box::new(Error::InvalidOperation { index, source }));
                 for s in &mut status[start + 1..end] {
                     *s = Status::NotAttempted;
                 }
@@ -518,7 +519,11 @@ async fn rollback(client: &impl Driver, actual: &State, applied: &[Change]) -> R
     for (index, (op, s)) in ops.into_iter().zip(status).enumerate() {
         match s {
             Status::Applied => r.applied.push(op),
-            Status::Failed(error) => r.failed.push(FailedChange { index, op, error }),
+            Status::Failed(error) => r.failed.push(FailedChange {
+                index,
+                op,
+                error: *error,
+            }),
             _ => r.failed.push(FailedChange {
                 index,
                 op,
@@ -590,10 +595,19 @@ async fn apply_plan(
         }
     }
 
+    let applied = status
+        .iter()
+        .filter(|s| matches!(s, Status::Applied))
+        .count();
+    report.applied.reserve_exact(applied);
     for (index, (op, s)) in ops.iter().cloned().zip(status).enumerate() {
         match s {
             Status::Applied => report.applied.push(op),
-            Status::Failed(error) => report.failed.push(FailedChange { index, op, error }),
+            Status::Failed(error) => report.failed.push(FailedChange {
+                index,
+                op,
+                error: *error,
+            }),
             Status::InDoubt => report.in_doubt.push(op),
             Status::NotAttempted | Status::Pending => report.not_attempted.push(op),
         }

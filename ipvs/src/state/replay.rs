@@ -62,9 +62,12 @@ impl<'s> Table<'s> {
     }
 
     fn service(&mut self, key: &ServiceKey) -> Result<&mut ServiceState, ReplayError> {
-        let last = self
-            .last
-            .filter(|&i| self.state.services.get(i).is_some_and(|s| s.service.key == *key));
+        let last = self.last.filter(|&i| {
+            self.state
+                .services
+                .get(i)
+                .is_some_and(|s| s.service.key == *key)
+        });
         match last.or_else(|| self.index.get(key).copied()) {
             Some(i) => {
                 self.last = Some(i);
