@@ -35,6 +35,33 @@ fn attr(buf: &mut Vec<u8>, kind: u16, value: &[u8]) {
     pad(buf, value.len());
 }
 
+/// An attribute of `N` bytes of value (a multiple of 4 with its 4-byte
+/// header, so without padding) in one write: [`attr`] for the fixed-size
+/// values every request has.
+fn fixed<const N: usize, const M: usize>(buf: &mut Vec<u8>, kind: u16, value: [u8; N]) {
+    const { assert!(M == 4 + N && M % 4 == 0) };
+    let mut a = [0u8; M];
+    a[..2].copy_from_slice(&(M as u16).to_ne_bytes());
+    a[2..4].copy_from_slice(&kind.to_ne_bytes());
+    a[4..].copy_from_slice(&value);
+    buf.extend_from_slice(&a);
+}
+
+/// A 2-byte attribute and its padding, in one write.
+fn two(buf: &mut Vec<u8>, kind: u16, value: [u8; 2]) {
+    let [k0, k1] = kind.to_ne_bytes();
+    let [l0, l1] = 6u16.to_ne_bytes();
+    buf.extend_from_slice(&[l0, l1, k0, k1, value[0], value[1], 0, 0]);
+}
+
+fn u32_attr(buf: &mut Vec<u8>, kind: u16, v: u32) {
+    fixed::<4, 8>(buf, kind, v.to_ne_bytes());
+}
+
+fn addr_attr(buf: &mut Vec<u8>, kind: u16, a: &IpAddr) {
+    fixed::<16, 20>(buf, kind, addr_bytes(a));
+}
+
 /// Append a string attribute: the bytes and a NUL.
 fn string(buf: &mut Vec<u8>, kind: u16, s: &str) {
     buf.extend_from_slice(&nla_len(4 + s.len() + 1));
@@ -52,8 +79,8 @@ fn pad(buf: &mut Vec<u8>, len: usize) {
 /// Append a nest of `kind` holding what `inner` appends.
 fn nest(buf: &mut Vec<u8>, kind: u16, inner: impl FnOnce(&mut Vec<u8>)) {
     let start = buf.len();
-    buf.extend_from_slice(&[0, 0]);
-    buf.extend_from_slice(&kind.to_ne_bytes());
+    let [k0, k1] = kind.to_ne_bytes();
+    buf.extend_from_slice(&[0, 0, k0, k1]);
     inner(buf);
     let len = nla_len(buf.len() - start);
     buf[start..start + 2].copy_from_slice(&len);
@@ -67,22 +94,18 @@ fn service_key(buf: &mut Vec<u8>, key: &ServiceKey) {
             address,
             port,
         } => {
-            attr(
+            two(
                 buf,
                 IPVS_SVC_ATTR_AF,
-                &AddressFamily::of(address).to_raw().to_ne_bytes(),
+                AddressFamily::of(address).to_raw().to_ne_bytes(),
             );
-            attr(
-                buf,
-                IPVS_SVC_ATTR_PROTOCOL,
-                &protocol.to_raw().to_ne_bytes(),
-            );
-            attr(buf, IPVS_SVC_ATTR_ADDR, &addr_bytes(address));
-            attr(buf, IPVS_SVC_ATTR_PORT, &port.to_be_bytes());
+            two(buf, IPVS_SVC_ATTR_PROTOCOL, protocol.to_raw().to_ne_bytes());
+            addr_attr(buf, IPVS_SVC_ATTR_ADDR, address);
+            two(buf, IPVS_SVC_ATTR_PORT, port.to_be_bytes());
         }
         ServiceKey::Fwmark { fwmark, family } => {
-            attr(buf, IPVS_SVC_ATTR_AF, &family.to_raw().to_ne_bytes());
-            attr(buf, IPVS_SVC_ATTR_FWMARK, &fwmark.to_ne_bytes());
+            two(buf, IPVS_SVC_ATTR_AF, family.to_raw().to_ne_bytes());
+            u32_attr(buf, IPVS_SVC_ATTR_FWMARK, *fwmark);
         }
     }
 }
@@ -102,9 +125,9 @@ fn service_nest(buf: &mut Vec<u8>, svc: &Service) {
         let mut flags = [0u8; 8];
         flags[..4].copy_from_slice(&svc.kernel_flags().bits().to_ne_bytes());
         flags[4..].copy_from_slice(&u32::MAX.to_ne_bytes());
-        attr(buf, IPVS_SVC_ATTR_FLAGS, &flags);
-        attr(buf, IPVS_SVC_ATTR_TIMEOUT, &timeout.to_ne_bytes());
-        attr(buf, IPVS_SVC_ATTR_NETMASK, &netmask.to_raw().to_ne_bytes());
+        fixed::<8, 12>(buf, IPVS_SVC_ATTR_FLAGS, flags);
+        u32_attr(buf, IPVS_SVC_ATTR_TIMEOUT, timeout);
+        u32_attr(buf, IPVS_SVC_ATTR_NETMASK, netmask.to_raw());
     });
 }
 
@@ -125,37 +148,25 @@ pub(crate) fn dest(buf: &mut Vec<u8>, command: Command, key: &ServiceKey, d: &De
     header(buf, command);
     nest(buf, IPVS_CMD_ATTR_SERVICE, |buf| service_key(buf, key));
     nest(buf, IPVS_CMD_ATTR_DEST, |buf| {
-        attr(buf, IPVS_DEST_ATTR_ADDR, &addr_bytes(&d.address));
-        attr(buf, IPVS_DEST_ATTR_PORT, &d.port.to_be_bytes());
-        attr(
-            buf,
-            IPVS_DEST_ATTR_FWD_METHOD,
-            &d.forward.to_raw().to_ne_bytes(),
-        );
-        attr(buf, IPVS_DEST_ATTR_WEIGHT, &d.weight.to_ne_bytes());
+        addr_attr(buf, IPVS_DEST_ATTR_ADDR, &d.address);
+        two(buf, IPVS_DEST_ATTR_PORT, d.port.to_be_bytes());
+        u32_attr(buf, IPVS_DEST_ATTR_FWD_METHOD, d.forward.to_raw());
+        u32_attr(buf, IPVS_DEST_ATTR_WEIGHT, d.weight);
         if let ForwardMethod::Tunnel(t) = &d.forward {
             attr(buf, IPVS_DEST_ATTR_TUN_TYPE, &[t.type_raw()]);
-            attr(buf, IPVS_DEST_ATTR_TUN_PORT, &t.port().to_be_bytes());
-            attr(
+            two(buf, IPVS_DEST_ATTR_TUN_PORT, t.port().to_be_bytes());
+            two(
                 buf,
                 IPVS_DEST_ATTR_TUN_FLAGS,
-                &t.checksum().to_raw().to_ne_bytes(),
+                t.checksum().to_raw().to_ne_bytes(),
             );
         }
-        attr(
-            buf,
-            IPVS_DEST_ATTR_U_THRESH,
-            &d.upper_threshold.to_ne_bytes(),
-        );
-        attr(
-            buf,
-            IPVS_DEST_ATTR_L_THRESH,
-            &d.lower_threshold.to_ne_bytes(),
-        );
-        attr(
+        u32_attr(buf, IPVS_DEST_ATTR_U_THRESH, d.upper_threshold);
+        u32_attr(buf, IPVS_DEST_ATTR_L_THRESH, d.lower_threshold);
+        two(
             buf,
             IPVS_DEST_ATTR_ADDR_FAMILY,
-            &AddressFamily::of(&d.address).to_raw().to_ne_bytes(),
+            AddressFamily::of(&d.address).to_raw().to_ne_bytes(),
         );
     });
 }
@@ -165,12 +176,12 @@ pub(crate) fn del_dest(buf: &mut Vec<u8>, key: &ServiceKey, address: IpAddr, por
     header(buf, Command::DEL_DEST);
     nest(buf, IPVS_CMD_ATTR_SERVICE, |buf| service_key(buf, key));
     nest(buf, IPVS_CMD_ATTR_DEST, |buf| {
-        attr(buf, IPVS_DEST_ATTR_ADDR, &addr_bytes(&address));
-        attr(buf, IPVS_DEST_ATTR_PORT, &port.to_be_bytes());
-        attr(
+        addr_attr(buf, IPVS_DEST_ATTR_ADDR, &address);
+        two(buf, IPVS_DEST_ATTR_PORT, port.to_be_bytes());
+        two(
             buf,
             IPVS_DEST_ATTR_ADDR_FAMILY,
-            &AddressFamily::of(&address).to_raw().to_ne_bytes(),
+            AddressFamily::of(&address).to_raw().to_ne_bytes(),
         );
     });
 }
@@ -184,7 +195,7 @@ pub(crate) fn set_config(buf: &mut Vec<u8>, t: &Timeouts) {
         (IPVS_CMD_ATTR_TIMEOUT_UDP, t.udp),
     ] {
         if v != 0 {
-            attr(buf, kind, &v.to_ne_bytes());
+            u32_attr(buf, kind, v);
         }
     }
 }

@@ -472,14 +472,7 @@ impl<P: Protocol> Engine<P> {
     /// Append an encoded request to the datagram being built.
     fn push_payload(&mut self, payload: &[u8]) -> u32 {
         let seq = self.next_seq();
-        wire::push_message(
-            &mut self.tx,
-            self.family,
-            NLM_F_REQUEST,
-            seq,
-            payload.len(),
-            |buf| buf.copy_from_slice(payload),
-        );
+        wire::push_message_bytes(&mut self.tx, self.family, NLM_F_REQUEST, seq, payload);
         seq
     }
 

@@ -52,10 +52,10 @@ pub(crate) fn parse_pieces(text: &str) -> Result<Vec<Vec<ParsedRule>>, RulesErro
         std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
     };
     if threads == 1 {
-        return Ok(vec![parse_piece(text, 0)?]);
+        return Ok(vec![parse_piece(text, 0)?.0]);
     }
     let mut pieces = Vec::with_capacity(threads);
-    let (mut rest, mut first_line) = (text, 0);
+    let mut rest = text;
     for k in (1..=threads).rev() {
         let cut = if k == 1 {
             rest.len()
@@ -65,30 +65,52 @@ pub(crate) fn parse_pieces(text: &str) -> Result<Vec<Vec<ParsedRule>>, RulesErro
                 .map_or(rest.len(), |i| rest.len() / k + i + 1)
         };
         let (piece, after) = rest.split_at(cut);
-        pieces.push((piece, first_line));
-        first_line += piece.bytes().filter(|&b| b == b'\n').count();
+        pieces.push(piece);
         rest = after;
     }
-    std::thread::scope(|scope| {
+    // Each piece is read from its line 1, and knows its lines only once
+    // read: the lines of the pieces before are added after.
+    let parsed: Vec<_> = std::thread::scope(|scope| {
         let handles: Vec<_> = pieces
             .iter()
-            .map(|&(piece, first)| scope.spawn(move || parse_piece(piece, first)))
+            .map(|&piece| scope.spawn(move || parse_piece(piece, 0)))
             .collect();
         handles
             .into_iter()
             .map(|h| h.join().expect("a parser thread panicked"))
             .collect()
-    })
+    });
+    let mut out = Vec::with_capacity(threads);
+    let mut before = 0;
+    for piece in parsed {
+        match piece {
+            Ok((mut rules, lines)) => {
+                if before > 0 {
+                    rules.iter_mut().for_each(|r| r.line += before);
+                }
+                out.push(rules);
+                before += lines;
+            }
+            Err(mut e) => {
+                e.line += before;
+                return Err(e);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Texts from this size on are parsed on several threads.
 const PARALLEL_BYTES: usize = 256 << 10;
 
-/// The rules of `text`, its first line being line `first_line + 1`.
-fn parse_piece(text: &str, first_line: usize) -> Result<Vec<ParsedRule>, RulesError> {
+/// The rules of `text`, its first line being line `first_line + 1`, and
+/// how many lines it has.
+fn parse_piece(text: &str, first_line: usize) -> Result<(Vec<ParsedRule>, usize), RulesError> {
     let mut out = Vec::with_capacity(text.len() / 40);
     let mut scratch = Scratch::default();
+    let mut lines = 0;
     for (i, line) in text.lines().enumerate() {
+        lines = i + 1;
         let line_no = first_line + i + 1;
         if let Some(rule) = parse_line(line, &mut scratch).map_err(|(column, kind)| RulesError {
             line: line_no,
@@ -101,7 +123,7 @@ fn parse_piece(text: &str, first_line: usize) -> Result<Vec<ParsedRule>, RulesEr
             });
         }
     }
-    Ok(out)
+    Ok((out, lines))
 }
 
 type LineError = (usize, RulesErrorKind);
@@ -1265,7 +1287,8 @@ mod tests {
     fn pieces_read_as_one_text() {
         let text = long_text(3_000);
         assert!(text.len() > 2 * PARALLEL_BYTES);
-        let whole = parse_piece(&text, 0).unwrap();
+        let (whole, lines) = parse_piece(&text, 0).unwrap();
+        assert_eq!(lines, 15_002);
         assert_eq!(whole.len(), 15_000);
         assert_eq!(parse_lines(&text).unwrap(), whole);
         assert_eq!(whole.last().unwrap().line, 15_002);
