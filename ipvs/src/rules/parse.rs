@@ -529,8 +529,7 @@ fn parse_line<'a>(line: &'a str, scratch: &mut Scratch<'a>) -> Result<Option<Rul
         }
 
         let n = found.len();
-        for k in 0..n {
-            let (spec, spelled, attached) = found[k];
+        for (k, &(spec, spelled, attached)) in found.iter().enumerate() {
             let short = !spelled.starts_with("--");
             let g = Given {
                 id: spec.id,
