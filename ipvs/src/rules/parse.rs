@@ -445,7 +445,87 @@ struct Scratch<'a> {
     found: Vec<(&'static Spec, &'a str, Option<&'a str>)>,
 }
 
+/// The two lines `ipvsadm -S` writes most, read without the option
+/// machinery: `-A -t|-u ADDR:PORT -s NAME` and `-a -t|-u ADDR:PORT -r
+/// ADDR[:PORT] -m|-g -w WEIGHT`, words in that order. `None` for anything
+/// else, and for any of those the general parser would refuse or read
+/// with more care (it then reads the line, errors and all): what this
+/// returns is what [`parse_line`]'s general path returns for the line.
+fn simple_line(line: &str) -> Option<Rule> {
+    let mut words = [""; 9];
+    let mut n = 0;
+    for w in line.split_ascii_whitespace() {
+        *words.get_mut(n)? = w;
+        n += 1;
+    }
+    let protocol = match words[1] {
+        "-t" => Protocol::Tcp,
+        "-u" => Protocol::Udp,
+        _ => return None,
+    };
+    let key = match addr_port(words[2])? {
+        (address, Some(port)) if !words[2].starts_with('-') => ServiceKey::Address {
+            protocol,
+            address,
+            port,
+        },
+        _ => return None,
+    };
+    match (words[0], n) {
+        ("-A", 5) if words[3] == "-s" => {
+            let name = words[4];
+            if name.is_empty()
+                || name.len() > MAX_NAME_LEN
+                || !name.bytes().all(|b| b.is_ascii_alphanumeric())
+                || key.port() == Some(0)
+            {
+                return None;
+            }
+            let service = Service::new(key, Scheduler::from_name(name));
+            service.validate().ok()?;
+            Some(Rule::AddService { service })
+        }
+        ("-a", 8) if words[3] == "-r" && words[6] == "-w" => {
+            let forward = match words[5] {
+                "-m" => ForwardMethod::Masquerade,
+                "-g" => ForwardMethod::DirectRoute,
+                _ => return None,
+            };
+            if words[4].starts_with('-') {
+                return None;
+            }
+            let (address, port) = addr_port(words[4])?;
+            let svc_port = key.port().unwrap_or(0);
+            // For direct routing, the real server's port is the service's.
+            let port = match forward {
+                ForwardMethod::Masquerade => port.unwrap_or(svc_port),
+                _ => svc_port,
+            };
+            if AddressFamily::of(&address) != key.family() {
+                return None;
+            }
+            let weight = number(words[7], 0, MAX_I32)?;
+            let dest = Destination::new(SocketAddr::new(address, port))
+                .with_forward(forward)
+                .with_weight(weight)
+                .with_thresholds(0, 0);
+            dest.validate(&key).ok()?;
+            Some(Rule::AddDestination { service: key, dest })
+        }
+        _ => None,
+    }
+}
+
 fn parse_line<'a>(line: &'a str, scratch: &mut Scratch<'a>) -> Result<Option<Rule>, LineError> {
+    match simple_line(line) {
+        Some(rule) => Ok(Some(rule)),
+        None => parse_general(line, scratch),
+    }
+}
+
+/// Any line: ipvsadm's options in any order and spelling, with an error
+/// naming the column of what is wrong.
+fn parse_general<'a>(line: &'a str, scratch: &mut Scratch<'a>) -> Result<Option<Rule>, LineError> {
     let Scratch {
         words,
         given,
@@ -1279,6 +1359,73 @@ mod tests {
         }
         for s in &cases {
             assert_eq!(ipv4(s), s.parse::<Ipv4Addr>().ok(), "{s:?}");
+        }
+    }
+
+    /// The general path of [`parse_line`] alone.
+    fn general(line: &str) -> Result<Option<Rule>, LineError> {
+        parse_general(line, &mut Scratch::default())
+    }
+
+    #[test]
+    fn simple_lines_read_as_the_general_parser_reads_them() {
+        let addrs = [
+            "192.0.2.10:80",
+            "192.0.2.10:0",
+            "192.0.2.10",
+            "192.0.2.10:65535",
+            "192.0.2.10:65536",
+            "192.0.2.010:80",
+            "[2001:db8::1]:443",
+            "[2001:db8::1]",
+            "2001:db8::1",
+            "0.0.0.0:1",
+            "255.255.255.255:8080",
+            "-1",
+            "x",
+            "192.0.2.10:08",
+            "192.0.2.10:+8",
+            ":80",
+        ];
+        let names = [
+            "wrr",
+            "rr",
+            "wlc",
+            "none",
+            "abcdefghijklmno",
+            "abcdefghijklmnop",
+            "x-y",
+            "",
+            "-s",
+        ];
+        let weights = ["0", "1", "2147483647", "2147483648", "-1", "01", "+1", "x"];
+        let mut simple = 0;
+        for proto in ["-t", "-u", "-f", "--tcp-service"] {
+            for a in addrs {
+                for name in names {
+                    let line = format!("-A {proto} {a} -s {name}");
+                    if let Some(rule) = simple_line(&line) {
+                        simple += 1;
+                        assert_eq!(general(&line), Ok(Some(rule)), "{line}");
+                    }
+                }
+                for r in addrs {
+                    for fwd in ["-m", "-g", "-i", "-x"] {
+                        for w in weights {
+                            let line = format!("-a {proto} {a} -r {r} {fwd} -w {w}");
+                            if let Some(rule) = simple_line(&line) {
+                                simple += 1;
+                                assert_eq!(general(&line), Ok(Some(rule)), "{line}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(simple > 500, "{simple}");
+        // What ipvsadm -S writes takes the simple path.
+        for line in long_text(3).lines().filter(|l| l.starts_with('-')) {
+            assert!(simple_line(line).is_some(), "{line}");
         }
     }
 
