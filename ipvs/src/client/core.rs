@@ -20,7 +20,7 @@ use netlink_packet_core::DecodeError;
 
 use crate::codec::constants::{IPVS_CMD_ATTR_DEST, IPVS_CMD_ATTR_SERVICE};
 use crate::codec::{IpvsMessage, KernelError, convert};
-use crate::engine::{self, Answer, Job, Streamed};
+use crate::engine::{self, Answer, Job, Payloads, Streamed};
 use crate::model::{Destination, Info, Service, ServiceKey, SyncDaemon, Timeouts};
 
 use super::operation;
@@ -184,26 +184,51 @@ pub(crate) async fn execute(d: &impl Driver, op: &Operation) -> Result<()> {
 /// Apply many changes, many per write: see [`Client::execute_batch`](super::Client::execute_batch).
 pub(crate) async fn execute_batch(d: &impl Driver, ops: &[Operation]) -> Result<BatchResult> {
     let requests = operation::batch_requests(ops)?;
-    let mut results: Vec<Result<()>> = Vec::with_capacity(ops.len());
-    let (settled, stopped) = match d.run(Job::Requests(requests)).await {
+    Ok(batch_result(d, Job::Requests(requests), ops.len(), |i, e| {
+        ops[i].error(e)
+    })
+    .await)
+}
+
+/// [`execute_batch`] of requests encoded already ([`Job::Encoded`]):
+/// validated by the caller; `error` types the kernel's refusal of the
+/// request at an index.
+pub(crate) async fn execute_encoded(
+    d: &impl Driver,
+    payloads: Payloads,
+    error: impl Fn(usize, KernelError) -> Error,
+) -> BatchResult {
+    let n = payloads.len();
+    batch_result(d, Job::Encoded(payloads), n, error).await
+}
+
+/// Run a job of `n` requests, one result each.
+async fn batch_result(
+    d: &impl Driver,
+    job: Job<IpvsMessage>,
+    n: usize,
+    error: impl Fn(usize, KernelError) -> Error,
+) -> BatchResult {
+    let mut results: Vec<Result<()>> = Vec::with_capacity(n);
+    let (settled, stopped) = match d.run(job).await {
         Ok(answer) => (answer.results, None),
         Err(s) => (s.settled, Some(s.error)),
     };
-    for (op, r) in ops.iter().zip(settled) {
-        results.push(r.map(|_| ()).map_err(|e| op.error(e)));
+    for (i, r) in settled.into_iter().take(n).enumerate() {
+        results.push(r.map(|_| ()).map_err(|e| error(i, e)));
     }
     if let Some(e) = stopped {
         // The write failed or its replies were lost: nothing from here on
         // is known to be applied.
         let reason = e.to_string();
         results.push(Err(e));
-        while results.len() < ops.len() {
+        while results.len() < n {
             results.push(Err(Error::NotAttempted {
                 reason: reason.clone(),
             }));
         }
     }
-    Ok(BatchResult { results })
+    BatchResult { results }
 }
 
 /// The timeouts.

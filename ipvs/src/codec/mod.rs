@@ -30,6 +30,7 @@ pub mod attr;
 mod command;
 pub mod constants;
 pub mod convert;
+pub(crate) mod encode;
 pub mod frame;
 mod message;
 mod nla;

@@ -76,6 +76,11 @@ pub enum Job<R> {
     /// [`Limits`] allow; each is answered by its replies (a `GET` without
     /// dump has one) or its refusal.
     Requests(Vec<R>),
+    /// [`Job::Requests`] already encoded: each payload goes as one message
+    /// whose type is the resolved family id (generic netlink), with no
+    /// flags beyond the engine's own. For big batches written straight
+    /// from a model, without a request value per message.
+    Encoded(Payloads),
     /// One dump: every entry, across as many datagrams as the kernel needs.
     Dump(R),
     /// One dump whose entries are handed out as they are read, to the sink
@@ -103,6 +108,67 @@ pub enum Streamed<'a> {
 /// Where a [`Job::Stream`]'s entries go; an error ends the job with
 /// [`Error::Decode`].
 pub type Sink<'s> = dyn FnMut(Streamed<'_>) -> Result<(), DecodeError> + 's;
+
+/// Request payloads (after the netlink header) written back to back: what
+/// [`Job::Encoded`] sends.
+///
+/// ```
+/// use ipvs::engine::Payloads;
+/// let mut p = Payloads::default();
+/// p.push(|buf| buf.extend_from_slice(&[1, 1, 0, 0]));
+/// p.push(|buf| buf.extend_from_slice(&[3, 1, 0, 0]));
+/// assert_eq!((p.len(), p.get(1)), (2, &[3, 1, 0, 0][..]));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Payloads {
+    bytes: Vec<u8>,
+    /// Where each payload ends in `bytes`.
+    ends: Vec<usize>,
+}
+
+impl Payloads {
+    /// Room for about `requests` payloads of `bytes` bytes in all.
+    pub fn with_capacity(requests: usize, bytes: usize) -> Self {
+        Payloads {
+            bytes: Vec::with_capacity(bytes),
+            ends: Vec::with_capacity(requests),
+        }
+    }
+
+    /// Add a payload: whatever `write` appends to the buffer.
+    pub fn push(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+        write(&mut self.bytes);
+        self.ends.push(self.bytes.len());
+    }
+
+    /// How many payloads.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The payload at `index`.
+    ///
+    /// # Panics
+    /// If there is no payload at `index`.
+    pub fn get(&self, index: usize) -> &[u8] {
+        let start = match index {
+            0 => 0,
+            i => self.ends[i - 1],
+        };
+        &self.bytes[start..self.ends[index]]
+    }
+
+    /// Forget every payload, keeping the room.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+    }
+}
 
 /// Per request: its replies, or the kernel's refusal.
 pub type Results<T> = Vec<Result<Vec<T>, KernelError>>;
@@ -212,8 +278,23 @@ enum State<P: Protocol> {
     Done(Result<Answer<P::Reply>, Error>),
 }
 
+/// The requests of a job: values of the protocol, or encoded already.
+enum Batch<R> {
+    Values(Vec<R>),
+    Encoded(Payloads),
+}
+
+impl<R> Batch<R> {
+    fn len(&self) -> usize {
+        match self {
+            Batch::Values(v) => v.len(),
+            Batch::Encoded(p) => p.len(),
+        }
+    }
+}
+
 struct Requests<P: Protocol> {
-    requests: Vec<P::Request>,
+    requests: Batch<P::Request>,
     results: Vec<Result<Vec<P::Reply>, KernelError>>,
     /// The chunk in flight: `start..end` of `requests`.
     start: usize,
@@ -222,6 +303,21 @@ struct Requests<P: Protocol> {
     sentinel: u32,
     chunk: Vec<Result<Vec<P::Reply>, KernelError>>,
     re_resolved: bool,
+}
+
+impl<P: Protocol> Requests<P> {
+    fn new(requests: Batch<P::Request>) -> Self {
+        Requests {
+            requests,
+            results: Vec::new(),
+            start: 0,
+            end: 0,
+            first_seq: 0,
+            sentinel: 0,
+            chunk: Vec::new(),
+            re_resolved: false,
+        }
+    }
 }
 
 struct Dump<P: Protocol> {
@@ -307,22 +403,16 @@ impl<P: Protocol> Engine<P> {
                 duplicates: 0,
                 attempts: 0,
             })),
-            Job::Requests(requests) => {
-                if requests.is_empty() {
-                    self.state = State::Done(Ok(empty_answer(Vec::new())));
-                    return;
-                }
-                State::Requests(Requests {
-                    requests,
-                    results: Vec::new(),
-                    start: 0,
-                    end: 0,
-                    first_seq: 0,
-                    sentinel: 0,
-                    chunk: Vec::new(),
-                    re_resolved: false,
-                })
+            Job::Requests(requests) if requests.is_empty() => {
+                self.state = State::Done(Ok(empty_answer(Vec::new())));
+                return;
             }
+            Job::Encoded(payloads) if payloads.is_empty() => {
+                self.state = State::Done(Ok(empty_answer(Vec::new())));
+                return;
+            }
+            Job::Requests(requests) => State::Requests(Requests::new(Batch::Values(requests))),
+            Job::Encoded(payloads) => State::Requests(Requests::new(Batch::Encoded(payloads))),
             Job::Dump(request) | Job::Stream(request) => State::Dump(Dump {
                 request,
                 seq: 0,
@@ -405,6 +495,13 @@ impl<P: Protocol> Engine<P> {
         seq
     }
 
+    /// Append an encoded request to the datagram being built.
+    fn push_payload(&mut self, payload: &[u8]) -> u32 {
+        let seq = self.next_seq();
+        wire::push_message_bytes(&mut self.tx, self.family, NLM_F_REQUEST, seq, payload);
+        seq
+    }
+
     /// Append the acknowledged `NLMSG_NOOP` that ends a datagram of requests.
     fn push_sentinel(&mut self) -> u32 {
         let seq = self.next_seq();
@@ -461,7 +558,10 @@ impl<P: Protocol> Engine<P> {
         let mut end = start;
         let mut bytes = 0;
         while end < r.requests.len() && end - start < self.limits.requests {
-            bytes += self.proto.wire_len(&r.requests[end]);
+            bytes += match &r.requests {
+                Batch::Values(v) => self.proto.wire_len(&v[end]),
+                Batch::Encoded(p) => wire::align4(wire::NLMSG_HDRLEN + p.get(end).len()),
+            };
             if bytes > self.limits.bytes && end > start {
                 break;
             }
@@ -476,8 +576,17 @@ impl<P: Protocol> Engine<P> {
             self.seq = 0;
         }
         r.first_seq = self.seq + 1;
-        for request in &r.requests[start..end] {
-            self.push_request(request, 0);
+        match &r.requests {
+            Batch::Values(v) => {
+                for request in &v[start..end] {
+                    self.push_request(request, 0);
+                }
+            }
+            Batch::Encoded(p) => {
+                for i in start..end {
+                    self.push_payload(p.get(i));
+                }
+            }
         }
         r.sentinel = self.push_sentinel();
         r.chunk.clear();

@@ -274,6 +274,86 @@ fn a_batch_splits_by_bytes_too() {
     assert_eq!(sizes, [3, 3, 1]);
 }
 
+/// Every datagram a batch job writes, each answered with the ACK of its
+/// no-op (and ESRCH for the requests at `refused`), and the answer.
+fn run_batch(
+    limits: Limits,
+    job: Job<IpvsMessage>,
+    refused: &[usize],
+) -> (Vec<Vec<u8>>, Answer<IpvsMessage>) {
+    let mut e = resolved(limits);
+    e.start(job);
+    let mut datagrams = Vec::new();
+    let mut index = 0;
+    while e.is_waiting() {
+        let datagram = e.poll_transmit().expect("a datagram").to_vec();
+        let req: Vec<_> = messages(&datagram).map(Result::unwrap).collect();
+        let mut d = Vec::new();
+        for (h, _) in &req[..req.len() - 1] {
+            if refused.contains(&index) {
+                error(&mut d, h.sequence_number, libc::ESRCH, None);
+            }
+            index += 1;
+        }
+        ack(&mut d, req.last().unwrap().0.sequence_number);
+        datagrams.push(datagram);
+        e.handle_datagram(&d);
+    }
+    (datagrams, e.poll_answer().unwrap().unwrap())
+}
+
+#[test]
+fn encoded_requests_go_as_the_same_datagrams() {
+    let requests: Vec<_> = (0..9)
+        .map(|p| match p % 3 {
+            0 => IpvsMessage::del_service(&key(p)),
+            1 => IpvsMessage::new_service(&Service::new(key(p), Scheduler::RoundRobin)),
+            _ => IpvsMessage::get_info(),
+        })
+        .collect();
+    let mut payloads = Payloads::default();
+    for r in &requests {
+        payloads.push(|buf| {
+            let at = buf.len();
+            buf.resize(at + Ipvs.payload_len(r), 0);
+            Ipvs.emit_payload(r, &mut buf[at..]);
+        });
+    }
+    let one = Ipvs.wire_len(&requests[1]);
+    for limits in [
+        Limits::default(),
+        Limits {
+            requests: 2,
+            bytes: 1 << 20,
+        },
+        Limits {
+            requests: 100,
+            bytes: 2 * one,
+        },
+    ] {
+        let values = run_batch(limits, Job::Requests(requests.clone()), &[4, 7]);
+        let encoded = run_batch(limits, Job::Encoded(payloads.clone()), &[4, 7]);
+        assert_eq!(values, encoded, "{limits:?}");
+        assert!(values.0.len() > 1 || limits == Limits::default());
+        let failed: Vec<_> = encoded
+            .1
+            .results
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.is_err().then_some(i))
+            .collect();
+        assert_eq!(failed, [4, 7]);
+    }
+}
+
+#[test]
+fn an_empty_encoded_batch_sends_nothing() {
+    let mut e = Engine::new(Ipvs, Limits::default());
+    e.start(Job::Encoded(Payloads::default()));
+    assert!(e.poll_transmit().is_none());
+    assert_eq!(e.poll_answer().unwrap().unwrap().results, vec![]);
+}
+
 #[test]
 fn an_abandoned_batch_reports_the_datagrams_answered_whole() {
     let mut e = resolved(Limits {

@@ -18,7 +18,8 @@ pub fn align4(n: usize) -> usize {
 /// Append one netlink message to `buf`: its header, then `payload_len`
 /// bytes written by `emit` (zeroed first). Returns the message's length.
 ///
-/// This is the only place a netlink header is written.
+/// This and [`push_message_bytes`] are the only places a netlink header
+/// is written (the tests check they write the same).
 ///
 /// ```
 /// use ipvs::engine::wire::push_message;
@@ -48,6 +49,29 @@ pub fn push_message(
     // Port 0: the kernel fills in ours.
     header.emit(&mut buf[start..start + NLMSG_HDRLEN]);
     emit(&mut buf[start + NLMSG_HDRLEN..start + len]);
+    len
+}
+
+/// [`push_message`] of a payload given as bytes: appended as they are,
+/// then padded, without zeroing first.
+pub fn push_message_bytes(
+    buf: &mut Vec<u8>,
+    message_type: u16,
+    flags: u16,
+    seq: u32,
+    payload: &[u8],
+) -> usize {
+    let len = NLMSG_HDRLEN + payload.len();
+    let mut header = [0u8; NLMSG_HDRLEN];
+    header[..4].copy_from_slice(&(len as u32).to_ne_bytes());
+    header[4..6].copy_from_slice(&message_type.to_ne_bytes());
+    header[6..8].copy_from_slice(&flags.to_ne_bytes());
+    header[8..12].copy_from_slice(&seq.to_ne_bytes());
+    // Port 0: the kernel fills in ours.
+    buf.reserve(align4(len));
+    buf.extend_from_slice(&header);
+    buf.extend_from_slice(payload);
+    buf.extend_from_slice(&[0; 3][..align4(len) - len]);
     len
 }
 
@@ -226,4 +250,23 @@ fn parse_ext_ack(tlvs: &[u8]) -> KernelError {
         }
     }
     e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_encoders_write_the_same_message() {
+        for len in 0..9 {
+            let payload: Vec<u8> = (1..=len).collect();
+            let mut a = vec![7; 4];
+            let mut b = a.clone();
+            let n = push_message(&mut a, 0x25, 0x301, 0xdead_beef, len as usize, |p| {
+                p.copy_from_slice(&payload)
+            });
+            let m = push_message_bytes(&mut b, 0x25, 0x301, 0xdead_beef, &payload);
+            assert_eq!((n, &a), (m, &b), "{len}");
+        }
+    }
 }

@@ -52,10 +52,10 @@ pub(crate) fn parse_pieces(text: &str) -> Result<Vec<Vec<ParsedRule>>, RulesErro
         std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
     };
     if threads == 1 {
-        return Ok(vec![parse_piece(text, 0)?]);
+        return Ok(vec![parse_piece(text, 0)?.0]);
     }
     let mut pieces = Vec::with_capacity(threads);
-    let (mut rest, mut first_line) = (text, 0);
+    let mut rest = text;
     for k in (1..=threads).rev() {
         let cut = if k == 1 {
             rest.len()
@@ -65,31 +65,54 @@ pub(crate) fn parse_pieces(text: &str) -> Result<Vec<Vec<ParsedRule>>, RulesErro
                 .map_or(rest.len(), |i| rest.len() / k + i + 1)
         };
         let (piece, after) = rest.split_at(cut);
-        pieces.push((piece, first_line));
-        first_line += piece.bytes().filter(|&b| b == b'\n').count();
+        pieces.push(piece);
         rest = after;
     }
-    std::thread::scope(|scope| {
+    // Each piece is read from its line 1, and knows its lines only once
+    // read: the lines of the pieces before are added after.
+    let parsed: Vec<_> = std::thread::scope(|scope| {
         let handles: Vec<_> = pieces
             .iter()
-            .map(|&(piece, first)| scope.spawn(move || parse_piece(piece, first)))
+            .map(|&piece| scope.spawn(move || parse_piece(piece, 0)))
             .collect();
         handles
             .into_iter()
             .map(|h| h.join().expect("a parser thread panicked"))
             .collect()
-    })
+    });
+    let mut out = Vec::with_capacity(threads);
+    let mut before = 0;
+    for piece in parsed {
+        match piece {
+            Ok((mut rules, lines)) => {
+                if before > 0 {
+                    rules.iter_mut().for_each(|r| r.line += before);
+                }
+                out.push(rules);
+                before += lines;
+            }
+            Err(mut e) => {
+                e.line += before;
+                return Err(e);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Texts from this size on are parsed on several threads.
 const PARALLEL_BYTES: usize = 256 << 10;
 
-/// The rules of `text`, its first line being line `first_line + 1`.
-fn parse_piece(text: &str, first_line: usize) -> Result<Vec<ParsedRule>, RulesError> {
+/// The rules of `text`, its first line being line `first_line + 1`, and
+/// how many lines it has.
+fn parse_piece(text: &str, first_line: usize) -> Result<(Vec<ParsedRule>, usize), RulesError> {
     let mut out = Vec::with_capacity(text.len() / 40);
+    let mut scratch = Scratch::default();
+    let mut lines = 0;
     for (i, line) in text.lines().enumerate() {
+        lines = i + 1;
         let line_no = first_line + i + 1;
-        if let Some(rule) = parse_line(line).map_err(|(column, kind)| RulesError {
+        if let Some(rule) = parse_line(line, &mut scratch).map_err(|(column, kind)| RulesError {
             line: line_no,
             column,
             kind,
@@ -100,7 +123,7 @@ fn parse_piece(text: &str, first_line: usize) -> Result<Vec<ParsedRule>, RulesEr
             });
         }
     }
-    Ok(out)
+    Ok((out, lines))
 }
 
 type LineError = (usize, RulesErrorKind);
@@ -228,6 +251,31 @@ const SPECS: &[Spec] = &[
     spec("sort", None, Id::NotARule, Arg::No),
 ];
 
+/// For each ASCII letter, 1 + the index in [`SPECS`] of the first short
+/// option spelled so; 0 for none.
+const SHORT_INDEX: [u8; 128] = {
+    let mut table = [0u8; 128];
+    let mut i = 0;
+    while i < SPECS.len() {
+        if let Some(c) = SPECS[i].short {
+            let c = c as usize;
+            if c < 128 && table[c] == 0 {
+                table[c] = (i + 1) as u8;
+            }
+        }
+        i += 1;
+    }
+    table
+};
+
+/// The option spelled `-c`, as the first of [`SPECS`] with that letter.
+fn short_spec(c: char) -> Option<&'static Spec> {
+    match SHORT_INDEX.get(c as usize) {
+        Some(&i) if i > 0 => Some(&SPECS[usize::from(i) - 1]),
+        _ => None,
+    }
+}
+
 impl Id {
     fn is_command(self) -> bool {
         matches!(
@@ -299,7 +347,12 @@ impl Id {
 fn column(line: &str, part: &str) -> usize {
     let off = (part.as_ptr() as usize).saturating_sub(line.as_ptr() as usize);
     let off = off.min(line.len());
-    line[..off].chars().count() + 1
+    let before = &line[..off];
+    if before.is_ascii() {
+        off + 1
+    } else {
+        before.chars().count() + 1
+    }
 }
 
 /// The column just after a slice of `line`.
@@ -314,10 +367,15 @@ struct Given<'a> {
     /// `--name`, or the letter of a short option.
     spelled: &'a str,
     short: bool,
-    col: usize,
 }
 
 impl Given<'_> {
+    /// Its column in `line` (the line it was read from): where its `-` is.
+    /// Only errors need it.
+    fn col(&self, line: &str) -> usize {
+        column(line, self.spelled) - usize::from(self.short)
+    }
+
     /// The option as `-x` or `--name`.
     fn name(&self) -> String {
         if self.short {
@@ -340,13 +398,13 @@ enum SvcSpec {
 #[derive(Default)]
 struct Fields<'a> {
     service: Option<(SvcSpec, Given<'a>)>,
-    scheduler: Option<(&'a str, usize)>,
+    scheduler: Option<&'a str>,
     persistent: Option<u32>,
     netmask: Option<(&'a str, usize, Given<'a>)>,
     pe: Option<&'a str>,
     ops: bool,
     sched_flags: Option<(&'a str, Given<'a>)>,
-    real: Option<(IpAddr, Option<u16>, usize)>,
+    real: Option<(IpAddr, Option<u16>, Given<'a>)>,
     weight: Option<u32>,
     u_threshold: Option<u32>,
     l_threshold: Option<u32>,
@@ -376,33 +434,129 @@ fn unwritable_name(
     Ok(())
 }
 
-fn parse_line(line: &str) -> Result<Option<Rule>, LineError> {
-    // Words, up to a comment.
-    let mut words: Vec<&str> = Vec::new();
+/// The lists [`parse_line`] fills, kept from one line to the next so that
+/// a line costs no allocation.
+#[derive(Default)]
+struct Scratch<'a> {
+    words: Vec<&'a str>,
+    given: Vec<Given<'a>>,
+    positional: Vec<&'a str>,
+    /// The options of one word: spec, spelled option, attached value.
+    found: Vec<(&'static Spec, &'a str, Option<&'a str>)>,
+}
+
+/// The two lines `ipvsadm -S` writes most, read without the option
+/// machinery: `-A -t|-u ADDR:PORT -s NAME` and `-a -t|-u ADDR:PORT -r
+/// ADDR[:PORT] -m|-g -w WEIGHT`, words in that order. `None` for anything
+/// else, and for any of those the general parser would refuse or read
+/// with more care (it then reads the line, errors and all): what this
+/// returns is what [`parse_line`]'s general path returns for the line.
+fn simple_line(line: &str) -> Option<Rule> {
+    let mut words = [""; 9];
+    let mut n = 0;
+    for w in line.split_ascii_whitespace() {
+        *words.get_mut(n)? = w;
+        n += 1;
+    }
+    let protocol = match words[1] {
+        "-t" => Protocol::Tcp,
+        "-u" => Protocol::Udp,
+        _ => return None,
+    };
+    let key = match addr_port(words[2])? {
+        (address, Some(port)) if !words[2].starts_with('-') => ServiceKey::Address {
+            protocol,
+            address,
+            port,
+        },
+        _ => return None,
+    };
+    match (words[0], n) {
+        ("-A", 5) if words[3] == "-s" => {
+            let name = words[4];
+            if name.is_empty()
+                || name.len() > MAX_NAME_LEN
+                || !name.bytes().all(|b| b.is_ascii_alphanumeric())
+                || key.port() == Some(0)
+            {
+                return None;
+            }
+            let service = Service::new(key, Scheduler::from_name(name));
+            service.validate().ok()?;
+            Some(Rule::AddService { service })
+        }
+        ("-a", 8) if words[3] == "-r" && words[6] == "-w" => {
+            let forward = match words[5] {
+                "-m" => ForwardMethod::Masquerade,
+                "-g" => ForwardMethod::DirectRoute,
+                _ => return None,
+            };
+            if words[4].starts_with('-') {
+                return None;
+            }
+            let (address, port) = addr_port(words[4])?;
+            let svc_port = key.port().unwrap_or(0);
+            // For direct routing, the real server's port is the service's.
+            let port = match forward {
+                ForwardMethod::Masquerade => port.unwrap_or(svc_port),
+                _ => svc_port,
+            };
+            if AddressFamily::of(&address) != key.family() {
+                return None;
+            }
+            let weight = number(words[7], 0, MAX_I32)?;
+            let dest = Destination::new(SocketAddr::new(address, port))
+                .with_forward(forward)
+                .with_weight(weight)
+                .with_thresholds(0, 0);
+            dest.validate(&key).ok()?;
+            Some(Rule::AddDestination { service: key, dest })
+        }
+        _ => None,
+    }
+}
+
+fn parse_line<'a>(line: &'a str, scratch: &mut Scratch<'a>) -> Result<Option<Rule>, LineError> {
+    match simple_line(line) {
+        Some(rule) => Ok(Some(rule)),
+        None => parse_general(line, scratch),
+    }
+}
+
+/// Any line: ipvsadm's options in any order and spelling, with an error
+/// naming the column of what is wrong.
+fn parse_general<'a>(line: &'a str, scratch: &mut Scratch<'a>) -> Result<Option<Rule>, LineError> {
+    let Scratch {
+        words,
+        given,
+        positional,
+        found,
+    } = scratch;
+    words.clear();
+    given.clear();
+    positional.clear();
+    // Words, up to a comment; a first word `ipvsadm` is skipped.
+    let mut first = true;
     for w in line.split_ascii_whitespace() {
         if w.starts_with('#') {
             break;
         }
-        words.push(w);
-    }
-    if words.first() == Some(&"ipvsadm") {
-        words.remove(0);
+        if !std::mem::take(&mut first) || w != "ipvsadm" {
+            words.push(w);
+        }
     }
     if words.is_empty() {
         return Ok(None);
     }
 
-    let mut given: Vec<Given<'_>> = Vec::new();
     let mut command: Option<Given<'_>> = None;
-    let mut positional: Vec<&str> = Vec::new();
     let mut f = Fields::default();
 
     let mut i = 0;
     while i < words.len() {
         let word = words[i];
         i += 1;
-        // (option spec, spelled option, attached value)
-        let mut found: Vec<(&Spec, &str, Option<&str>)> = Vec::new();
+        found.clear();
         if let Some(long) = word.strip_prefix("--") {
             if long.is_empty() {
                 return Err((
@@ -437,7 +591,7 @@ fn parse_line(line: &str) -> Result<Option<Rule>, LineError> {
             while let Some(c) = rest.chars().next() {
                 let spelled = &rest[..c.len_utf8()];
                 rest = &rest[c.len_utf8()..];
-                let spec = SPECS.iter().find(|s| s.short == Some(c)).ok_or_else(|| {
+                let spec = short_spec(c).ok_or_else(|| {
                     (
                         column(line, spelled) - 1,
                         RulesErrorKind::UnknownOption(format!("-{c}")),
@@ -455,18 +609,15 @@ fn parse_line(line: &str) -> Result<Option<Rule>, LineError> {
         }
 
         let n = found.len();
-        for (k, (spec, spelled, attached)) in found.into_iter().enumerate() {
+        for (k, &(spec, spelled, attached)) in found.iter().enumerate() {
             let short = !spelled.starts_with("--");
             let g = Given {
                 id: spec.id,
                 spelled,
                 short,
-                col: column(line, spelled) - usize::from(short),
             };
-            let col = g.col;
-            let shown = g.name();
             if spec.id == Id::NotARule {
-                return Err((col, RulesErrorKind::NotARule(shown)));
+                return Err((g.col(line), RulesErrorKind::NotARule(g.name())));
             }
             // The value: attached, or the next word.
             let value: Option<&str> = match (spec.arg, attached) {
@@ -481,7 +632,7 @@ fn parse_line(line: &str) -> Result<Option<Rule>, LineError> {
                         return Err((
                             column_after(line, word),
                             RulesErrorKind::MissingValue {
-                                option: shown.clone(),
+                                option: g.name(),
                                 expected: expected_of(spec.id),
                             },
                         ));
@@ -499,10 +650,10 @@ fn parse_line(line: &str) -> Result<Option<Rule>, LineError> {
             if spec.id.is_command() {
                 if let Some(first) = command {
                     return Err((
-                        col,
+                        g.col(line),
                         RulesErrorKind::SecondCommand {
                             first: first.name(),
-                            second: shown.clone(),
+                            second: g.name(),
                         },
                     ));
                 }
@@ -511,9 +662,9 @@ fn parse_line(line: &str) -> Result<Option<Rule>, LineError> {
             }
             if let Some(prev) = given.iter().find(|p| p.id.group() == spec.id.group()) {
                 return Err((
-                    col,
+                    g.col(line),
                     RulesErrorKind::Conflict {
-                        option: shown.clone(),
+                        option: g.name(),
                         previous: prev.name(),
                     },
                 ));
@@ -526,10 +677,10 @@ fn parse_line(line: &str) -> Result<Option<Rule>, LineError> {
     let Some(cmd) = command else {
         return Err((column(line, words[0]), RulesErrorKind::NoCommand));
     };
-    for g in &given {
+    for g in given.iter() {
         if !g.id.allowed_with(cmd.id) {
             return Err((
-                g.col,
+                g.col(line),
                 RulesErrorKind::IllegalOption {
                     command: cmd.name(),
                     option: g.name(),
@@ -552,7 +703,7 @@ fn parse_line(line: &str) -> Result<Option<Rule>, LineError> {
             ));
         }
         let mut t = [0u32; 3];
-        for (slot, word) in t.iter_mut().zip(&positional) {
+        for (slot, word) in t.iter_mut().zip(positional.iter()) {
             *slot = number(word, 0, MAX_TIMEOUT).ok_or_else(|| {
                 (
                     column(line, word),
@@ -578,7 +729,7 @@ fn parse_line(line: &str) -> Result<Option<Rule>, LineError> {
             RulesErrorKind::UnexpectedArgument((*p).into()),
         ));
     }
-    build(line, cmd, &given, f).map(Some)
+    build(line, cmd, given, f).map(Some)
 }
 
 fn expected_of(id: Id) -> &'static str {
@@ -633,12 +784,49 @@ fn addr_port(s: &str) -> Option<(IpAddr, Option<u16>)> {
             p => Some((IpAddr::V6(addr), Some(port(p.strip_prefix(':')?)?))),
         };
     }
-    if let Ok(v6) = s.parse::<Ipv6Addr>() {
-        return Some((IpAddr::V6(v6), None));
+    // One pass: the first colon, and whether there are two (an IPv6
+    // address has two at least).
+    let mut colon = None;
+    let mut colons = 0;
+    for (i, b) in s.bytes().enumerate() {
+        if b == b':' {
+            colon.get_or_insert(i);
+            colons += 1;
+        }
     }
-    match s.split_once(':') {
-        Some((a, p)) => Some((IpAddr::V4(a.parse::<Ipv4Addr>().ok()?), Some(port(p)?))),
-        None => Some((IpAddr::V4(s.parse::<Ipv4Addr>().ok()?), None)),
+    if colons > 1 {
+        if let Ok(v6) = s.parse::<Ipv6Addr>() {
+            return Some((IpAddr::V6(v6), None));
+        }
+    }
+    match colon {
+        Some(i) => Some((IpAddr::V4(ipv4(&s[..i])?), Some(port(&s[i + 1..])?))),
+        None => Some((IpAddr::V4(ipv4(s)?), None)),
+    }
+}
+
+/// A dotted IPv4 address, exactly as `Ipv4Addr::from_str` reads it (four
+/// decimal octets of one to three digits, no leading zero), in one pass.
+fn ipv4(s: &str) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = s.as_bytes().split(|&b| b == b'.');
+    for octet in &mut octets {
+        let part = parts.next()?;
+        if part.is_empty() || part.len() > 3 || (part.len() > 1 && part[0] == b'0') {
+            return None;
+        }
+        let mut n: u32 = 0;
+        for &b in part {
+            if !b.is_ascii_digit() {
+                return None;
+            }
+            n = n * 10 + u32::from(b - b'0');
+        }
+        *octet = u8::try_from(n).ok()?;
+    }
+    match parts.next() {
+        None => Some(Ipv4Addr::from(octets)),
+        Some(_) => None,
     }
 }
 
@@ -716,7 +904,7 @@ fn take_value<'a>(
                     },
                 ));
             }
-            f.scheduler = Some((v, column(line, v)));
+            f.scheduler = Some(v);
         }
         Id::Persistent => {
             f.persistent = Some(match value {
@@ -748,7 +936,7 @@ fn take_value<'a>(
         Id::SchedFlags => f.sched_flags = Some((v, g)),
         Id::RealServer => {
             let (address, port) = addr_port(v).ok_or_else(|| bad(line, g, v))?;
-            f.real = Some((address, port, g.col));
+            f.real = Some((address, port, g));
         }
         Id::Weight => f.weight = Some(number(v, 0, MAX_I32).ok_or_else(|| bad(line, g, v))?),
         Id::UThreshold => {
@@ -789,7 +977,7 @@ fn build(
     let invalid = |col: usize, msg: String| (col, RulesErrorKind::Invalid(msg));
     let needs_service = || {
         (
-            cmd.col,
+            cmd.col(line),
             RulesErrorKind::MissingOption {
                 command: cmd.name(),
                 needs: "a service: -t, -u, --sctp-service or -f",
@@ -807,7 +995,7 @@ fn build(
             if cmd.id == Id::Zero {
                 if let Some(g) = ipv6 {
                     return Err(invalid(
-                        g.col,
+                        g.col(line),
                         format!("{} is for fwmark services (-f)", g.name()),
                     ));
                 }
@@ -833,7 +1021,7 @@ fn build(
         )) => {
             if let Some(g) = ipv6 {
                 return Err(invalid(
-                    g.col,
+                    g.col(line),
                     format!("{} is for fwmark services (-f)", g.name()),
                 ));
             }
@@ -844,13 +1032,13 @@ fn build(
             }
         }
     };
-    let svc_col = f.service.as_ref().map_or(cmd.col, |(_, g)| g.col);
+    let svc_col = || f.service.as_ref().map_or(cmd, |(_, g)| *g).col(line);
 
     match cmd.id {
         Id::DeleteService => Ok(Rule::DeleteService { service: key }),
         Id::Zero => Ok(Rule::Zero { service: Some(key) }),
         Id::AddService | Id::EditService => {
-            let scheduler = Scheduler::from_name(f.scheduler.map_or("wlc", |(s, _)| s));
+            let scheduler = Scheduler::from_name(f.scheduler.unwrap_or("wlc"));
             let family = key.family();
             let persistence = match f.persistent {
                 None => None,
@@ -878,7 +1066,7 @@ fn build(
             };
             if key.port() == Some(0) && persistence.is_none() {
                 return Err(invalid(
-                    svc_col,
+                    svc_col(),
                     "port 0 (every port) needs persistence (-p)".into(),
                 ));
             }
@@ -894,7 +1082,7 @@ fn build(
                 if !is_udp {
                     let g = find(given, |id| id == Id::Ops).unwrap_or(cmd);
                     return Err(invalid(
-                        g.col,
+                        g.col(line),
                         format!(
                             "{}: one-packet scheduling is only for UDP services",
                             g.name()
@@ -911,7 +1099,7 @@ fn build(
             service.flags = flags;
             service.persistence_engine = f.pe.map(str::to_owned);
             if let Err(e) = service.validate() {
-                return Err(invalid(cmd.col, e.to_string()));
+                return Err(invalid(cmd.col(line), e.to_string()));
             }
             Ok(if cmd.id == Id::AddService {
                 Rule::AddService { service }
@@ -922,7 +1110,7 @@ fn build(
         Id::AddDest | Id::EditDest | Id::DeleteDest => {
             let Some((address, port, real_col)) = f.real else {
                 return Err((
-                    cmd.col,
+                    cmd.col(line),
                     RulesErrorKind::MissingOption {
                         command: cmd.name(),
                         needs: "a real server: -r",
@@ -954,7 +1142,7 @@ fn build(
                         )
                     }) {
                         return Err(invalid(
-                            g.col,
+                            g.col(line),
                             format!("{}: tunnel options need tunnelling (-i)", g.name()),
                         ));
                     }
@@ -963,7 +1151,7 @@ fn build(
             };
             let forward = match fwd.map(|g| g.id) {
                 Some(Id::Masquerading) => ForwardMethod::Masquerade,
-                Some(Id::Ipip) => ForwardMethod::Tunnel(tunnel_of(given, &f)?),
+                Some(Id::Ipip) => ForwardMethod::Tunnel(tunnel_of(line, given, &f)?),
                 _ => ForwardMethod::DirectRoute,
             };
             // ipvsadm: for direct routing and tunnels, the real server's
@@ -978,7 +1166,7 @@ fn build(
             }
             if AddressFamily::of(&address) != key.family() && !tunnel {
                 return Err(invalid(
-                    real_col,
+                    real_col.col(line),
                     "a real server of another address family than its service needs tunnelling (-i)"
                         .into(),
                 ));
@@ -988,7 +1176,7 @@ fn build(
                 .with_weight(f.weight.unwrap_or(1))
                 .with_thresholds(f.u_threshold.unwrap_or(0), f.l_threshold.unwrap_or(0));
             if let Err(e) = dest.validate(&key) {
-                return Err(invalid(cmd.col, e.to_string()));
+                return Err(invalid(cmd.col(line), e.to_string()));
             }
             Ok(if cmd.id == Id::AddDest {
                 Rule::AddDestination { service: key, dest }
@@ -996,18 +1184,21 @@ fn build(
                 Rule::UpdateDestination { service: key, dest }
             })
         }
-        _ => Err(invalid(cmd.col, format!("{} is not a rule", cmd.name()))),
+        _ => Err(invalid(
+            cmd.col(line),
+            format!("{} is not a rule", cmd.name()),
+        )),
     }
 }
 
 /// The tunnel of a `-i` destination, with ipvsadm's checks
 /// (`tunnel_types_v_options`).
-fn tunnel_of(given: &[Given<'_>], f: &Fields<'_>) -> Result<Tunnel, LineError> {
+fn tunnel_of(line: &str, given: &[Given<'_>], f: &Fields<'_>) -> Result<Tunnel, LineError> {
     let type_name = ["ipip", "gue", "gre"][f.tun_type.unwrap_or(0) as usize];
     let illegal = |id: Id| -> Result<(), LineError> {
         match find(given, |g| g == id) {
             Some(g) => Err((
-                g.col,
+                g.col(line),
                 RulesErrorKind::Invalid(format!(
                     "{} does not go with tunnel type {type_name}",
                     g.name()
@@ -1027,7 +1218,7 @@ fn tunnel_of(given: &[Given<'_>], f: &Fields<'_>) -> Result<Tunnel, LineError> {
             let Some(port) = f.tun_port else {
                 let g = find(given, |id| id == Id::TunType).expect("--tun-type was given");
                 return Err((
-                    g.col,
+                    g.col(line),
                     RulesErrorKind::MissingOption {
                         command: "--tun-type gue".into(),
                         needs: "--tun-port",
@@ -1122,10 +1313,128 @@ mod tests {
     }
 
     #[test]
+    fn ipv4_reads_as_the_standard_library_does() {
+        let mut cases: Vec<String> = [
+            "",
+            ".",
+            "0.0.0.0",
+            "255.255.255.255",
+            "256.1.1.1",
+            "01.1.1.1",
+            "0.1.1.1",
+            "1.2.3",
+            "1.2.3.4.",
+            "1.2.3.4.5",
+            "1..3.4",
+            "+1.2.3.4",
+            "1.2.3.-4",
+            "1.2.3.4 ",
+            "1.2.3.0004",
+            "999.1.1.1",
+            "1.2.3.a",
+            "１.2.3.4",
+            "192.0.2.10",
+            "10.0.0.00",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // Every short string over the characters that matter.
+        let alphabet = ['0', '1', '2', '5', '9', '.', 'x'];
+        let mut frontier = vec![String::new()];
+        for _ in 0..6 {
+            let mut next = Vec::new();
+            for s in &frontier {
+                for c in alphabet {
+                    next.push(format!("{s}{c}"));
+                }
+            }
+            cases.extend(next.iter().cloned());
+            frontier = next;
+        }
+        for dotted in ["1.2.3.", "25.0.19.", "0.0.0."] {
+            for tail in ["0", "00", "255", "256", "1000", "019", "9"] {
+                cases.push(format!("{dotted}{tail}"));
+            }
+        }
+        for s in &cases {
+            assert_eq!(ipv4(s), s.parse::<Ipv4Addr>().ok(), "{s:?}");
+        }
+    }
+
+    /// The general path of [`parse_line`] alone.
+    fn general(line: &str) -> Result<Option<Rule>, LineError> {
+        parse_general(line, &mut Scratch::default())
+    }
+
+    #[test]
+    fn simple_lines_read_as_the_general_parser_reads_them() {
+        let addrs = [
+            "192.0.2.10:80",
+            "192.0.2.10:0",
+            "192.0.2.10",
+            "192.0.2.10:65535",
+            "192.0.2.10:65536",
+            "192.0.2.010:80",
+            "[2001:db8::1]:443",
+            "[2001:db8::1]",
+            "2001:db8::1",
+            "0.0.0.0:1",
+            "255.255.255.255:8080",
+            "-1",
+            "x",
+            "192.0.2.10:08",
+            "192.0.2.10:+8",
+            ":80",
+        ];
+        let names = [
+            "wrr",
+            "rr",
+            "wlc",
+            "none",
+            "abcdefghijklmno",
+            "abcdefghijklmnop",
+            "x-y",
+            "",
+            "-s",
+        ];
+        let weights = ["0", "1", "2147483647", "2147483648", "-1", "01", "+1", "x"];
+        let mut simple = 0;
+        for proto in ["-t", "-u", "-f", "--tcp-service"] {
+            for a in addrs {
+                for name in names {
+                    let line = format!("-A {proto} {a} -s {name}");
+                    if let Some(rule) = simple_line(&line) {
+                        simple += 1;
+                        assert_eq!(general(&line), Ok(Some(rule)), "{line}");
+                    }
+                }
+                for r in addrs {
+                    for fwd in ["-m", "-g", "-i", "-x"] {
+                        for w in weights {
+                            let line = format!("-a {proto} {a} -r {r} {fwd} -w {w}");
+                            if let Some(rule) = simple_line(&line) {
+                                simple += 1;
+                                assert_eq!(general(&line), Ok(Some(rule)), "{line}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(simple > 500, "{simple}");
+        // What ipvsadm -S writes takes the simple path.
+        for line in long_text(3).lines().filter(|l| l.starts_with('-')) {
+            assert!(simple_line(line).is_some(), "{line}");
+        }
+    }
+
+    #[test]
     fn pieces_read_as_one_text() {
         let text = long_text(3_000);
         assert!(text.len() > 2 * PARALLEL_BYTES);
-        let whole = parse_piece(&text, 0).unwrap();
+        let (whole, lines) = parse_piece(&text, 0).unwrap();
+        assert_eq!(lines, 15_002);
         assert_eq!(whole.len(), 15_000);
         assert_eq!(parse_lines(&text).unwrap(), whole);
         assert_eq!(whole.last().unwrap().line, 15_002);

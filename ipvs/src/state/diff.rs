@@ -1,11 +1,11 @@
 //! Diffing states into plans, and draining.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
-use super::{ServiceState, State};
+use super::{FastMap, FastSet, SMALL_SERVICE, ServiceState, State};
 use crate::model::{Destination, ForwardMethod, Service, ServiceKey, Timeouts};
 use crate::rules::{self, Rule, WriteOptions};
 
@@ -603,9 +603,8 @@ impl Differ<'_> {
             });
         }
         // Small services are scanned; big ones indexed.
-        const SMALL: usize = 16;
-        let have_index: Option<HashMap<SocketAddr, &Destination>> =
-            (have.destinations.len() > SMALL).then(|| {
+        let have_index: Option<FastMap<SocketAddr, &Destination>> =
+            (have.destinations.len() > SMALL_SERVICE).then(|| {
                 have.destinations
                     .iter()
                     .map(|d| (d.socket_addr(), d))
@@ -615,8 +614,8 @@ impl Differ<'_> {
             Some(ix) => ix.get(&addr).copied(),
             None => have.destinations.iter().find(|d| d.socket_addr() == addr),
         };
-        let want_index: Option<HashSet<SocketAddr>> =
-            (want.destinations.len() > SMALL).then(|| {
+        let want_index: Option<FastSet<SocketAddr>> = (want.destinations.len() > SMALL_SERVICE)
+            .then(|| {
                 want.destinations
                     .iter()
                     .map(Destination::socket_addr)
@@ -627,7 +626,7 @@ impl Differ<'_> {
             None => want.destinations.iter().any(|d| d.socket_addr() == addr),
         };
         let mut updates = Vec::new();
-        let mut seen: HashSet<SocketAddr> = HashSet::new();
+        let mut seen: FastSet<SocketAddr> = FastSet::default();
         for (i, d) in want.destinations.iter().enumerate() {
             let addr = d.socket_addr();
             // A destination given twice: the first one counts.
@@ -742,18 +741,20 @@ impl Differ<'_> {
 pub fn diff(actual: &State, desired: &State, opts: &DiffOptions) -> Plan {
     let mut d = Differ {
         drain: opts.drain.as_ref(),
-        ops: Vec::new(),
+        // Enough for adding the whole desired table.
+        ops: Vec::with_capacity(1 + desired.services.len() + desired.dest_count()),
         draining: Vec::new(),
     };
     if let Some(op) = timeouts_op(actual.timeouts, desired.timeouts) {
         d.ops.push(op);
     }
-    let have: HashMap<&ServiceKey, &ServiceState> = actual
+    let have: FastMap<&ServiceKey, &ServiceState> = actual
         .services
         .iter()
         .map(|s| (&s.service.key, s))
         .collect();
-    let mut wanted: HashSet<&ServiceKey> = HashSet::with_capacity(desired.services.len());
+    let mut wanted: FastSet<&ServiceKey> =
+        FastSet::with_capacity_and_hasher(desired.services.len(), Default::default());
     for want in &desired.services {
         let key = &want.service.key;
         if !wanted.insert(key) {
@@ -766,9 +767,17 @@ pub fn diff(actual: &State, desired: &State, opts: &DiffOptions) -> Plan {
                 d.ops.push(Change::AddService {
                     service: want.service.config(),
                 });
-                let mut seen = HashSet::with_capacity(want.destinations.len());
-                for dest in &want.destinations {
-                    if seen.insert(dest.socket_addr()) {
+                let dests = &want.destinations;
+                let mut seen = FastSet::default();
+                for (i, dest) in dests.iter().enumerate() {
+                    // A destination given twice: the first one counts.
+                    let addr = dest.socket_addr();
+                    let first = if dests.len() > SMALL_SERVICE {
+                        seen.insert(addr)
+                    } else {
+                        !dests[..i].iter().any(|e| e.socket_addr() == addr)
+                    };
+                    if first {
                         d.ops.push(Change::AddDestination {
                             service: *key,
                             dest: dest.config(),
@@ -778,12 +787,13 @@ pub fn diff(actual: &State, desired: &State, opts: &DiffOptions) -> Plan {
             }
         }
     }
-    let mut removed = HashSet::new();
+    let mut removed = FastSet::default();
     for h in &actual.services {
         if !wanted.contains(&h.service.key) && removed.insert(&h.service.key) {
             d.removed_service(h);
         }
     }
+    d.ops.shrink_to_fit();
     Plan {
         ops: d.ops,
         draining: d.draining,

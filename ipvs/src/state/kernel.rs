@@ -24,7 +24,9 @@ use super::{Change, Draining, Plan, Reconciler, State};
 use crate::client::core::{self, Driver, now};
 #[cfg(any(feature = "tokio", feature = "smol"))]
 use crate::client::{AsyncClient, Runtime};
-use crate::client::{Client, Error, Operation};
+use crate::client::{Client, Error};
+use crate::codec::{Command, encode};
+use crate::engine::Payloads;
 use crate::model::{ServiceKey, Timeouts, ValidationError};
 
 impl State {
@@ -285,17 +287,42 @@ fn validate(op: &Change) -> Result<(), ValidationError> {
 enum Status {
     Pending,
     Applied,
-    Failed(Error),
+    /// Boxed: a plan's statuses are many, refusals few.
+    Failed(Box<Error>),
     NotAttempted,
     InDoubt,
 }
 
-/// Send `ops`; one status per op.
+/// Append the request of `op` to `payloads`: the bytes of
+/// `op.to_operation()`'s request, written straight from the change.
+fn encode(op: &Change, payloads: &mut Payloads) {
+    payloads.push(|buf| match op {
+        Change::SetTimeouts { timeouts } => encode::set_config(buf, timeouts),
+        Change::AddService { service } => encode::service(buf, Command::NEW_SERVICE, service),
+        Change::UpdateService { service } => encode::service(buf, Command::SET_SERVICE, service),
+        Change::DeleteService { service } => encode::del_service(buf, service),
+        Change::AddDestination { service, dest } => {
+            encode::dest(buf, Command::NEW_DEST, service, dest)
+        }
+        Change::UpdateDestination { service, dest }
+        | Change::DrainDestination { service, dest } => {
+            encode::dest(buf, Command::SET_DEST, service, dest)
+        }
+        Change::DeleteDestination { service, dest } => {
+            encode::del_dest(buf, service, dest.address, dest.port)
+        }
+    });
+}
+
+/// Send `ops`; one status per op. Unless `validated` (as [`apply_plan`]
+/// does for the whole plan first), each batch is validated before it
+/// goes, and an invalid op fails the batch: nothing of it is sent.
 async fn send(
     client: &impl Driver,
     ops: &[Change],
     on_error: OnError,
     chunk: usize,
+    validated: bool,
 ) -> Vec<Status> {
     let mut status: Vec<Status> = ops.iter().map(|_| Status::Pending).collect();
     let chunk = match on_error {
@@ -305,12 +332,28 @@ async fn send(
     let mut start = 0;
     while start < ops.len() {
         let end = (start + chunk).min(ops.len());
-        let operations: Vec<Operation> = ops[start..end].iter().map(Change::to_operation).collect();
+        let batch = &ops[start..end];
         let mut refused = false;
         let mut lost = false;
-        match core::execute_batch(client, &operations).await {
-            Ok(batch) => {
-                for (i, r) in batch.results.into_iter().enumerate() {
+        let invalid = if validated {
+            None
+        } else {
+            batch
+                .iter()
+                .enumerate()
+                .find_map(|(index, op)| validate(op).err().map(|source| (index, source)))
+        };
+        match invalid {
+            None => {
+                let mut payloads = Payloads::with_capacity(batch.len(), batch.len() * 160);
+                for op in batch {
+                    encode(op, &mut payloads);
+                }
+                let result = core::execute_encoded(client, payloads, |i, e| {
+                    batch[i].to_operation().error(e)
+                })
+                .await;
+                for (i, r) in result.results.into_iter().enumerate() {
                     status[start + i] = match r {
                         Ok(()) => Status::Applied,
                         // A write (or its replies) failed: the client stops
@@ -324,15 +367,14 @@ async fn send(
                         Err(Error::NotAttempted { .. }) => Status::NotAttempted,
                         Err(e) => {
                             refused = true;
-                            Status::Failed(e)
+                            Status::Failed(Box::new(e))
                         }
                     };
                 }
             }
-            // Validation was done before anything was sent; anything else
-            // here means nothing of this chunk went.
-            Err(e) => {
-                status[start] = Status::Failed(e);
+            // An invalid op: nothing of this batch went.
+            Some((index, source)) => {
+                status[start] = Status::Failed(Box::new(Error::InvalidOperation { index, source }));
                 for s in &mut status[start + 1..end] {
                     *s = Status::NotAttempted;
                 }
@@ -468,7 +510,7 @@ pub fn inverse_of(actual: &State, applied: &[Change]) -> (Plan, Vec<Change>) {
 /// The rollback of `applied` (in plan order), applied to `actual`.
 async fn rollback(client: &impl Driver, actual: &State, applied: &[Change]) -> Rollback {
     let (Plan { ops, .. }, not_invertible) = inverse_of(actual, applied);
-    let status = send(client, &ops, OnError::Continue, 0).await;
+    let status = send(client, &ops, OnError::Continue, 0, false).await;
     let mut r = Rollback {
         ops: ops.clone(),
         not_invertible,
@@ -477,7 +519,11 @@ async fn rollback(client: &impl Driver, actual: &State, applied: &[Change]) -> R
     for (index, (op, s)) in ops.into_iter().zip(status).enumerate() {
         match s {
             Status::Applied => r.applied.push(op),
-            Status::Failed(error) => r.failed.push(FailedChange { index, op, error }),
+            Status::Failed(error) => r.failed.push(FailedChange {
+                index,
+                op,
+                error: *error,
+            }),
             _ => r.failed.push(FailedChange {
                 index,
                 op,
@@ -530,7 +576,7 @@ async fn apply_plan(
     }
     let actual = before.as_ref().unwrap_or(actual);
 
-    let mut status = send(client, ops, opts.on_error, opts.chunk).await;
+    let mut status = send(client, ops, opts.on_error, opts.chunk, true).await;
 
     // Settle what is in doubt by reading the table back.
     if status.iter().any(|s| matches!(s, Status::InDoubt)) {
@@ -549,10 +595,19 @@ async fn apply_plan(
         }
     }
 
+    let applied = status
+        .iter()
+        .filter(|s| matches!(s, Status::Applied))
+        .count();
+    report.applied.reserve_exact(applied);
     for (index, (op, s)) in ops.iter().cloned().zip(status).enumerate() {
         match s {
             Status::Applied => report.applied.push(op),
-            Status::Failed(error) => report.failed.push(FailedChange { index, op, error }),
+            Status::Failed(error) => report.failed.push(FailedChange {
+                index,
+                op,
+                error: *error,
+            }),
             Status::InDoubt => report.in_doubt.push(op),
             Status::NotAttempted | Status::Pending => report.not_attempted.push(op),
         }

@@ -48,7 +48,7 @@ mod replay;
 mod save;
 
 use std::cmp::Ordering;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 
 pub use diff::{
@@ -203,6 +203,15 @@ pub enum StateError {
     TomlWrite(#[from] toml::ser::Error),
 }
 
+/// Maps and sets over keys of the table: hashed fast (the keys come from
+/// the caller's own files and the kernel, not from strangers).
+pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+/// See [`FastMap`].
+pub(crate) type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
+
+/// Destinations from which a service's are indexed rather than scanned.
+pub(crate) const SMALL_SERVICE: usize = 16;
+
 /// ipvsadm's listing order for services: address services before fwmark
 /// ones, then by family, protocol, address, port (`ipvs_cmp_services`).
 pub(crate) fn ipvsadm_service_order(a: &ServiceKey, b: &ServiceKey) -> Ordering {
@@ -306,7 +315,8 @@ impl State {
     /// Check the state as the kernel would: no key twice, and every service
     /// and destination valid ([`Service::validate`], [`Destination::validate`]).
     pub fn validate(&self) -> Result<(), StateError> {
-        let mut keys = HashSet::with_capacity(self.services.len());
+        let mut keys = FastSet::with_capacity_and_hasher(self.services.len(), Default::default());
+        let mut dests = FastSet::default();
         for s in &self.services {
             let key = s.service.key;
             if !keys.insert(key) {
@@ -318,10 +328,16 @@ impl State {
                     service: key,
                     error,
                 })?;
-            let mut dests = HashSet::with_capacity(s.destinations.len());
-            for d in &s.destinations {
+            let indexed = s.destinations.len() > SMALL_SERVICE;
+            dests.clear();
+            for (i, d) in s.destinations.iter().enumerate() {
                 let addr = d.socket_addr();
-                if !dests.insert(addr) {
+                let twice = if indexed {
+                    !dests.insert(addr)
+                } else {
+                    s.destinations[..i].iter().any(|e| e.socket_addr() == addr)
+                };
+                if twice {
                     return Err(StateError::DuplicateDest {
                         service: key,
                         dest: addr,

@@ -1,10 +1,10 @@
 //! A pure, in-memory stand-in for the kernel: what a plan or rules do to a
 //! table.
 
-use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::net::SocketAddr;
 
-use super::{Change, Plan, ServiceState, State, StateError};
+use super::{Change, FastMap, Plan, ServiceState, State, StateError};
 use crate::model::{Destination, Service, ServiceKey, Stats, Timeouts};
 use crate::rules::Rule;
 
@@ -40,7 +40,10 @@ pub enum ReplayError {
 /// A state with an index of its services, for applying many changes.
 struct Table<'s> {
     state: &'s mut State,
-    index: HashMap<ServiceKey, usize>,
+    index: FastMap<ServiceKey, usize>,
+    /// The service found or added last: rules name the same service many
+    /// times in a row.
+    last: Option<usize>,
 }
 
 impl<'s> Table<'s> {
@@ -51,22 +54,36 @@ impl<'s> Table<'s> {
             .enumerate()
             .map(|(i, s)| (s.service.key, i))
             .collect();
-        Table { state, index }
+        Table {
+            state,
+            index,
+            last: None,
+        }
     }
 
     fn service(&mut self, key: &ServiceKey) -> Result<&mut ServiceState, ReplayError> {
-        match self.index.get(key) {
-            Some(&i) => Ok(&mut self.state.services[i]),
+        let last = self.last.filter(|&i| {
+            self.state
+                .services
+                .get(i)
+                .is_some_and(|s| s.service.key == *key)
+        });
+        match last.or_else(|| self.index.get(key).copied()) {
+            Some(i) => {
+                self.last = Some(i);
+                Ok(&mut self.state.services[i])
+            }
             None => Err(ReplayError::NoSuchService(*key)),
         }
     }
 
     fn add_service(&mut self, service: &Service) -> Result<(), ReplayError> {
         let key = service.key;
-        if self.index.contains_key(&key) {
-            return Err(ReplayError::ServiceExists(key));
-        }
-        self.index.insert(key, self.state.services.len());
+        match self.index.entry(key) {
+            Entry::Occupied(_) => return Err(ReplayError::ServiceExists(key)),
+            Entry::Vacant(slot) => slot.insert(self.state.services.len()),
+        };
+        self.last = Some(self.state.services.len());
         self.state
             .services
             .push(ServiceState::new(service.config()));
@@ -89,6 +106,7 @@ impl<'s> Table<'s> {
             .remove(key)
             .ok_or(ReplayError::NoSuchService(*key))?;
         self.state.services.remove(i);
+        self.last = None;
         for s in &self.state.services[i..] {
             *self.index.get_mut(&s.service.key).expect("indexed") -= 1;
         }
@@ -208,6 +226,7 @@ impl<'s> Table<'s> {
             Rule::Clear => {
                 self.state.services.clear();
                 self.index.clear();
+                self.last = None;
                 Ok(())
             }
             Rule::SetTimeouts { timeouts } => {

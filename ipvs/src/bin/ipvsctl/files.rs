@@ -89,14 +89,23 @@ pub struct FormatOption {
 fn read_text(path: &Path) -> Result<(String, String)> {
     let mut text = String::new();
     if path == Path::new("-") {
-        io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|e| Failure::usage(format!("stdin: {e}")))?;
+        read_stdin(&mut text).map_err(|e| Failure::usage(format!("stdin: {e}")))?;
         Ok((text, "stdin".to_owned()))
     } else {
         text = std::fs::read_to_string(path)
             .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
         Ok((text, path.display().to_string()))
+    }
+}
+
+/// All of stdin. Read through a duplicate of its descriptor as a file,
+/// whose size (when stdin is a file) sizes the buffer once, rather than
+/// growing it as it fills.
+fn read_stdin(text: &mut String) -> io::Result<usize> {
+    use std::os::fd::AsFd;
+    match io::stdin().as_fd().try_clone_to_owned() {
+        Ok(fd) => std::fs::File::from(fd).read_to_string(text),
+        Err(_) => io::stdin().read_to_string(text),
     }
 }
 
