@@ -20,6 +20,7 @@
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
 
+use super::replay::Table;
 use super::{Change, Draining, Plan, Reconciler, State};
 use crate::client::core::{self, Driver, now};
 #[cfg(any(feature = "tokio", feature = "smol"))]
@@ -424,8 +425,8 @@ fn effect_present(table: &State, op: &Change) -> bool {
 
 /// The operations that undo `op`, applied to `before` (the table just
 /// before it); `None` if `before` lacks what `op` changes.
-fn inverse(before: &State, op: &Change) -> Option<Vec<Change>> {
-    let svc = |k: &ServiceKey| before.service(k);
+fn inverse(before: &Table<'_>, op: &Change) -> Option<Vec<Change>> {
+    let svc = |k: &ServiceKey| before.find(k);
     let dest = |k: &ServiceKey, d: &crate::model::Destination| {
         svc(k)
             .and_then(|s| s.dest(d.socket_addr()))
@@ -433,7 +434,10 @@ fn inverse(before: &State, op: &Change) -> Option<Vec<Change>> {
     };
     Some(match op {
         Change::SetTimeouts { .. } => vec![Change::SetTimeouts {
-            timeouts: before.timeouts.filter(|t| *t != Timeouts::UNCHANGED)?,
+            timeouts: before
+                .state()
+                .timeouts
+                .filter(|t| *t != Timeouts::UNCHANGED)?,
         }],
         Change::AddService { service } => vec![Change::DeleteService {
             service: service.key,
@@ -488,7 +492,10 @@ fn inverse(before: &State, op: &Change) -> Option<Vec<Change>> {
 /// assert!(table.config_eq(&actual));
 /// ```
 pub fn inverse_of(actual: &State, applied: &[Change]) -> (Plan, Vec<Change>) {
-    let mut table = actual.config();
+    let mut state = actual.config();
+    // One index for the whole replay: a rollback of a big restore is as
+    // long as the restore.
+    let mut table = Table::new(&mut state);
     let mut groups = Vec::with_capacity(applied.len());
     let mut not_invertible = Vec::new();
     for op in applied {
@@ -498,7 +505,7 @@ pub fn inverse_of(actual: &State, applied: &[Change]) -> (Plan, Vec<Change>) {
         }
         // The kernel applied it, so the table it applied to had what it
         // needed; if ours does not, it was not the kernel's.
-        let _ = table.replay(op);
+        let _ = table.op(op);
     }
     let plan = Plan {
         ops: groups.into_iter().rev().flatten().collect(),

@@ -38,7 +38,7 @@ pub enum ReplayError {
 }
 
 /// A state with an index of its services, for applying many changes.
-struct Table<'s> {
+pub(crate) struct Table<'s> {
     state: &'s mut State,
     index: FastMap<ServiceKey, usize>,
     /// The service found or added last: rules name the same service many
@@ -47,7 +47,7 @@ struct Table<'s> {
 }
 
 impl<'s> Table<'s> {
-    fn new(state: &'s mut State) -> Self {
+    pub(crate) fn new(state: &'s mut State) -> Self {
         let index = state
             .services
             .iter()
@@ -59,6 +59,16 @@ impl<'s> Table<'s> {
             index,
             last: None,
         }
+    }
+
+    /// The state as it stands.
+    pub(crate) fn state(&self) -> &State {
+        self.state
+    }
+
+    /// The service with `key`, found through the index.
+    pub(crate) fn find(&self, key: &ServiceKey) -> Option<&ServiceState> {
+        self.index.get(key).map(|&i| &self.state.services[i])
     }
 
     fn service(&mut self, key: &ServiceKey) -> Result<&mut ServiceState, ReplayError> {
@@ -197,7 +207,7 @@ impl<'s> Table<'s> {
         Ok(())
     }
 
-    fn op(&mut self, op: &Change) -> Result<(), ReplayError> {
+    pub(crate) fn op(&mut self, op: &Change) -> Result<(), ReplayError> {
         match op {
             Change::SetTimeouts { timeouts } => {
                 self.set_timeouts(timeouts);
