@@ -270,25 +270,6 @@ pub(crate) async fn destinations(d: &impl Driver, key: &ServiceKey) -> Result<Ve
     Ok(out)
 }
 
-/// Run the dump `msg`, its entries handed to `sink` as they are read; a
-/// refusal of the dump is the error of reading it.
-async fn stream(
-    d: &impl Driver,
-    msg: IpvsMessage,
-    key: Option<&ServiceKey>,
-    sink: &mut EntrySink<'_>,
-) -> Result<()> {
-    let command = msg.command;
-    let answer = d
-        .stream(Job::Stream(msg), sink)
-        .await
-        .map_err(|s| s.error)?;
-    match answer.results.into_iter().next() {
-        Some(Err(e)) => Err(operation::read_error(command, key, e)),
-        _ => Ok(()),
-    }
-}
-
 /// Every service, into `out` (cleared first), each decoded in place as
 /// its datagram arrives (nothing of the dump held); with `stats` false,
 /// without their counters. Entries listed twice (the table changed during
@@ -298,28 +279,9 @@ pub(crate) async fn services_into(
     out: &mut Vec<Service>,
     stats: bool,
 ) -> Result<()> {
-    out.clear();
-    let mut seen = Listed::default();
-    stream(d, IpvsMessage::get_services(), None, &mut |entry| {
-        match entry {
-            Streamed::Restart => {
-                out.clear();
-                seen = Listed::default();
-            }
-            Streamed::Entry(payload) => {
-                if let Some(nest) = convert::nest_of(payload, IPVS_CMD_ATTR_SERVICE)? {
-                    let service = convert::service_from_nest(nest, stats)?;
-                    if !seen.check(out, |s| s.key, service.key) {
-                        out.push(service);
-                    }
-                }
-            }
-        }
-        Ok(())
-    })
-    .await?;
-    d.counters().dropped(seen.dropped);
-    Ok(())
+    let read = |nest: &[u8]| convert::service_from_nest(nest, stats);
+    let msg = IpvsMessage::get_services();
+    dump_into(d, msg, None, IPVS_CMD_ATTR_SERVICE, read, |s| s.key, out).await
 }
 
 /// The destinations of a service, into `out` (cleared first), as
@@ -331,30 +293,53 @@ pub(crate) async fn destinations_into(
     stats: bool,
 ) -> Result<()> {
     key.validate()?;
-    out.clear();
     let family = key.family();
+    let read = |nest: &[u8]| convert::dest_from_nest(nest, family, stats);
+    let msg = IpvsMessage::get_dests(key);
+    let id = |d: &Destination| (d.address, d.port);
+    dump_into(d, msg, Some(key), IPVS_CMD_ATTR_DEST, read, id, out).await
+}
+
+/// The dump `msg` into `out` (cleared first): each entry's `nest` read by
+/// `read` as its datagram arrives, an entry whose `id` was listed already
+/// dropped and counted; a refusal of the dump is the error of reading it.
+async fn dump_into<T: Send, K: Eq + Hash + Send>(
+    d: &impl Driver,
+    msg: IpvsMessage,
+    key: Option<&ServiceKey>,
+    nest: u16,
+    read: impl Fn(&[u8]) -> std::result::Result<T, DecodeError> + Send + Sync,
+    id: impl Fn(&T) -> K + Send + Sync,
+    out: &mut Vec<T>,
+) -> Result<()> {
+    out.clear();
+    let command = msg.command;
     let mut seen = Listed::default();
-    stream(d, IpvsMessage::get_dests(key), Some(key), &mut |entry| {
-        match entry {
-            Streamed::Restart => {
-                out.clear();
-                seen = Listed::default();
-            }
-            Streamed::Entry(payload) => {
-                if let Some(nest) = convert::nest_of(payload, IPVS_CMD_ATTR_DEST)? {
-                    let dest = convert::dest_from_nest(nest, family, stats)?;
-                    let id = |d: &Destination| (d.address, d.port);
-                    if !seen.check(out, id, id(&dest)) {
-                        out.push(dest);
+    let answer = d
+        .stream(Job::Stream(msg), &mut |entry| {
+            match entry {
+                Streamed::Restart => {
+                    out.clear();
+                    seen = Listed::default();
+                }
+                Streamed::Entry(payload) => {
+                    if let Some(value) = convert::nest_of(payload, nest)? {
+                        let entry = read(value)?;
+                        if !seen.check(out, &id, id(&entry)) {
+                            out.push(entry);
+                        }
                     }
                 }
             }
-        }
-        Ok(())
-    })
-    .await?;
+            Ok(())
+        })
+        .await
+        .map_err(|s| s.error)?;
     d.counters().dropped(seen.dropped);
-    Ok(())
+    match answer.results.into_iter().next() {
+        Some(Err(e)) => Err(operation::read_error(command, key, e)),
+        _ => Ok(()),
+    }
 }
 
 /// The identities of the entries a dump listed so far: a short list is
