@@ -2,7 +2,7 @@
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_GENERIC};
@@ -94,20 +94,35 @@ impl Builder {
     }
 
     /// Open the socket and resolve the IPVS family.
-    pub fn build(self) -> Result<Client> {
-        let (sock, engine) = self.open()?;
-        sys::set_recv_timeout(sock.as_fd(), self.timeout)?;
+    pub fn build(mut self) -> Result<Client> {
+        let conn = self.connect(self.receive_size)?;
+        if self.netns_fd.is_none() && self.netns == Netns::Current {
+            // The second socket, opened later, must be in this namespace
+            // even if the thread has moved by then.
+            self.netns_fd = std::fs::File::open("/proc/thread-self/ns/net")
+                .ok()
+                .map(OwnedFd::from);
+        }
         let client = Client {
-            conn: Mutex::new(Conn {
-                sock,
-                engine,
-                rx: Vec::with_capacity(self.receive_size),
-            }),
+            conn: Mutex::new(conn),
+            small: OnceLock::new(),
             timeout: self.timeout,
             counters: Counters::default(),
+            builder: self,
         };
         now(core::resolve(&client))?;
         Ok(client)
+    }
+
+    /// A socket and its engine, reading `receive_size` bytes at most.
+    fn connect(&self, receive_size: usize) -> Result<Conn> {
+        let (sock, engine) = self.open()?;
+        sys::set_recv_timeout(sock.as_fd(), self.timeout)?;
+        Ok(Conn {
+            sock,
+            engine,
+            rx: Vec::with_capacity(receive_size),
+        })
     }
 
     /// A bound and connected generic-netlink socket in the builder's
@@ -152,9 +167,20 @@ impl Builder {
 #[derive(Debug)]
 pub struct Client {
     conn: Mutex<Conn>,
+    /// The socket of the many small dumps (each service's destinations),
+    /// reading [`SMALL_RX`] at a time: opened at the first, in the same
+    /// namespace (see [`Builder::receive_size`]).
+    small: OnceLock<Option<Mutex<Conn>>>,
     timeout: Option<Duration>,
     counters: Counters,
+    /// What opened the socket, to open the second one.
+    builder: Builder,
 }
+
+/// What the socket of small dumps reads at once: the kernel then builds
+/// each of their datagrams in an 8 KiB slab object instead of 32 KiB of
+/// cleared pages.
+const SMALL_RX: usize = 4096;
 
 /// The socket and its engine, behind the client's mutex.
 #[derive(Debug)]
@@ -355,6 +381,36 @@ impl Driver for Client {
         sink: &mut EntrySink<'_>,
     ) -> std::result::Result<Answer<IpvsMessage>, Stopped> {
         let mut guard = self.lock();
+        let conn = &mut *guard;
+        conn.engine.start(job);
+        let answer = transport::run_blocking(
+            &mut conn.engine,
+            &conn.sock,
+            &mut conn.rx,
+            self.timeout,
+            &self.counters,
+            sink,
+        );
+        finish(answer, conn.engine.family(), &self.counters)
+    }
+
+    async fn stream_small(
+        &self,
+        job: Job<IpvsMessage>,
+        sink: &mut EntrySink<'_>,
+    ) -> std::result::Result<Answer<IpvsMessage>, Stopped> {
+        // If the second socket cannot be opened, the first serves.
+        let small = self.small.get_or_init(|| {
+            let b = &self.builder;
+            let known = b.netns_fd.is_some() || b.netns != Netns::Current;
+            known
+                .then(|| b.connect(SMALL_RX).ok().map(Mutex::new))
+                .flatten()
+        });
+        let Some(small) = small else {
+            return self.stream(job, sink).await;
+        };
+        let mut guard = small.lock().unwrap_or_else(|e| e.into_inner());
         let conn = &mut *guard;
         conn.engine.start(job);
         let answer = transport::run_blocking(

@@ -63,6 +63,17 @@ pub(crate) trait Driver {
         sink: &mut EntrySink<'_>,
     ) -> impl Future<Output = std::result::Result<Answer<IpvsMessage>, Stopped>>;
 
+    /// Run a [`Job::Stream`] known to be small (one service's
+    /// destinations): on a socket that reads a little at a time when the
+    /// driver has one, which costs the kernel less per dump.
+    fn stream_small(
+        &self,
+        job: Job<IpvsMessage>,
+        sink: &mut EntrySink<'_>,
+    ) -> impl Future<Output = std::result::Result<Answer<IpvsMessage>, Stopped>> {
+        self.stream(job, sink)
+    }
+
     /// The client's counters.
     fn counters(&self) -> &Counters;
 
@@ -281,7 +292,8 @@ pub(crate) async fn services_into(
 ) -> Result<()> {
     let read = |nest: &[u8]| convert::service_from_nest(nest, stats);
     let msg = IpvsMessage::get_services();
-    dump_into(d, msg, None, IPVS_CMD_ATTR_SERVICE, read, |s| s.key, out).await
+    let what = Dumped::new(None, IPVS_CMD_ATTR_SERVICE, false);
+    dump_into(d, msg, what, read, |s| s.key, out).await
 }
 
 /// The destinations of a service, into `out` (cleared first), as
@@ -297,17 +309,32 @@ pub(crate) async fn destinations_into(
     let read = |nest: &[u8]| convert::dest_from_nest(nest, family, stats);
     let msg = IpvsMessage::get_dests(key);
     let id = |d: &Destination| (d.address, d.port);
-    dump_into(d, msg, Some(key), IPVS_CMD_ATTR_DEST, read, id, out).await
+    let what = Dumped::new(Some(key), IPVS_CMD_ATTR_DEST, true);
+    dump_into(d, msg, what, read, id, out).await
 }
 
-/// The dump `msg` into `out` (cleared first): each entry's `nest` read by
+/// What a dump lists: the service it is of, the top-level nest its
+/// entries are read from, and whether it is small (see
+/// [`Driver::stream_small`]).
+struct Dumped<'k> {
+    key: Option<&'k ServiceKey>,
+    nest: u16,
+    small: bool,
+}
+
+impl<'k> Dumped<'k> {
+    fn new(key: Option<&'k ServiceKey>, nest: u16, small: bool) -> Self {
+        Dumped { key, nest, small }
+    }
+}
+
+/// The dump `msg` into `out` (cleared first): each entry's nest read by
 /// `read` as its datagram arrives, an entry whose `id` was listed already
 /// dropped and counted; a refusal of the dump is the error of reading it.
 async fn dump_into<T: Send, K: Eq + Hash + Send>(
     d: &impl Driver,
     msg: IpvsMessage,
-    key: Option<&ServiceKey>,
-    nest: u16,
+    what: Dumped<'_>,
     read: impl Fn(&[u8]) -> std::result::Result<T, DecodeError> + Send + Sync,
     id: impl Fn(&T) -> K + Send + Sync,
     out: &mut Vec<T>,
@@ -315,29 +342,33 @@ async fn dump_into<T: Send, K: Eq + Hash + Send>(
     out.clear();
     let command = msg.command;
     let mut seen = Listed::default();
-    let answer = d
-        .stream(Job::Stream(msg), &mut |entry| {
-            match entry {
-                Streamed::Restart => {
-                    out.clear();
-                    seen = Listed::default();
-                }
-                Streamed::Entry(payload) => {
-                    if let Some(value) = convert::nest_of(payload, nest)? {
-                        let entry = read(value)?;
-                        if !seen.check(out, &id, id(&entry)) {
-                            out.push(entry);
-                        }
+    let mut sink = |entry: Streamed<'_>| {
+        match entry {
+            Streamed::Restart => {
+                out.clear();
+                seen = Listed::default();
+            }
+            Streamed::Entry(payload) => {
+                if let Some(value) = convert::nest_of(payload, what.nest)? {
+                    let entry = read(value)?;
+                    if !seen.check(out, &id, id(&entry)) {
+                        out.push(entry);
                     }
                 }
             }
-            Ok(())
-        })
-        .await
-        .map_err(|s| s.error)?;
+        }
+        Ok(())
+    };
+    let job = Job::Stream(msg);
+    let answer = if what.small {
+        d.stream_small(job, &mut sink).await
+    } else {
+        d.stream(job, &mut sink).await
+    };
+    let answer = answer.map_err(|s| s.error)?;
     d.counters().dropped(seen.dropped);
     match answer.results.into_iter().next() {
-        Some(Err(e)) => Err(operation::read_error(command, key, e)),
+        Some(Err(e)) => Err(operation::read_error(command, what.key, e)),
         _ => Ok(()),
     }
 }

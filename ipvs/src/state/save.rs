@@ -25,14 +25,9 @@ pub enum SaveError {
 /// [`State::to_rules`](super::State::to_rules) and
 /// [`rules::write_with`](crate::rules::write_with) would (services and
 /// destinations in ipvsadm's order; with `timeouts`, a `--set` line
-/// first), without holding the table: one dump of the services through
-/// `services`, then each one's destinations through `destinations`.
-///
-/// The two clients must be in the same namespace, and may be the same
-/// client. The fastest: `destinations` built with
-/// [`receive_size(4096)`](crate::client::Builder::receive_size) (the
-/// kernel then builds each small dump in a page instead of 32 KiB), and
-/// `services` with the default (fewer rounds of the one big dump).
+/// first), without holding the table: one dump of the services, then each
+/// one's destinations (on the client's socket of small dumps), its rules
+/// written as they come.
 ///
 /// A kernel error midway leaves the lines already written in `out`, as
 /// ipvsadm does. Services or destinations a dump listed twice (the table
@@ -41,31 +36,28 @@ pub enum SaveError {
 /// ```no_run
 /// use ipvs::client::Client;
 /// use ipvs::rules::WriteOptions;
-/// let services = Client::new()?;
-/// let destinations = Client::builder().receive_size(4096).build()?;
 /// let mut out = std::io::stdout().lock();
-/// ipvs::state::save_rules(&services, &destinations, &mut out, &WriteOptions::IPVSADM, false)?;
+/// ipvs::state::save_rules(&Client::new()?, &mut out, &WriteOptions::IPVSADM, false)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn save_rules(
-    services: &Client,
-    destinations: &Client,
+    client: &Client,
     out: &mut impl Write,
     opts: &WriteOptions,
     timeouts: bool,
 ) -> Result<(), SaveError> {
     if timeouts {
-        let timeouts = services.timeouts()?;
+        let timeouts = client.timeouts()?;
         let line = write(&[Rule::SetTimeouts { timeouts }]);
         out.write_all(line.as_bytes())?;
     }
     let mut list = Vec::new();
-    services.services_into(&mut list)?;
+    client.services_into(&mut list)?;
     list.sort_by(|a, b| ipvsadm_service_order(&a.key, &b.key));
     let mut dests = Vec::new();
     let mut text = String::with_capacity(4096);
     for service in &list {
-        destinations.destinations_into(&service.key, &mut dests)?;
+        client.destinations_into(&service.key, &mut dests)?;
         dests.sort_by(ipvsadm_dest_order);
         text.clear();
         let _ = crate::rules::write_service(&mut text, "-A", service);

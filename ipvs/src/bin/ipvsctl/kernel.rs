@@ -2,7 +2,7 @@
 //! opening the client, reading the table.
 
 use clap::Args;
-use ipvs::client::{Builder, Client, Netns};
+use ipvs::client::{Client, Netns};
 use ipvs::state::State;
 
 use crate::exit::{Failure, Result};
@@ -25,12 +25,7 @@ fn namespace_name(name: &str) -> std::result::Result<String, String> {
 impl Global {
     /// A client in the namespace `--netns` names (or this one).
     pub fn client(&self) -> Result<Client> {
-        self.client_with(|b| b)
-    }
-
-    /// A client in the namespace asked for, built after `tune`.
-    pub fn client_with(&self, tune: impl FnOnce(Builder) -> Builder) -> Result<Client> {
-        let mut b = tune(Client::builder());
+        let mut b = Client::builder();
         if let Some(ns) = &self.netns {
             let path = Netns::named(ns).map_err(|e| Failure::usage(format!("--netns: {e}")))?;
             if let Netns::Path(p) = &path {

@@ -165,18 +165,16 @@ pub fn save(args: &SaveArgs, global: &Global) -> Result<Exit> {
 }
 
 /// `save` as rules, streamed: each service's rules are written as its
-/// destinations come, read on a second socket whose small datagrams cost
-/// the kernel less (see `save_rules`).
+/// destinations come (see `save_rules`).
 fn save_rules(args: &SaveArgs, global: &Global) -> Result<Exit> {
-    let services = global.client()?;
-    let destinations = global.client_with(|b| b.receive_size(4096))?;
+    let client = global.client()?;
     let opts = if args.complete {
         WriteOptions::COMPLETE
     } else {
         WriteOptions::IPVSADM
     };
     let mut out = io::BufWriter::with_capacity(64 << 10, io::stdout().lock());
-    save_rules_to(&services, &destinations, &mut out, &opts, args.complete)
+    save_rules_to(&client, &mut out, &opts, args.complete)
         .and_then(|()| out.flush().map_err(SaveError::Write))
         .map_err(|e| match e {
             SaveError::Kernel(e) => Failure::kernel("reading the table", e),
