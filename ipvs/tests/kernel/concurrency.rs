@@ -23,8 +23,9 @@ fn namespaces_are_isolated() {
     // b sees nothing of it, through the library or ipvsadm.
     assert!(b.client.services().unwrap().is_empty());
     assert!(b.client.destinations(&key).unwrap().is_empty());
-    assert!(b.ipvsadm_save().is_empty());
-    assert_eq!(a.ipvsadm_save().len(), 2);
+    assert_eq!(b.ipvsadm_save(), Vec::<String>::new());
+    let saved = a.ipvsadm_save();
+    assert_eq!(saved.len(), 2, "{saved:?}");
     // The same service can exist in both, with other settings.
     let other = Service::new(key, Scheduler::WeightedLeastConnection).with_persistence(10);
     b.client.add_service(&other).unwrap();
