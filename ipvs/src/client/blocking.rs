@@ -2,7 +2,7 @@
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_GENERIC};
@@ -207,10 +207,27 @@ impl Client {
         Builder::default().netns(Netns::named(name)?).build()
     }
 
-    fn lock(&self) -> MutexGuard<'_, Conn> {
+    /// Run `job` on the socket of `conn` to its answer.
+    fn run_on(
+        &self,
+        conn: &Mutex<Conn>,
+        job: Job<IpvsMessage>,
+        sink: &mut EntrySink<'_>,
+    ) -> std::result::Result<Answer<IpvsMessage>, Stopped> {
         // A panic while holding the lock leaves nothing half-done that the
         // next call cannot cope with: stale replies are skipped by sequence.
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+        let mut guard = conn.lock().unwrap_or_else(|e| e.into_inner());
+        let conn = &mut *guard;
+        conn.engine.start(job);
+        let answer = transport::run_blocking(
+            &mut conn.engine,
+            &conn.sock,
+            &mut conn.rx,
+            self.timeout,
+            &self.counters,
+            sink,
+        );
+        finish(answer, conn.engine.family(), &self.counters)
     }
 
     /// The generic-netlink id the kernel gave the IPVS family.
@@ -380,18 +397,7 @@ impl Driver for Client {
         job: Job<IpvsMessage>,
         sink: &mut EntrySink<'_>,
     ) -> std::result::Result<Answer<IpvsMessage>, Stopped> {
-        let mut guard = self.lock();
-        let conn = &mut *guard;
-        conn.engine.start(job);
-        let answer = transport::run_blocking(
-            &mut conn.engine,
-            &conn.sock,
-            &mut conn.rx,
-            self.timeout,
-            &self.counters,
-            sink,
-        );
-        finish(answer, conn.engine.family(), &self.counters)
+        self.run_on(&self.conn, job, sink)
     }
 
     async fn stream_small(
@@ -410,18 +416,7 @@ impl Driver for Client {
         let Some(small) = small else {
             return self.stream(job, sink).await;
         };
-        let mut guard = small.lock().unwrap_or_else(|e| e.into_inner());
-        let conn = &mut *guard;
-        conn.engine.start(job);
-        let answer = transport::run_blocking(
-            &mut conn.engine,
-            &conn.sock,
-            &mut conn.rx,
-            self.timeout,
-            &self.counters,
-            sink,
-        );
-        finish(answer, conn.engine.family(), &self.counters)
+        self.run_on(small, job, sink)
     }
 
     fn counters(&self) -> &Counters {
