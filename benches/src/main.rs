@@ -372,16 +372,36 @@ fn median(runs: &[Proc]) -> (Proc, String) {
     (sorted[sorted.len() / 2], walls.join(" / "))
 }
 
+/// Where `PATH` finds `tool`.
+fn which(tool: &str) -> String {
+    std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .map(|dir| format!("{dir}/{tool}"))
+        .find(|p| std::path::Path::new(p).is_file())
+        .unwrap_or_else(|| panic!("{tool} is not on PATH"))
+}
+
 fn cli_bench(n: u32, ipvsctl: &str, before: &[String], rounds: usize, report: &mut String) {
     eprintln!("cli bench: {n} services x {DESTS} destinations, {rounds} round(s)");
     let text = rules(n);
+    // Every tool runs from a copy on the guest's tmpfs, as from a local
+    // disk: the guest's root is a 9p mount that keeps no page cache across
+    // opens, so each run of a binary read there re-reads the pages it
+    // touches (0.4 s of system time per run of a 58 MB `ipvsctl`).
+    let local = |path: &str, name: &str| {
+        let copy = format!("/tmp/bench-bin-{}-{name}", std::process::id());
+        std::fs::copy(path, &copy).expect("copy the tool to /tmp");
+        copy
+    };
+    let ipvsadm = local(&which("ipvsadm"), "ipvsadm");
     let mut tools = vec![("`ipvsadm`".to_owned(), None)];
-    tools.push(("`ipvsctl`".to_owned(), Some(ipvsctl)));
-    for b in before {
+    tools.push(("`ipvsctl`".to_owned(), Some(local(ipvsctl, "ipvsctl"))));
+    for (i, b) in before.iter().enumerate() {
         let name = std::path::Path::new(b)
             .file_name()
             .map_or(b.clone(), |f| f.to_string_lossy().into_owned());
-        tools.push((format!("`{name}`"), Some(b.as_str())));
+        tools.push((format!("`{name}`"), Some(local(b, &format!("before{i}")))));
     }
     // Per tool, per round: restore then save, each tool in a fresh
     // namespace, the tools in turn within a round.
@@ -393,8 +413,8 @@ fn cli_bench(n: u32, ipvsctl: &str, before: &[String], rounds: usize, report: &m
         for (i, (_, bin)) in tools.iter().enumerate() {
             let ns = Ns::new(&format!("cli{i}"));
             let (restore, save): (&[&str], &[&str]) = match bin {
-                None => (&["ipvsadm", "-R"], &["ipvsadm", "-Sn"]),
-                Some(b) => (&[b, "restore"], &[b, "save"]),
+                None => (&[&ipvsadm, "-R"], &[&ipvsadm, "-Sn"]),
+                Some(b) => (&[b.as_str(), "restore"], &[b.as_str(), "save"]),
             };
             restores[i].push(timed(&ns, restore, text.as_bytes()).1);
             let (saved, cost) = timed(&ns, save, b"");

@@ -376,14 +376,14 @@ async fn dump_into<T: Send, K: Eq + Hash + Send>(
 /// The identities of the entries a dump listed so far: a short list is
 /// scanned, a longer one hashed.
 struct Listed<K> {
-    set: HashSet<K>,
+    set: HashSet<K, foldhash::fast::RandomState>,
     dropped: usize,
 }
 
 impl<K> Default for Listed<K> {
     fn default() -> Self {
         Listed {
-            set: HashSet::new(),
+            set: HashSet::default(),
             dropped: 0,
         }
     }

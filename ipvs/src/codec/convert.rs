@@ -4,10 +4,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use netlink_packet_core::DecodeError;
 
-use super::constants::{
-    IPVS_DEST_ATTR_STATS, IPVS_DEST_ATTR_STATS64, IPVS_SVC_ATTR_STATS, IPVS_SVC_ATTR_STATS64,
-};
-use super::nla::attrs;
+use netlink_packet_core::Nla;
+
+use super::constants::*;
+use super::nla::{attrs, be16_of, exact, str_of, u8_of, u16_of, u32_of};
 
 use super::attr::{DaemonAttr, DestAttr, FlagsMask, ServiceAttr, StatsAttr, StatsNest};
 use crate::model::{
@@ -85,10 +85,20 @@ pub fn service_attrs(svc: &Service) -> Vec<ServiceAttr> {
 /// The service described by a `SERVICE` nest.
 pub fn service_from_attrs(attrs: &[ServiceAttr]) -> Result<Service, DecodeError> {
     let mut r = ServiceReader::default();
+    let mut value = Vec::new();
     for a in attrs {
-        r.take(a);
+        r.read(a.kind(), emitted(a, &mut value), true)?;
     }
     r.finish()
+}
+
+/// The value bytes of `a`, written into `buf`: the typed attributes are
+/// read by the same in-place readers as the kernel's bytes.
+fn emitted<'b>(a: &impl Nla, buf: &'b mut Vec<u8>) -> &'b [u8] {
+    buf.clear();
+    buf.resize(a.value_len(), 0);
+    a.emit_value(buf);
+    buf
 }
 
 /// The service described by a `SERVICE` nest's payload, read in place:
@@ -98,16 +108,7 @@ pub fn service_from_nest(payload: &[u8], stats: bool) -> Result<Service, DecodeE
     let mut r = ServiceReader::default();
     for a in attrs(payload) {
         let (kind, value) = a?;
-        match kind {
-            IPVS_SVC_ATTR_STATS if stats => r.stats = Some(stats_in_place(false, value)?),
-            IPVS_SVC_ATTR_STATS64 if stats => r.stats64 = Some(stats_in_place(true, value)?),
-            IPVS_SVC_ATTR_STATS | IPVS_SVC_ATTR_STATS64 => {}
-            _ => {
-                if let Some(a) = ServiceAttr::known(kind, value)? {
-                    r.take(&a);
-                }
-            }
-        }
+        r.read(kind, value, stats)?;
     }
     r.finish()
 }
@@ -130,22 +131,30 @@ struct ServiceReader {
 }
 
 impl ServiceReader {
-    fn take(&mut self, a: &ServiceAttr) {
-        match a {
-            ServiceAttr::Af(v) => self.af = Some(*v),
-            ServiceAttr::Protocol(v) => self.protocol = Some(*v),
-            ServiceAttr::Addr(v) => self.addr = Some(*v),
-            ServiceAttr::Port(v) => self.port = Some(*v),
-            ServiceAttr::Fwmark(v) => self.fwmark = Some(*v),
-            ServiceAttr::SchedName(v) => self.scheduler = Some(Scheduler::from_name(v)),
-            ServiceAttr::Flags(v) => self.flags = Some(v.flags),
-            ServiceAttr::Timeout(v) => self.timeout = *v,
-            ServiceAttr::Netmask(v) => self.netmask = Some(*v),
-            ServiceAttr::PeName(v) => self.pe = Some(v.clone()),
-            ServiceAttr::Stats(s) => self.stats = Some(stats_from(s)),
-            ServiceAttr::Stats64(s) => self.stats64 = Some(stats_from(s)),
-            ServiceAttr::Other(_) => {}
+    /// Take one attribute; the counters only with `stats`. Unknown kinds
+    /// are passed over.
+    fn read(&mut self, kind: u16, v: &[u8], stats: bool) -> Result<(), DecodeError> {
+        match kind {
+            IPVS_SVC_ATTR_AF => self.af = Some(u16_of("SVC.AF", v)?),
+            IPVS_SVC_ATTR_PROTOCOL => self.protocol = Some(u16_of("SVC.PROTOCOL", v)?),
+            IPVS_SVC_ATTR_ADDR => self.addr = Some(exact("SVC.ADDR", v)?),
+            IPVS_SVC_ATTR_PORT => self.port = Some(be16_of("SVC.PORT", v)?),
+            IPVS_SVC_ATTR_FWMARK => self.fwmark = Some(u32_of("SVC.FWMARK", v)?),
+            IPVS_SVC_ATTR_SCHED_NAME => {
+                self.scheduler = Some(Scheduler::from_name(str_of("SVC.SCHED_NAME", v)?))
+            }
+            IPVS_SVC_ATTR_FLAGS => {
+                let raw: [u8; 8] = exact("SVC.FLAGS", v)?;
+                self.flags = Some(u32_of("SVC.FLAGS", &raw[..4])?);
+            }
+            IPVS_SVC_ATTR_TIMEOUT => self.timeout = u32_of("SVC.TIMEOUT", v)?,
+            IPVS_SVC_ATTR_NETMASK => self.netmask = Some(u32_of("SVC.NETMASK", v)?),
+            IPVS_SVC_ATTR_PE_NAME => self.pe = Some(str_of("SVC.PE_NAME", v)?.to_owned()),
+            IPVS_SVC_ATTR_STATS if stats => self.stats = Some(stats_in_place(false, v)?),
+            IPVS_SVC_ATTR_STATS64 if stats => self.stats64 = Some(stats_in_place(true, v)?),
+            _ => {}
         }
+        Ok(())
     }
 
     fn finish(self) -> Result<Service, DecodeError> {
@@ -209,8 +218,9 @@ pub fn dest_from_attrs(
     service_family: AddressFamily,
 ) -> Result<Destination, DecodeError> {
     let mut r = DestReader::default();
+    let mut value = Vec::new();
     for a in attrs {
-        r.take(a);
+        r.read(a.kind(), emitted(a, &mut value), true)?;
     }
     r.finish(service_family)
 }
@@ -227,16 +237,7 @@ pub fn dest_from_nest(
     let mut r = DestReader::default();
     for a in attrs(payload) {
         let (kind, value) = a?;
-        match kind {
-            IPVS_DEST_ATTR_STATS if stats => r.stats = Some(stats_in_place(false, value)?),
-            IPVS_DEST_ATTR_STATS64 if stats => r.stats64 = Some(stats_in_place(true, value)?),
-            IPVS_DEST_ATTR_STATS | IPVS_DEST_ATTR_STATS64 => {}
-            _ => {
-                if let Some(a) = DestAttr::known(kind, value)? {
-                    r.take(&a);
-                }
-            }
-        }
+        r.read(kind, value, stats)?;
     }
     r.finish(service_family)
 }
@@ -261,25 +262,34 @@ struct DestReader {
 }
 
 impl DestReader {
-    fn take(&mut self, a: &DestAttr) {
-        match a {
-            DestAttr::Addr(v) => self.addr = Some(*v),
-            DestAttr::Port(v) => self.port = Some(*v),
-            DestAttr::FwdMethod(v) => self.fwd = Some(*v),
-            DestAttr::Weight(v) => self.weight = *v,
-            DestAttr::UThresh(v) => self.upper = *v,
-            DestAttr::LThresh(v) => self.lower = *v,
-            DestAttr::ActiveConns(v) => (self.conns.active, self.has_conns) = (*v, true),
-            DestAttr::InactConns(v) => (self.conns.inactive, self.has_conns) = (*v, true),
-            DestAttr::PersistConns(v) => (self.conns.persistent, self.has_conns) = (*v, true),
-            DestAttr::Stats(s) => self.stats = Some(stats_from(s)),
-            DestAttr::Stats64(s) => self.stats64 = Some(stats_from(s)),
-            DestAttr::AddrFamily(v) => self.af = Some(*v),
-            DestAttr::TunType(v) => self.tun_type = *v,
-            DestAttr::TunPort(v) => self.tun_port = *v,
-            DestAttr::TunFlags(v) => self.tun_flags = *v,
-            DestAttr::Other(_) => {}
+    /// Take one attribute; the counters only with `stats`. Unknown kinds
+    /// are passed over.
+    fn read(&mut self, kind: u16, v: &[u8], stats: bool) -> Result<(), DecodeError> {
+        match kind {
+            IPVS_DEST_ATTR_ADDR => self.addr = Some(exact("DEST.ADDR", v)?),
+            IPVS_DEST_ATTR_PORT => self.port = Some(be16_of("DEST.PORT", v)?),
+            IPVS_DEST_ATTR_FWD_METHOD => self.fwd = Some(u32_of("DEST.FWD_METHOD", v)?),
+            IPVS_DEST_ATTR_WEIGHT => self.weight = u32_of("DEST.WEIGHT", v)?,
+            IPVS_DEST_ATTR_U_THRESH => self.upper = u32_of("DEST.U_THRESH", v)?,
+            IPVS_DEST_ATTR_L_THRESH => self.lower = u32_of("DEST.L_THRESH", v)?,
+            IPVS_DEST_ATTR_ACTIVE_CONNS => {
+                (self.conns.active, self.has_conns) = (u32_of("DEST.ACTIVE_CONNS", v)?, true)
+            }
+            IPVS_DEST_ATTR_INACT_CONNS => {
+                (self.conns.inactive, self.has_conns) = (u32_of("DEST.INACT_CONNS", v)?, true)
+            }
+            IPVS_DEST_ATTR_PERSIST_CONNS => {
+                (self.conns.persistent, self.has_conns) = (u32_of("DEST.PERSIST_CONNS", v)?, true)
+            }
+            IPVS_DEST_ATTR_ADDR_FAMILY => self.af = Some(u16_of("DEST.ADDR_FAMILY", v)?),
+            IPVS_DEST_ATTR_TUN_TYPE => self.tun_type = u8_of("DEST.TUN_TYPE", v)?,
+            IPVS_DEST_ATTR_TUN_PORT => self.tun_port = be16_of("DEST.TUN_PORT", v)?,
+            IPVS_DEST_ATTR_TUN_FLAGS => self.tun_flags = u16_of("DEST.TUN_FLAGS", v)?,
+            IPVS_DEST_ATTR_STATS if stats => self.stats = Some(stats_in_place(false, v)?),
+            IPVS_DEST_ATTR_STATS64 if stats => self.stats64 = Some(stats_in_place(true, v)?),
+            _ => {}
         }
+        Ok(())
     }
 
     fn finish(self, service_family: AddressFamily) -> Result<Destination, DecodeError> {

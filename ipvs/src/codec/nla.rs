@@ -35,9 +35,13 @@ pub(crate) fn counter_of(what: &str, v: &[u8]) -> Result<u64, DecodeError> {
 
 /// A NUL-terminated (or unterminated) string, up to its first NUL.
 pub(crate) fn string_of(what: &str, v: &[u8]) -> Result<String, DecodeError> {
+    str_of(what, v).map(str::to_owned)
+}
+
+/// A NUL-terminated (or unterminated) UTF-8 string, borrowed.
+pub(crate) fn str_of<'v>(what: &str, v: &'v [u8]) -> Result<&'v str, DecodeError> {
     let end = v.iter().position(|&b| b == 0).unwrap_or(v.len());
-    String::from_utf8(v[..end].to_vec())
-        .map_err(|e| DecodeError::from(format!("{what}: not UTF-8: {e}")))
+    std::str::from_utf8(&v[..end]).map_err(|e| DecodeError::from(format!("{what}: not UTF-8: {e}")))
 }
 
 /// Write `s` followed by a NUL.

@@ -3,8 +3,8 @@
 //! acknowledgements, errors and extended ACKs.
 
 use netlink_packet_core::{
-    DecodeError, Emitable, NLM_F_ACK_TLVS, NLM_F_CAPPED, NLMSG_DONE, NLMSG_ERROR, NetlinkBuffer,
-    NetlinkHeader, NlasIterator, Parseable,
+    DecodeError, Emitable, NLM_F_ACK_TLVS, NLM_F_CAPPED, NLMSG_DONE, NLMSG_ERROR, NetlinkHeader,
+    NlasIterator,
 };
 
 /// Length of `struct nlmsghdr`.
@@ -90,6 +90,20 @@ pub fn messages(datagram: &[u8]) -> Messages<'_> {
     Messages { rest: datagram }
 }
 
+/// The header at the start of `buf` (at least [`NLMSG_HDRLEN`] bytes),
+/// read field by field.
+fn header_of(buf: &[u8]) -> NetlinkHeader {
+    let u16_at = |i: usize| u16::from_ne_bytes([buf[i], buf[i + 1]]);
+    let u32_at = |i: usize| u32::from_ne_bytes([buf[i], buf[i + 1], buf[i + 2], buf[i + 3]]);
+    let mut h = NetlinkHeader::default();
+    h.length = u32_at(0);
+    h.message_type = u16_at(4);
+    h.flags = u16_at(6);
+    h.sequence_number = u32_at(8);
+    h.port_number = u32_at(12);
+    h
+}
+
 /// The iterator of [`messages`].
 #[derive(Debug, Clone)]
 pub struct Messages<'a> {
@@ -118,8 +132,11 @@ impl<'a> Iterator for Messages<'a> {
                 )
                 .into());
             }
-            let header = NetlinkHeader::parse(&NetlinkBuffer::new(&buf[..len]))?;
-            Ok((header, &buf[NLMSG_HDRLEN..len], align4(len).min(buf.len())))
+            Ok((
+                header_of(buf),
+                &buf[NLMSG_HDRLEN..len],
+                align4(len).min(buf.len()),
+            ))
         })();
         match result {
             Ok((header, payload, used)) => {

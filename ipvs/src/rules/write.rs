@@ -120,20 +120,43 @@ fn write_addr(w: &mut impl fmt::Write, address: IpAddr, port: u16) -> fmt::Resul
 }
 
 /// `n` in decimal, without the formatting machinery: a saved table is
-/// mostly numbers, and this is most of the time writing it took.
-fn write_number(w: &mut impl fmt::Write, mut n: u32) -> fmt::Result {
-    let mut digits = [0u8; 10];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+/// mostly numbers, and this was most of the time writing it took. Each
+/// group of three digits is read from [`TRIPLES`].
+fn write_number(w: &mut impl fmt::Write, n: u32) -> fmt::Result {
+    if n >= 1000 {
+        write_number(w, n / 1000)?;
+        return write_digits(w, n % 1000, 0);
     }
-    w.write_str(std::str::from_utf8(&digits[at..]).expect("ASCII digits"))
+    let skip = match n {
+        100.. => 0,
+        10.. => 1,
+        _ => 2,
+    };
+    write_digits(w, n, skip)
 }
+
+/// The digits of `n` (below 1000) as three, the first `skip` left out: one
+/// character at a time, which for a `String` is a push each (a `write_str`
+/// of one to three bytes costs a `memcpy` call).
+fn write_digits(w: &mut impl fmt::Write, n: u32, skip: usize) -> fmt::Result {
+    let at = n as usize * 3;
+    TRIPLES[at + skip..at + 3]
+        .iter()
+        .try_for_each(|&d| w.write_char(char::from(d)))
+}
+
+/// "000" to "999", back to back.
+static TRIPLES: [u8; 3000] = {
+    let mut b = [0u8; 3000];
+    let mut i = 0;
+    while i < 1000 {
+        b[3 * i] = b'0' + (i / 100) as u8;
+        b[3 * i + 1] = b'0' + (i / 10 % 10) as u8;
+        b[3 * i + 2] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    b
+};
 
 /// An IPv6 address as glibc's `inet_ntop` writes it. Rust's own formatting
 /// agrees except for IPv4-compatible addresses (`::a.b.c.d`).
@@ -149,11 +172,14 @@ fn write_v6(w: &mut impl fmt::Write, a: &Ipv6Addr) -> fmt::Result {
 /// The `-A`/`-E` line: `-s`, then `-p` and `-M`, `--pe`, `-o`, `-b`, in
 /// ipvsadm's order.
 pub(crate) fn write_service(w: &mut impl fmt::Write, cmd: &str, svc: &Service) -> fmt::Result {
-    write!(w, "{cmd} ")?;
+    w.write_str(cmd)?;
+    w.write_char(' ')?;
     write_key(w, &svc.key)?;
-    write!(w, " -s {}", svc.scheduler.name())?;
+    w.write_str(" -s ")?;
+    w.write_str(svc.scheduler.name())?;
     if let Some(p) = &svc.persistence {
-        write!(w, " -p {}", p.timeout)?;
+        w.write_str(" -p ")?;
+        write_number(w, p.timeout)?;
         if p.netmask != Netmask::host(svc.key.family()) {
             write!(w, " -M {}", p.netmask)?;
         }
@@ -239,4 +265,26 @@ pub(crate) fn write_dest(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_number;
+
+    #[test]
+    fn numbers_as_format_writes_them() {
+        let edges = [
+            0, 1, 9, 10, 99, 100, 101, 999, 1000, 1001, 1010, 65535, 100_000,
+        ];
+        let spread = (0..2000u32).map(|i| i.wrapping_mul(2_654_435_761));
+        for n in edges
+            .into_iter()
+            .chain(spread)
+            .chain([u32::MAX - 1, u32::MAX])
+        {
+            let mut s = String::new();
+            write_number(&mut s, n).unwrap();
+            assert_eq!(s, n.to_string());
+        }
+    }
 }

@@ -215,22 +215,45 @@ pub(crate) const SMALL_SERVICE: usize = 16;
 /// ipvsadm's listing order for services: address services before fwmark
 /// ones, then by family, protocol, address, port (`ipvs_cmp_services`).
 pub(crate) fn ipvsadm_service_order(a: &ServiceKey, b: &ServiceKey) -> Ordering {
-    fn rank(k: &ServiceKey) -> (u32, AddressFamily, u16, Option<std::net::IpAddr>, u16) {
-        match k {
-            ServiceKey::Address {
-                protocol,
-                address,
-                port,
-            } => (0, k.family(), protocol.to_raw(), Some(*address), *port),
-            ServiceKey::Fwmark { fwmark, family } => (*fwmark, *family, 0, None, 0),
-        }
+    ipvsadm_service_rank(a).cmp(&ipvsadm_service_rank(b))
+}
+
+/// A service's place in [`ipvsadm_service_order`], as a value to sort by
+/// (an address compares as the number it is: within a family, as `IpAddr`).
+pub(crate) fn ipvsadm_service_rank(k: &ServiceKey) -> (u32, AddressFamily, u16, Option<u128>, u16) {
+    match k {
+        ServiceKey::Address {
+            protocol,
+            address,
+            port,
+        } => (
+            0,
+            k.family(),
+            protocol.to_raw(),
+            Some(addr_rank(address)),
+            *port,
+        ),
+        ServiceKey::Fwmark { fwmark, family } => (*fwmark, *family, 0, None, 0),
     }
-    rank(a).cmp(&rank(b))
 }
 
 /// ipvsadm's listing order for destinations: by address, then port.
 pub(crate) fn ipvsadm_dest_order(a: &Destination, b: &Destination) -> Ordering {
-    (a.address, a.port).cmp(&(b.address, b.port))
+    ipvsadm_dest_rank(a).cmp(&ipvsadm_dest_rank(b))
+}
+
+/// A destination's place in [`ipvsadm_dest_order`], as a value to sort by.
+pub(crate) fn ipvsadm_dest_rank(d: &Destination) -> (bool, u128, u16) {
+    (d.address.is_ipv6(), addr_rank(&d.address), d.port)
+}
+
+/// An address as the number its octets spell, which orders as `IpAddr`
+/// does within one family.
+fn addr_rank(a: &std::net::IpAddr) -> u128 {
+    match a {
+        std::net::IpAddr::V4(a) => u32::from(*a).into(),
+        std::net::IpAddr::V6(a) => u128::from(*a),
+    }
 }
 
 impl State {

@@ -5,7 +5,7 @@
 
 use std::io::{self, Write};
 
-use super::{ipvsadm_dest_order, ipvsadm_service_order};
+use super::{ipvsadm_dest_rank, ipvsadm_service_rank};
 use crate::client::{Client, Error};
 use crate::rules::{Rule, WriteOptions, write};
 
@@ -53,17 +53,30 @@ pub fn save_rules(
     }
     let mut list = Vec::new();
     client.services_into(&mut list)?;
-    list.sort_by(|a, b| ipvsadm_service_order(&a.key, &b.key));
+    // Sorted by index: a service is large to move, its rank small.
+    let mut services: Vec<_> = (list.iter().enumerate())
+        .map(|(i, s)| (ipvsadm_service_rank(&s.key), i))
+        .collect();
+    services.sort_unstable();
     let mut dests = Vec::new();
+    let mut order = Vec::new();
     let mut text = String::with_capacity(4096);
-    for service in &list {
+    for &(_, i) in &services {
+        let service = &list[i];
         client.destinations_into(&service.key, &mut dests)?;
-        dests.sort_by(ipvsadm_dest_order);
+        order.clear();
+        order.extend(
+            dests
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (ipvsadm_dest_rank(d), i)),
+        );
+        order.sort_unstable();
         text.clear();
         let _ = crate::rules::write_service(&mut text, "-A", service);
         text.push('\n');
-        for dest in &dests {
-            let _ = crate::rules::write_dest(&mut text, "-a", &service.key, dest, opts);
+        for &(_, d) in &order {
+            let _ = crate::rules::write_dest(&mut text, "-a", &service.key, &dests[d], opts);
             text.push('\n');
         }
         out.write_all(text.as_bytes())?;
