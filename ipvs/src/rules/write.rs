@@ -121,41 +121,39 @@ fn write_addr(w: &mut impl fmt::Write, address: IpAddr, port: u16) -> fmt::Resul
 
 /// `n` in decimal, without the formatting machinery: a saved table is
 /// mostly numbers, and this was most of the time writing it took. Each
-/// group of three digits is read from [`TRIPLES`].
+/// group of three digits is sliced from [`TRIPLES`], in one write of a
+/// length the compiler knows (a `String` then copies it without a call).
 fn write_number(w: &mut impl fmt::Write, n: u32) -> fmt::Result {
     if n >= 1000 {
         write_number(w, n / 1000)?;
-        return write_digits(w, n % 1000, 0);
+        let at = (n % 1000) as usize * 3;
+        return w.write_str(&TRIPLES[at..at + 3]);
     }
-    let skip = match n {
-        100.. => 0,
-        10.. => 1,
-        _ => 2,
-    };
-    write_digits(w, n, skip)
-}
-
-/// The digits of `n` (below 1000) as three, the first `skip` left out: one
-/// character at a time, which for a `String` is a push each (a `write_str`
-/// of one to three bytes costs a `memcpy` call).
-fn write_digits(w: &mut impl fmt::Write, n: u32, skip: usize) -> fmt::Result {
     let at = n as usize * 3;
-    TRIPLES[at + skip..at + 3]
-        .iter()
-        .try_for_each(|&d| w.write_char(char::from(d)))
+    match n {
+        100.. => w.write_str(&TRIPLES[at..at + 3]),
+        10.. => w.write_str(&TRIPLES[at + 1..at + 3]),
+        _ => w.write_str(&TRIPLES[at + 2..at + 3]),
+    }
 }
 
 /// "000" to "999", back to back.
-static TRIPLES: [u8; 3000] = {
-    let mut b = [0u8; 3000];
-    let mut i = 0;
-    while i < 1000 {
-        b[3 * i] = b'0' + (i / 100) as u8;
-        b[3 * i + 1] = b'0' + (i / 10 % 10) as u8;
-        b[3 * i + 2] = b'0' + (i % 10) as u8;
-        i += 1;
+static TRIPLES: &str = {
+    const DIGITS: [u8; 3000] = {
+        let mut b = [0u8; 3000];
+        let mut i = 0;
+        while i < 1000 {
+            b[3 * i] = b'0' + (i / 100) as u8;
+            b[3 * i + 1] = b'0' + (i / 10 % 10) as u8;
+            b[3 * i + 2] = b'0' + (i % 10) as u8;
+            i += 1;
+        }
+        b
+    };
+    match std::str::from_utf8(&DIGITS) {
+        Ok(s) => s,
+        Err(_) => panic!("ASCII digits"),
     }
-    b
 };
 
 /// An IPv6 address as glibc's `inet_ntop` writes it. Rust's own formatting

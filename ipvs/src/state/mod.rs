@@ -218,22 +218,27 @@ pub(crate) fn ipvsadm_service_order(a: &ServiceKey, b: &ServiceKey) -> Ordering 
     ipvsadm_service_rank(a).cmp(&ipvsadm_service_rank(b))
 }
 
-/// A service's place in [`ipvsadm_service_order`], as a value to sort by
-/// (an address compares as the number it is: within a family, as `IpAddr`).
-pub(crate) fn ipvsadm_service_rank(k: &ServiceKey) -> (u32, AddressFamily, u16, Option<u128>, u16) {
+/// A service's place in [`ipvsadm_service_order`], as a value to sort by:
+/// the fwmark (0 for address services), family, protocol and whether there
+/// is an address packed in the first number, the address (as the number
+/// its octets spell, which orders as `IpAddr` does within a family) and the
+/// port after it.
+pub(crate) fn ipvsadm_service_rank(k: &ServiceKey) -> (u64, u128, u16) {
+    let head = |fwmark: u32, family: AddressFamily, protocol: u16, addressed: bool| {
+        let family = u64::from(family == AddressFamily::Ipv6);
+        u64::from(fwmark) << 32 | family << 17 | u64::from(protocol) << 1 | u64::from(addressed)
+    };
     match k {
         ServiceKey::Address {
             protocol,
             address,
             port,
         } => (
-            0,
-            k.family(),
-            protocol.to_raw(),
-            Some(addr_rank(address)),
+            head(0, k.family(), protocol.to_raw(), true),
+            addr_rank(address),
             *port,
         ),
-        ServiceKey::Fwmark { fwmark, family } => (*fwmark, *family, 0, None, 0),
+        ServiceKey::Fwmark { fwmark, family } => (head(*fwmark, *family, 0, false), 0, 0),
     }
 }
 
@@ -498,5 +503,73 @@ impl State {
     /// The state as TOML.
     pub fn to_toml(&self) -> Result<String, StateError> {
         Ok(toml::to_string(self)?)
+    }
+}
+
+#[cfg(test)]
+mod order_tests {
+    use super::*;
+    use std::net::IpAddr;
+
+    /// ipvsadm's `ipvs_cmp_services`, written out as the comparisons it
+    /// makes, for the packed rank to be checked against.
+    fn by_fields(a: &ServiceKey, b: &ServiceKey) -> Ordering {
+        let fields = |k: &ServiceKey| match k {
+            ServiceKey::Address {
+                protocol,
+                address,
+                port,
+            } => (0, k.family(), protocol.to_raw(), Some(*address), *port),
+            ServiceKey::Fwmark { fwmark, family } => (*fwmark, *family, 0, None, 0),
+        };
+        fields(a).cmp(&fields(b))
+    }
+
+    #[test]
+    fn the_packed_rank_orders_services_as_ipvsadm() {
+        let addrs: [IpAddr; 5] = [
+            "192.0.2.1".parse().unwrap(),
+            "192.0.2.10".parse().unwrap(),
+            "198.51.100.1".parse().unwrap(),
+            "2001:db8::1".parse().unwrap(),
+            "2001:db8::1:0".parse().unwrap(),
+        ];
+        let mut keys = vec![];
+        for a in addrs {
+            for port in [0, 80, 443, 65535] {
+                keys.push(ServiceKey::tcp((a, port).into()));
+                keys.push(ServiceKey::udp((a, port).into()));
+                keys.push(ServiceKey::sctp((a, port).into()));
+            }
+        }
+        for fwmark in [1, 2, 0xffff_ffff] {
+            for family in [AddressFamily::Ipv4, AddressFamily::Ipv6] {
+                keys.push(ServiceKey::Fwmark { fwmark, family });
+            }
+        }
+        for a in &keys {
+            for b in &keys {
+                assert_eq!(ipvsadm_service_order(a, b), by_fields(a, b), "{a:?} {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_dest_rank_orders_as_the_address_and_port() {
+        let dests: Vec<Destination> = [
+            "192.0.2.1:80",
+            "192.0.2.1:8080",
+            "192.0.2.2:1",
+            "[2001:db8::1]:80",
+        ]
+        .iter()
+        .map(|a| Destination::new(a.parse().unwrap()))
+        .collect();
+        for a in &dests {
+            for b in &dests {
+                let want = (a.address, a.port).cmp(&(b.address, b.port));
+                assert_eq!(ipvsadm_dest_order(a, b), want);
+            }
+        }
     }
 }
