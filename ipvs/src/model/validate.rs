@@ -126,14 +126,15 @@ pub enum ValidationError {
 /// Check a kernel name: at most 15 bytes, not empty, and only characters
 /// such a name can have (see [`ValidationError::BadName`]).
 pub(crate) fn check_name(field: &'static str, name: &str) -> Result<(), ValidationError> {
-    let allowed = |c: char| {
-        if field == "interface" {
-            !(c.is_whitespace() || c.is_control() || c == '/' || c == ':')
-        } else {
-            c.is_ascii_alphanumeric() || c == '_' || c == '-'
-        }
+    let allowed = if field == "interface" {
+        name.chars()
+            .all(|c| !(c.is_whitespace() || c.is_control() || c == '/' || c == ':'))
+    } else {
+        // ASCII only: a byte of a longer character is never one of these.
+        name.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     };
-    if name.is_empty() || !name.chars().all(allowed) {
+    if name.is_empty() || !allowed {
         return Err(ValidationError::BadName {
             field,
             name: name.to_owned(),

@@ -104,19 +104,41 @@ pub(crate) fn parse_pieces(text: &str) -> Result<Vec<Vec<ParsedRule>>, RulesErro
 const PARALLEL_BYTES: usize = 256 << 10;
 
 /// The rules of `text`, its first line being line `first_line + 1`, and
-/// how many lines it has.
+/// how many lines it has (as [`str::lines`] cuts them).
 fn parse_piece(text: &str, first_line: usize) -> Result<(Vec<ParsedRule>, usize), RulesError> {
     let mut out = Vec::with_capacity(text.len() / 40);
     let mut scratch = Scratch::default();
+    let bytes = text.as_bytes();
     let mut lines = 0;
-    for (i, line) in text.lines().enumerate() {
-        lines = i + 1;
-        let line_no = first_line + i + 1;
-        if let Some(rule) = parse_line(line, &mut scratch).map_err(|(column, kind)| RulesError {
-            line: line_no,
-            column,
-            kind,
-        })? {
+    let mut at = 0;
+    while at < bytes.len() {
+        lines += 1;
+        let line_no = first_line + lines;
+        if let Some((rule, next)) = simple_line(text, at) {
+            out.push(ParsedRule {
+                line: line_no,
+                rule,
+            });
+            at = next;
+            continue;
+        }
+        // A line ends at `\n` or `\r\n` (as for `str::lines`: a `\r` alone
+        // stays in the line).
+        let (line, next) = match bytes[at..].iter().position(|&b| b == b'\n') {
+            Some(n) => {
+                let line = &text[at..at + n];
+                (line.strip_suffix('\r').unwrap_or(line), at + n + 1)
+            }
+            None => (&text[at..], bytes.len()),
+        };
+        at = next;
+        if let Some(rule) =
+            parse_general(line, &mut scratch).map_err(|(column, kind)| RulesError {
+                line: line_no,
+                column,
+                kind,
+            })?
+        {
             out.push(ParsedRule {
                 line: line_no,
                 rule,
@@ -434,7 +456,7 @@ fn unwritable_name(
     Ok(())
 }
 
-/// The lists [`parse_line`] fills, kept from one line to the next so that
+/// The lists [`parse_general`] fills, kept from one line to the next so that
 /// a line costs no allocation.
 #[derive(Default)]
 struct Scratch<'a> {
@@ -445,82 +467,200 @@ struct Scratch<'a> {
     found: Vec<(&'static Spec, &'a str, Option<&'a str>)>,
 }
 
-/// The two lines `ipvsadm -S` writes most, read without the option
-/// machinery: `-A -t|-u ADDR:PORT -s NAME` and `-a -t|-u ADDR:PORT -r
-/// ADDR[:PORT] -m|-g -w WEIGHT`, words in that order. `None` for anything
-/// else, and for any of those the general parser would refuse or read
-/// with more care (it then reads the line, errors and all): what this
-/// returns is what [`parse_line`]'s general path returns for the line.
-fn simple_line(line: &str) -> Option<Rule> {
-    let mut words = [""; 9];
-    let mut n = 0;
-    for w in line.split_ascii_whitespace() {
-        *words.get_mut(n)? = w;
-        n += 1;
+/// A cursor over a text's bytes: the scanner of [`simple_line`], and of
+/// addresses and numbers for the general parser.
+struct Cursor<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(text: &'a str, at: usize) -> Self {
+        Cursor { text, at }
     }
-    let protocol = match words[1] {
-        "-t" => Protocol::Tcp,
-        "-u" => Protocol::Udp,
-        _ => return None,
-    };
-    let key = match addr_port(words[2])? {
-        (address, Some(port)) if !words[2].starts_with('-') => ServiceKey::Address {
-            protocol,
-            address,
-            port,
-        },
-        _ => return None,
-    };
-    match (words[0], n) {
-        ("-A", 5) if words[3] == "-s" => {
-            let name = words[4];
-            if name.is_empty()
-                || name.len() > MAX_NAME_LEN
-                || !name.bytes().all(|b| b.is_ascii_alphanumeric())
-                || key.port() == Some(0)
-            {
-                return None;
-            }
-            let service = Service::new(key, Scheduler::from_name(name));
-            service.validate().ok()?;
-            Some(Rule::AddService { service })
+
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.at).copied()
+    }
+
+    fn at_end(&self) -> bool {
+        self.at == self.text.len()
+    }
+
+    /// Step over `word` if the text goes on with it.
+    fn eat(&mut self, word: &[u8]) -> bool {
+        let found = self.text.as_bytes()[self.at..].starts_with(word);
+        if found {
+            self.at += word.len();
         }
-        ("-a", 8) if words[3] == "-r" && words[6] == "-w" => {
-            let forward = match words[5] {
-                "-m" => ForwardMethod::Masquerade,
-                "-g" => ForwardMethod::DirectRoute,
-                _ => return None,
-            };
-            if words[4].starts_with('-') {
+        found
+    }
+
+    /// Decimal digits (one at least; leading zeros allowed) as a number up
+    /// to `max`: what `number` reads, without the end check.
+    fn decimal(&mut self, max: u32) -> Option<u32> {
+        let mut n: u64 = 0;
+        let mut len = 0;
+        for &b in &self.text.as_bytes()[self.at..] {
+            if !b.is_ascii_digit() {
+                break;
+            }
+            // More digits only make it larger (or keep it 0).
+            n = n * 10 + u64::from(b - b'0');
+            if n > u64::from(max) {
                 return None;
             }
-            let (address, port) = addr_port(words[4])?;
-            let svc_port = key.port().unwrap_or(0);
-            // For direct routing, the real server's port is the service's.
-            let port = match forward {
-                ForwardMethod::Masquerade => port.unwrap_or(svc_port),
-                _ => svc_port,
-            };
-            if AddressFamily::of(&address) != key.family() {
-                return None;
-            }
-            let weight = number(words[7], 0, MAX_I32)?;
-            let dest = Destination::new(SocketAddr::new(address, port))
-                .with_forward(forward)
-                .with_weight(weight)
-                .with_thresholds(0, 0);
-            dest.validate(&key).ok()?;
-            Some(Rule::AddDestination { service: key, dest })
+            len += 1;
         }
-        _ => None,
+        if len == 0 {
+            return None;
+        }
+        self.at += len;
+        Some(n as u32)
+    }
+
+    /// An octet of an IPv4 address: one to three digits, no leading zero,
+    /// at most 255. A digit after it is left for the caller to refuse.
+    fn octet(&mut self) -> Option<u8> {
+        let bytes = self.text.as_bytes();
+        let digit = |i: usize| match bytes.get(i) {
+            Some(&b @ b'0'..=b'9') => Some(u32::from(b - b'0')),
+            _ => None,
+        };
+        let mut n = digit(self.at)?;
+        let mut len = 1;
+        // After a leading zero, a digit makes the address wrong.
+        while n != 0 && len < 3 {
+            let Some(d) = digit(self.at + len) else {
+                break;
+            };
+            n = n * 10 + d;
+            len += 1;
+        }
+        self.at += len;
+        u8::try_from(n).ok()
+    }
+
+    /// A dotted IPv4 address as `Ipv4Addr::from_str` reads it: four
+    /// decimal octets of one to three digits, no leading zero. A digit or
+    /// dot after it is left for the caller to refuse (an address never
+    /// goes on with either).
+    fn ipv4(&mut self) -> Option<Ipv4Addr> {
+        let a = self.octet()?;
+        let mut octets = [a, 0, 0, 0];
+        for octet in &mut octets[1..] {
+            if !self.eat(b".") {
+                return None;
+            }
+            *octet = self.octet()?;
+        }
+        Some(Ipv4Addr::from(octets))
+    }
+
+    /// A word of ASCII letters and digits, up to the next byte that is
+    /// not one.
+    fn alphanumeric(&mut self) -> &'a str {
+        let start = self.at;
+        while self.peek().is_some_and(|b| b.is_ascii_alphanumeric()) {
+            self.at += 1;
+        }
+        &self.text[start..self.at]
+    }
+
+    /// The end of the line (`\n`, `\r\n` or the end of the text) and where
+    /// the next line starts, or `None` if the line goes on.
+    fn end_of_line(&self) -> Option<usize> {
+        let rest = &self.text.as_bytes()[self.at..];
+        match rest {
+            [] => Some(self.at),
+            [b'\n', ..] => Some(self.at + 1),
+            [b'\r', b'\n', ..] => Some(self.at + 2),
+            _ => None,
+        }
     }
 }
 
-fn parse_line<'a>(line: &'a str, scratch: &mut Scratch<'a>) -> Result<Option<Rule>, LineError> {
-    match simple_line(line) {
-        Some(rule) => Ok(Some(rule)),
-        None => parse_general(line, scratch),
+/// The two lines `ipvsadm -S` writes, read from byte `at` of `text` (the
+/// start of a line) in one pass without the option machinery: `-A -t|-u
+/// a.b.c.d:PORT -s NAME` and `-a -t|-u a.b.c.d:PORT -r a.b.c.d[:PORT] -m|-g
+/// -w WEIGHT`, words in that order, one space apart, the line maybe
+/// starting with `ipvsadm `. The rule and where the next line starts;
+/// `None` for anything else, and for any of those the general parser
+/// would refuse or read with more care (it then reads the line, errors
+/// and all): what this returns is what [`parse_general`] returns for the
+/// line (a test checks it).
+fn simple_line(text: &str, at: usize) -> Option<(Rule, usize)> {
+    let mut c = Cursor::new(text, at);
+    c.eat(b"ipvsadm ");
+    let add_service = if c.eat(b"-A ") {
+        true
+    } else if c.eat(b"-a ") {
+        false
+    } else {
+        return None;
+    };
+    let protocol = if c.eat(b"-t ") {
+        Protocol::Tcp
+    } else if c.eat(b"-u ") {
+        Protocol::Udp
+    } else {
+        return None;
+    };
+    let address = IpAddr::V4(c.ipv4()?);
+    if !c.eat(b":") {
+        return None;
     }
+    let port = c.decimal(65535)? as u16;
+    let key = ServiceKey::Address {
+        protocol,
+        address,
+        port,
+    };
+    if add_service {
+        // Port 0 needs persistence: the general parser says so.
+        if port == 0 || !c.eat(b" -s ") {
+            return None;
+        }
+        let name = c.alphanumeric();
+        let next = c.end_of_line()?;
+        if name.is_empty() || name.len() > MAX_NAME_LEN {
+            return None;
+        }
+        // What `Service::validate` checks holds: a TCP or UDP key, a port,
+        // a name of letters and digits, no flags nor persistence.
+        let service = Service::new(key, Scheduler::from_name(name));
+        return Some((Rule::AddService { service }, next));
+    }
+    if !c.eat(b" -r ") {
+        return None;
+    }
+    let address = IpAddr::V4(c.ipv4()?);
+    let dest_port = if c.eat(b":") {
+        Some(c.decimal(65535)? as u16)
+    } else {
+        None
+    };
+    let forward = if c.eat(b" -m -w ") {
+        ForwardMethod::Masquerade
+    } else if c.eat(b" -g -w ") {
+        ForwardMethod::DirectRoute
+    } else {
+        return None;
+    };
+    let weight = c.decimal(MAX_I32)?;
+    let next = c.end_of_line()?;
+    // For direct routing, the real server's port is the service's.
+    let port = match forward {
+        ForwardMethod::Masquerade => dest_port.unwrap_or(port),
+        _ => port,
+    };
+    // What `Destination::validate` checks holds: a weight in range, no
+    // thresholds, masquerading or direct routing, IPv4 as the service.
+    let dest = Destination::new(SocketAddr::new(address, port))
+        .with_forward(forward)
+        .with_weight(weight)
+        .with_thresholds(0, 0);
+    Some((Rule::AddDestination { service: key, dest }, next))
 }
 
 /// Any line: ipvsadm's options in any order and spelling, with an error
@@ -766,68 +906,50 @@ fn bad(line: &str, g: Given<'_>, value: &str) -> LineError {
 
 /// A decimal number in `min..=max` (ipvsadm's `string_to_number`).
 fn number(s: &str, min: u32, max: u32) -> Option<u32> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse::<u32>().ok().filter(|n| (min..=max).contains(n))
+    let mut c = Cursor::new(s, 0);
+    let n = c.decimal(max)?;
+    (c.at_end() && n >= min).then_some(n)
 }
 
 /// An address with an optional port: `a.b.c.d`, `a.b.c.d:port`, `[v6]`,
 /// `[v6]:port`, or a bare IPv6 address.
 fn addr_port(s: &str) -> Option<(IpAddr, Option<u16>)> {
-    let port = |p: &str| -> Option<u16> { number(p, 0, 65535).map(|n| n as u16) };
     if let Some(rest) = s.strip_prefix('[') {
         let (addr, after) = rest.split_once(']')?;
         let addr: Ipv6Addr = addr.parse().ok()?;
         return match after {
             "" => Some((IpAddr::V6(addr), None)),
-            p => Some((IpAddr::V6(addr), Some(port(p.strip_prefix(':')?)?))),
+            p => Some((
+                IpAddr::V6(addr),
+                Some(number(p.strip_prefix(':')?, 0, 65535)? as u16),
+            )),
         };
     }
-    // One pass: the first colon, and whether there are two (an IPv6
-    // address has two at least).
-    let mut colon = None;
-    let mut colons = 0;
-    for (i, b) in s.bytes().enumerate() {
-        if b == b':' {
-            colon.get_or_insert(i);
-            colons += 1;
-        }
+    // An IPv6 address has two colons at least.
+    if s.bytes().filter(|&b| b == b':').nth(1).is_some()
+        && let Ok(v6) = s.parse::<Ipv6Addr>()
+    {
+        return Some((IpAddr::V6(v6), None));
     }
-    if colons > 1 {
-        if let Ok(v6) = s.parse::<Ipv6Addr>() {
-            return Some((IpAddr::V6(v6), None));
-        }
+    let mut c = Cursor::new(s, 0);
+    let address = IpAddr::V4(c.ipv4()?);
+    if c.at_end() {
+        return Some((address, None));
     }
-    match colon {
-        Some(i) => Some((IpAddr::V4(ipv4(&s[..i])?), Some(port(&s[i + 1..])?))),
-        None => Some((IpAddr::V4(ipv4(s)?), None)),
+    if !c.eat(b":") {
+        return None;
     }
+    let port = c.decimal(65535)? as u16;
+    c.at_end().then_some((address, Some(port)))
 }
 
 /// A dotted IPv4 address, exactly as `Ipv4Addr::from_str` reads it (four
 /// decimal octets of one to three digits, no leading zero), in one pass.
+#[cfg(test)]
 fn ipv4(s: &str) -> Option<Ipv4Addr> {
-    let mut octets = [0u8; 4];
-    let mut parts = s.as_bytes().split(|&b| b == b'.');
-    for octet in &mut octets {
-        let part = parts.next()?;
-        if part.is_empty() || part.len() > 3 || (part.len() > 1 && part[0] == b'0') {
-            return None;
-        }
-        let mut n: u32 = 0;
-        for &b in part {
-            if !b.is_ascii_digit() {
-                return None;
-            }
-            n = n * 10 + u32::from(b - b'0');
-        }
-        *octet = u8::try_from(n).ok()?;
-    }
-    match parts.next() {
-        None => Some(Ipv4Addr::from(octets)),
-        Some(_) => None,
-    }
+    let mut c = Cursor::new(s, 0);
+    let address = c.ipv4()?;
+    c.at_end().then_some(address)
 }
 
 fn take_value<'a>(
@@ -1362,9 +1484,21 @@ mod tests {
         }
     }
 
-    /// The general path of [`parse_line`] alone.
+    /// The general parser alone.
     fn general(line: &str) -> Result<Option<Rule>, LineError> {
         parse_general(line, &mut Scratch::default())
+    }
+
+    /// Whether [`simple_line`] reads `text` (a line, maybe with its line
+    /// end), checking that it reads it as the general parser does.
+    fn simple(text: &str) -> bool {
+        let Some((rule, next)) = simple_line(text, 0) else {
+            return false;
+        };
+        assert_eq!(next, text.len(), "{text:?}");
+        let line = text.lines().next().unwrap_or("");
+        assert_eq!(general(line), Ok(Some(rule)), "{text:?}");
+        true
     }
 
     #[test]
@@ -1375,7 +1509,14 @@ mod tests {
             "192.0.2.10",
             "192.0.2.10:65535",
             "192.0.2.10:65536",
+            "192.0.2.10:99999999999",
             "192.0.2.010:80",
+            "192.0.2.256:80",
+            "192.0.2:80",
+            "192.0.2.10.1:80",
+            "192.0.2.10:",
+            "192.0.2.10::80",
+            "192.0.2.10:80x",
             "[2001:db8::1]:443",
             "[2001:db8::1]",
             "2001:db8::1",
@@ -1395,37 +1536,107 @@ mod tests {
             "abcdefghijklmno",
             "abcdefghijklmnop",
             "x-y",
+            "x_y",
             "",
             "-s",
+            "#c",
         ];
-        let weights = ["0", "1", "2147483647", "2147483648", "-1", "01", "+1", "x"];
-        let mut simple = 0;
+        let weights = [
+            "0",
+            "1",
+            "2147483647",
+            "2147483648",
+            "4294967296",
+            "-1",
+            "01",
+            "+1",
+            "x",
+            "",
+        ];
+        // Spellings around the words: line ends, comments, spaces.
+        let around = [
+            ("", ""),
+            ("", "\n"),
+            ("", "\r\n"),
+            ("", "\r"),
+            ("", " "),
+            ("", "\t"),
+            ("", " #x"),
+            ("", "#x"),
+            ("ipvsadm ", "\n"),
+            ("ipvsadm  ", ""),
+            ("ipvsadm ipvsadm ", ""),
+            (" ", ""),
+            ("\t", ""),
+        ];
+        let mut simple_lines = 0;
         for proto in ["-t", "-u", "-f", "--tcp-service"] {
             for a in addrs {
                 for name in names {
-                    let line = format!("-A {proto} {a} -s {name}");
-                    if let Some(rule) = simple_line(&line) {
-                        simple += 1;
-                        assert_eq!(general(&line), Ok(Some(rule)), "{line}");
+                    for (before, after) in around {
+                        let line = format!("{before}-A {proto} {a} -s {name}{after}");
+                        simple_lines += usize::from(simple(&line));
                     }
+                    let line = format!("-A  {proto} {a} -s {name}");
+                    simple_lines += usize::from(simple(&line));
                 }
                 for r in addrs {
                     for fwd in ["-m", "-g", "-i", "-x"] {
                         for w in weights {
                             let line = format!("-a {proto} {a} -r {r} {fwd} -w {w}");
-                            if let Some(rule) = simple_line(&line) {
-                                simple += 1;
-                                assert_eq!(general(&line), Ok(Some(rule)), "{line}");
-                            }
+                            simple_lines += usize::from(simple(&line));
                         }
+                    }
+                }
+                for (before, after) in around {
+                    for fwd in ["-m", "-g"] {
+                        let line =
+                            format!("{before}-a {proto} {a} -r 192.0.2.21 {fwd} -w 1{after}");
+                        simple_lines += usize::from(simple(&line));
                     }
                 }
             }
         }
-        assert!(simple > 500, "{simple}");
+        assert!(simple_lines > 900, "{simple_lines}");
         // What ipvsadm -S writes takes the simple path.
-        for line in long_text(3).lines().filter(|l| l.starts_with('-')) {
-            assert!(simple_line(line).is_some(), "{line}");
+        for line in long_text(3).lines().filter(|l| !l.starts_with('#')) {
+            assert!(line.is_empty() || simple(line), "{line}");
+        }
+    }
+
+    #[test]
+    fn lines_are_cut_as_str_lines_cuts_them() {
+        let rule = "-A -t 192.0.2.10:80 -s rr";
+        let dest = "-a -t 192.0.2.10:80 -r 192.0.2.21:8080 -m -w 3";
+        let texts = [
+            String::new(),
+            "\n".into(),
+            "\r\n".into(),
+            "\n\n\r\n".into(),
+            rule.into(),
+            format!("{rule}\n"),
+            format!("{rule}\r"),
+            format!("{rule}\r\n{dest}"),
+            format!("# c\r\n{rule}\n\n{dest}\r\n\n{dest} #\n"),
+            format!("{rule}\n{dest}\r{dest}\n-C"),
+            format!("{dest}\n -A -t 192.0.2.10:80\n{rule}\r\r\n"),
+        ];
+        for text in &texts {
+            // The parser as it was: str::lines, each line read in full.
+            let expected: Result<Vec<ParsedRule>, RulesError> = text
+                .lines()
+                .enumerate()
+                .filter_map(|(i, line)| match general(line) {
+                    Ok(rule) => rule.map(|rule| Ok(ParsedRule { line: i + 1, rule })),
+                    Err((column, kind)) => Some(Err(RulesError {
+                        line: i + 1,
+                        column,
+                        kind,
+                    })),
+                })
+                .collect();
+            let expected = expected.map(|rules| (rules, text.lines().count()));
+            assert_eq!(parse_piece(text, 0), expected, "{text:?}");
         }
     }
 

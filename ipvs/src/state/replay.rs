@@ -47,13 +47,17 @@ pub(crate) struct Table<'s> {
 }
 
 impl<'s> Table<'s> {
+    /// The index has room for as many services as `state` has room for.
     pub(crate) fn new(state: &'s mut State) -> Self {
-        let index = state
-            .services
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.service.key, i))
-            .collect();
+        let mut index =
+            FastMap::with_capacity_and_hasher(state.services.capacity(), Default::default());
+        index.extend(
+            state
+                .services
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.service.key, i)),
+        );
         Table {
             state,
             index,
