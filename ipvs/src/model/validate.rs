@@ -34,7 +34,8 @@ pub enum ValidationError {
     },
     /// A name is empty or holds a character no such name can have: for
     /// schedulers and persistence engines (kernel modules `ip_vs_<name>`,
-    /// `ip_vs_pe_<name>`) anything but ASCII letters, digits, `_` and `-`;
+    /// `ip_vs_pe_<name>`) anything but ASCII letters, digits, `_` and `-`,
+    /// or a `-` first (ipvsadm's rules would read it as an option);
     /// for interfaces whitespace, `/`, `:` or control characters (the
     /// kernel's `dev_valid_name`).
     #[error("{field}: {name:?} is empty or has a character a {field} name cannot have")]
@@ -131,8 +132,10 @@ pub(crate) fn check_name(field: &'static str, name: &str) -> Result<(), Validati
             .all(|c| !(c.is_whitespace() || c.is_control() || c == '/' || c == ':'))
     } else {
         // ASCII only: a byte of a longer character is never one of these.
-        name.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        !name.starts_with('-')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     };
     if name.is_empty() || !allowed {
         return Err(ValidationError::BadName {
@@ -267,7 +270,7 @@ mod tests {
         for ok in ["wrr", "my_sched-2", "sip"] {
             assert_eq!(check_name("scheduler", ok), Ok(()));
         }
-        for bad in ["", "l ", "#wlc", "a/b", "rr\n", "wr\0r", "é"] {
+        for bad in ["", "l ", "#wlc", "a/b", "rr\n", "wr\0r", "é", "-trr"] {
             assert!(
                 matches!(
                     check_name("scheduler", bad),
