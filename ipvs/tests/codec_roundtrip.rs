@@ -84,11 +84,11 @@ fn named_schedulers() -> Vec<Scheduler> {
 }
 
 /// Every named scheduler, and any other name a module can have (1..=15
-/// ASCII letters, digits, `_`, `-`; never a known name: those decode as
-/// the named variant).
+/// ASCII letters, digits, `_`, `-`, not first: a leading `-` is refused;
+/// never a known name: those decode as the named variant).
 fn scheduler() -> impl Strategy<Value = Scheduler> {
     let named = named_schedulers();
-    let other = string_regex("[A-Za-z0-9_-]{1,15}")
+    let other = string_regex("[A-Za-z0-9_][A-Za-z0-9_-]{0,14}")
         .unwrap()
         .prop_filter_map(
             "a known scheduler name",
@@ -100,9 +100,10 @@ fn scheduler() -> impl Strategy<Value = Scheduler> {
     prop_oneof![3 => proptest::sample::select(named), 1 => other]
 }
 
-/// A persistence engine's name: what a module name can have, 1..=15 bytes.
+/// A persistence engine's name: what a module name can have, 1..=15 bytes,
+/// not starting with `-` (refused: ipvsadm's rules would read an option).
 fn module_name() -> impl Strategy<Value = String> {
-    string_regex("[A-Za-z0-9_-]{1,15}").unwrap()
+    string_regex("[A-Za-z0-9_][A-Za-z0-9_-]{0,14}").unwrap()
 }
 
 /// An interface name the kernel takes: 1..=15 bytes of any UTF-8 but NUL,
