@@ -63,7 +63,8 @@ use std::collections::HashSet;
 use std::mem;
 
 use netlink_packet_core::{
-    DecodeError, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NLMSG_NOOP,
+    DecodeError, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR,
+    NLMSG_NOOP,
 };
 
 pub use protocol::{GENL_HDRLEN, GENL_ID_CTRL, Protocol, emit_genl_header};
@@ -615,22 +616,72 @@ impl<P: Protocol> Engine<P> {
     /// Read one datagram from the kernel, handing a [`Job::Stream`]'s
     /// entries to `sink` as they are read.
     pub fn handle_datagram_with(&mut self, datagram: &[u8], sink: &mut Sink<'_>) {
-        let state = mem::replace(&mut self.state, State::Idle);
-        self.state = match self.handle(state, datagram, sink) {
-            Ok(state) => state,
-            Err(e) => State::Done(Err(e)),
-        };
+        if let Err(e) = self.handle(datagram, sink) {
+            self.state = State::Done(Err(e));
+        }
     }
 
-    fn handle(
-        &mut self,
-        mut state: State<P>,
-        datagram: &[u8],
-        sink: &mut Sink<'_>,
-    ) -> Result<State<P>, Error> {
+    fn handle(&mut self, datagram: &[u8], sink: &mut Sink<'_>) -> Result<(), Error> {
         for message in wire::messages(datagram) {
             let (header, payload) = message?;
-            state = match state {
+            if !self.dump_entry_in_place(&header, payload, sink)? {
+                let state = mem::replace(&mut self.state, State::Idle);
+                self.state = self.handle_message(state, &header, payload, sink)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A dump's entry (or a late reply to another request) taken where the
+    /// dump lies, the state not moved: most messages are entries. `false`
+    /// for anything else, which [`Engine::handle_message`] takes.
+    fn dump_entry_in_place(
+        &mut self,
+        header: &netlink_packet_core::NetlinkHeader,
+        payload: &[u8],
+        sink: &mut Sink<'_>,
+    ) -> Result<bool, Error> {
+        let State::Dump(d) = &mut self.state else {
+            return Ok(false);
+        };
+        if header.sequence_number != d.seq {
+            return Ok(true);
+        }
+        if matches!(header.message_type, NLMSG_ERROR | NLMSG_DONE) {
+            return Ok(false);
+        }
+        d.interrupted |= header.flags & NLM_F_DUMP_INTR != 0;
+        if d.stream {
+            if self.proto.is_entry(header.message_type, self.family) {
+                sink(Streamed::Entry(payload))?;
+            }
+        } else if let Some(reply) = self
+            .proto
+            .decode(header.message_type, self.family, payload)?
+        {
+            let repeated = match self.proto.dump_key(&reply) {
+                Some(key) => !d.seen.insert(key),
+                None => false,
+            };
+            if repeated {
+                d.duplicates += 1;
+            } else {
+                d.entries.push(reply);
+            }
+        }
+        Ok(true)
+    }
+
+    fn handle_message(
+        &mut self,
+        state: State<P>,
+        header: &netlink_packet_core::NetlinkHeader,
+        payload: &[u8],
+        sink: &mut Sink<'_>,
+    ) -> Result<State<P>, Error> {
+        let header = *header;
+        Ok({
+            match state {
                 State::Resolving {
                     seq,
                     mut id,
@@ -681,9 +732,8 @@ impl<P: Protocol> Engine<P> {
                 State::Dump(d) => self.handle_dump_reply(d, &header, payload, sink)?,
                 // Late replies to an abandoned or finished job.
                 other @ (State::Idle | State::Done(_)) => other,
-            };
-        }
-        Ok(state)
+            }
+        })
     }
 
     /// The family id is known: go on with `then`. After a refusal that
@@ -788,29 +838,8 @@ impl<P: Protocol> Engine<P> {
         }
         d.interrupted |= header.flags & NLM_F_DUMP_INTR != 0;
         match wire::control(header, payload)? {
-            None if d.stream => {
-                if self.proto.is_entry(header.message_type, self.family) {
-                    sink(Streamed::Entry(payload))?;
-                }
-                Ok(State::Dump(d))
-            }
-            None => {
-                if let Some(reply) = self
-                    .proto
-                    .decode(header.message_type, self.family, payload)?
-                {
-                    let repeated = match self.proto.dump_key(&reply) {
-                        Some(key) => !d.seen.insert(key),
-                        None => false,
-                    };
-                    if repeated {
-                        d.duplicates += 1;
-                    } else {
-                        d.entries.push(reply);
-                    }
-                }
-                Ok(State::Dump(d))
-            }
+            // Entries are taken in place (`dump_entry_in_place`).
+            None => Ok(State::Dump(d)),
             Some(Control::Error(e)) => {
                 if e.errno == libc::ENOENT && !d.re_resolved && self.proto.family_name().is_some() {
                     d.re_resolved = true;

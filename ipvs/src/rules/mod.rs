@@ -36,7 +36,7 @@ pub use error::{RulesError, RulesErrorKind};
 pub(crate) use parse::parse_pieces;
 pub use parse::{ParsedRule, parse, parse_lines};
 pub use write::{WriteOptions, write, write_with};
-pub(crate) use write::{write_dest, write_service};
+pub(crate) use write::{write_dest_head, write_dest_tail, write_service};
 
 use std::net::SocketAddr;
 

@@ -216,17 +216,34 @@ pub(crate) fn write_service(w: &mut impl fmt::Write, cmd: &str, svc: &Service) -
 
 /// The `-a`/`-e` line: `-r`, the forwarding switch, `-w`, then the
 /// tunnel options as ipvsadm's `print_tunnel_rule` writes them.
-pub(crate) fn write_dest(
+fn write_dest(
     w: &mut impl fmt::Write,
     cmd: &str,
     key: &ServiceKey,
     dest: &Destination,
     opts: &WriteOptions,
 ) -> fmt::Result {
+    write_dest_head(w, cmd, key)?;
+    write_dest_tail(w, dest, opts)
+}
+
+/// The start of a `-a`/`-e` line, the same for every destination of a
+/// service (`-a -t 192.0.2.1:80 -r `): a writer of many lines writes it
+/// once and copies it.
+pub(crate) fn write_dest_head(w: &mut impl fmt::Write, cmd: &str, key: &ServiceKey) -> fmt::Result {
     w.write_str(cmd)?;
     w.write_char(' ')?;
     write_key(w, key)?;
-    w.write_str(" -r ")?;
+    w.write_str(" -r ")
+}
+
+/// The rest of a `-a`/`-e` line after [`write_dest_head`]: the address,
+/// the forwarding switch, the weight, the tunnel options.
+pub(crate) fn write_dest_tail(
+    w: &mut impl fmt::Write,
+    dest: &Destination,
+    opts: &WriteOptions,
+) -> fmt::Result {
     write_addr(w, dest.address, dest.port)?;
     // ipvsadm's fwd_switch: local-node destinations are written as -g,
     // methods it cannot name as "?".

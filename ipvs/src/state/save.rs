@@ -7,7 +7,7 @@ use std::io::{self, Write};
 
 use super::{ipvsadm_dest_rank, ipvsadm_service_rank};
 use crate::client::{Client, Error};
-use crate::rules::{Rule, WriteOptions, write};
+use crate::rules::{Rule, WriteOptions, write, write_dest_head, write_dest_tail, write_service};
 
 /// Why [`save_rules`] stopped.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +61,7 @@ pub fn save_rules(
     let mut dests = Vec::new();
     let mut order = Vec::new();
     let mut text = String::with_capacity(4096);
+    let mut head = String::with_capacity(64);
     for &(_, i) in &services {
         let service = &list[i];
         client.destinations_into(&service.key, &mut dests)?;
@@ -73,10 +74,14 @@ pub fn save_rules(
         );
         order.sort_unstable();
         text.clear();
-        let _ = crate::rules::write_service(&mut text, "-A", service);
+        let _ = write_service(&mut text, "-A", service);
         text.push('\n');
+        // `-a -t a:p -r `, written once for the service's destinations.
+        head.clear();
+        let _ = write_dest_head(&mut head, "-a", &service.key);
         for &(_, d) in &order {
-            let _ = crate::rules::write_dest(&mut text, "-a", &service.key, &dests[d], opts);
+            text.push_str(&head);
+            let _ = write_dest_tail(&mut text, &dests[d], opts);
             text.push('\n');
         }
         out.write_all(text.as_bytes())?;
