@@ -679,60 +679,57 @@ impl<P: Protocol> Engine<P> {
         payload: &[u8],
         sink: &mut Sink<'_>,
     ) -> Result<State<P>, Error> {
-        let header = *header;
-        Ok({
-            match state {
-                State::Resolving {
-                    seq,
-                    mut id,
-                    then,
-                    retry,
-                } => {
-                    if header.sequence_number != seq {
-                        State::Resolving {
-                            seq,
-                            id,
-                            then,
-                            retry,
-                        }
-                    } else {
-                        match wire::control(&header, payload)? {
-                            None if header.message_type == GENL_ID_CTRL => {
-                                id = Some(protocol::family_id_of(payload)?);
-                                State::Resolving {
-                                    seq,
-                                    id,
-                                    then,
-                                    retry,
-                                }
-                            }
-                            None => State::Resolving {
+        Ok(match state {
+            State::Resolving {
+                seq,
+                mut id,
+                then,
+                retry,
+            } => {
+                if header.sequence_number != seq {
+                    State::Resolving {
+                        seq,
+                        id,
+                        then,
+                        retry,
+                    }
+                } else {
+                    match wire::control(header, payload)? {
+                        None if header.message_type == GENL_ID_CTRL => {
+                            id = Some(protocol::family_id_of(payload)?);
+                            State::Resolving {
                                 seq,
                                 id,
                                 then,
                                 retry,
-                            },
-                            Some(Control::Error(e)) => {
-                                let name = self.proto.family_name().unwrap_or_default().to_owned();
-                                return Err(if e.errno == libc::ENOENT {
-                                    Error::FamilyNotFound(name)
-                                } else {
-                                    Error::ResolveRefused { name, error: e }
-                                });
                             }
-                            Some(_) => {
-                                let name = self.proto.family_name().unwrap_or_default().to_owned();
-                                let id = id.ok_or(Error::FamilyNotFound(name))?;
-                                self.resolved(id, *then, retry)
-                            }
+                        }
+                        None => State::Resolving {
+                            seq,
+                            id,
+                            then,
+                            retry,
+                        },
+                        Some(Control::Error(e)) => {
+                            let name = self.proto.family_name().unwrap_or_default().to_owned();
+                            return Err(if e.errno == libc::ENOENT {
+                                Error::FamilyNotFound(name)
+                            } else {
+                                Error::ResolveRefused { name, error: e }
+                            });
+                        }
+                        Some(_) => {
+                            let name = self.proto.family_name().unwrap_or_default().to_owned();
+                            let id = id.ok_or(Error::FamilyNotFound(name))?;
+                            self.resolved(id, *then, retry)
                         }
                     }
                 }
-                State::Requests(r) => self.handle_request_reply(r, &header, payload)?,
-                State::Dump(d) => self.handle_dump_reply(d, &header, payload, sink)?,
-                // Late replies to an abandoned or finished job.
-                other @ (State::Idle | State::Done(_)) => other,
             }
+            State::Requests(r) => self.handle_request_reply(r, header, payload)?,
+            State::Dump(d) => self.handle_dump_reply(d, header, payload, sink)?,
+            // Late replies to an abandoned or finished job.
+            other @ (State::Idle | State::Done(_)) => other,
         })
     }
 
@@ -833,12 +830,10 @@ impl<P: Protocol> Engine<P> {
         payload: &[u8],
         sink: &mut Sink<'_>,
     ) -> Result<State<P>, Error> {
-        if header.sequence_number != d.seq {
-            return Ok(State::Dump(d));
-        }
+        // Replies to other requests and entries were taken in place
+        // (`dump_entry_in_place`): this is a control message of the dump.
         d.interrupted |= header.flags & NLM_F_DUMP_INTR != 0;
         match wire::control(header, payload)? {
-            // Entries are taken in place (`dump_entry_in_place`).
             None => Ok(State::Dump(d)),
             Some(Control::Error(e)) => {
                 if e.errno == libc::ENOENT && !d.re_resolved && self.proto.family_name().is_some() {
