@@ -424,6 +424,26 @@ def test_context_manager_closes(netns: str) -> None:
     c.close()  # twice is fine
 
 
+def test_a_snapshot_of_many_batches_is_the_services_and_their_destinations(
+    client: ipvs.Client,
+) -> None:
+    # More services than the lister hands over at a time (64), and a last
+    # batch that is not full.
+    ops: list[ipvs.Operation] = []
+    for i in range(300):
+        key = ServiceKey.tcp(f"198.18.{i // 250}.{i % 250 + 1}", 80)
+        ops.append(AddService(Service(key, "rr")))
+        ops += [AddDestination(key, Destination(f"198.19.0.{j + 1}", 80)) for j in range(i % 3)]
+    assert client.apply(ops).ok
+    snap = client.snapshot()
+    services = client.services()
+    assert [entry.service for entry in snap] == services
+    assert [list(entry.destinations) for entry in snap] == [
+        client.destinations(s.key) for s in services
+    ]
+    assert sum(len(entry.destinations) for entry in snap) == 300
+
+
 def test_shared_between_threads(client: ipvs.Client) -> None:
     errors: list[BaseException] = []
 

@@ -104,12 +104,9 @@ fn write_key(w: &mut impl fmt::Write, key: &ServiceKey) -> fmt::Result {
 fn write_addr(w: &mut impl fmt::Write, address: IpAddr, port: u16) -> fmt::Result {
     match address {
         IpAddr::V4(a) => {
-            let [a, b, c, d] = a.octets();
-            for (octet, sep) in [(a, '.'), (b, '.'), (c, '.'), (d, ':')] {
-                write_number(w, octet.into())?;
-                w.write_char(sep)?;
-            }
-            write_number(w, port.into())
+            let mut text = Ascii::<{ Ascii::V4_PORT }>::new();
+            text.v4_port(a, port);
+            w.write_str(text.as_str())
         }
         IpAddr::V6(a) => {
             w.write_char('[')?;
@@ -120,20 +117,112 @@ fn write_addr(w: &mut impl fmt::Write, address: IpAddr, port: u16) -> fmt::Resul
 }
 
 /// `n` in decimal, without the formatting machinery: a saved table is
-/// mostly numbers, and this was most of the time writing it took. Each
-/// group of three digits is sliced from [`TRIPLES`], in one write of a
-/// length the compiler knows (a `String` then copies it without a call).
+/// mostly numbers, and this was most of the time writing it took.
 fn write_number(w: &mut impl fmt::Write, n: u32) -> fmt::Result {
-    if n >= 1000 {
-        write_number(w, n / 1000)?;
-        let at = (n % 1000) as usize * 3;
-        return w.write_str(&TRIPLES[at..at + 3]);
+    let mut text = Ascii::<{ Ascii::NUMBER }>::new();
+    text.number(n);
+    w.write_str(text.as_str())
+}
+
+/// A short run of ASCII built on the stack, then written in one call: an
+/// address and port, a number. Written piece by piece, each digit group
+/// and separator was a call that grew the output; most of a saved table
+/// is such pieces.
+///
+/// `N` counts the longest text plus 2 bytes of slack: a number's digits
+/// are copied three at a time.
+struct Ascii<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
+
+impl Ascii<0> {
+    /// Room for a `u32`.
+    const NUMBER: usize = 10 + 2;
+    /// Room for `255.255.255.255:65535`.
+    const V4_PORT: usize = 21 + 2;
+    /// Room for a destination line's usual tail:
+    /// `255.255.255.255:65535 -m -w 4294967295`.
+    const DEST_TAIL: usize = 21 + 7 + 10 + 2;
+}
+
+impl<const N: usize> Ascii<N> {
+    fn new() -> Self {
+        Ascii {
+            buf: [0; N],
+            len: 0,
+        }
     }
-    let at = n as usize * 3;
-    match n {
-        100.. => w.write_str(&TRIPLES[at..at + 3]),
-        10.. => w.write_str(&TRIPLES[at + 1..at + 3]),
-        _ => w.write_str(&TRIPLES[at + 2..at + 3]),
+
+    #[inline(always)]
+    fn push(&mut self, s: &str) {
+        self.buf[self.len..self.len + s.len()].copy_from_slice(s.as_bytes());
+        self.len += s.len();
+    }
+
+    /// `n` in decimal: each group of three digits from [`TRIPLES`], copied
+    /// as three bytes (a copy of a length the compiler knows); the leading
+    /// group's unused bytes are then overwritten or left past the end.
+    #[inline(always)]
+    fn number(&mut self, n: u32) {
+        if n < 1000 {
+            self.leading(n);
+        } else {
+            self.groups(n);
+        }
+    }
+
+    /// `n` below 1,000: one to three digits.
+    #[inline(always)]
+    fn leading(&mut self, n: u32) {
+        let skip = match n {
+            100.. => 0,
+            10.. => 1,
+            _ => 2,
+        };
+        // In bounds: at most 2997 + 2 + 3 - 2 for n = 999 (skip 0) or 99 (skip 1).
+        let at = n as usize * 3 + skip;
+        self.buf[self.len..self.len + 3].copy_from_slice(&TRIPLES.as_bytes()[at..at + 3]);
+        self.len += 3 - skip;
+    }
+
+    /// `n` of 1,000 or more: the leading group, then groups of three.
+    fn groups(&mut self, n: u32) {
+        let (mut groups, mut count, mut rest) = ([0u32; 3], 0, n);
+        while rest >= 1000 {
+            groups[count] = rest % 1000;
+            (rest, count) = (rest / 1000, count + 1);
+        }
+        self.leading(rest);
+        for &g in groups[..count].iter().rev() {
+            let at = g as usize * 3;
+            self.buf[self.len..self.len + 3].copy_from_slice(&TRIPLES.as_bytes()[at..at + 3]);
+            self.len += 3;
+        }
+    }
+
+    /// `a.b.c.d:port`.
+    fn v4_port(&mut self, a: std::net::Ipv4Addr, port: u16) {
+        let [a, b, c, d] = a.octets();
+        self.number(a.into());
+        self.push(".");
+        self.number(b.into());
+        self.push(".");
+        self.number(c.into());
+        self.push(".");
+        self.number(d.into());
+        self.push(":");
+        self.number(port.into());
+    }
+
+    fn as_str(&self) -> &str {
+        let text = &self.buf[..self.len];
+        debug_assert!(std::str::from_utf8(text).is_ok());
+        // SAFETY: below `len` are only whole `&str`s (`push`) and ASCII
+        // digits (`number`: the bytes it copies past its digits are past
+        // `len`, and overwritten by the next piece), so valid UTF-8. Checked,
+        // it was a third of what writing an address costs.
+        unsafe { std::str::from_utf8_unchecked(text) }
     }
 }
 
@@ -244,19 +333,29 @@ pub(crate) fn write_dest_tail(
     dest: &Destination,
     opts: &WriteOptions,
 ) -> fmt::Result {
-    write_addr(w, dest.address, dest.port)?;
     // ipvsadm's fwd_switch: local-node destinations are written as -g,
     // methods it cannot name as "?".
     let switch = match dest.forward {
-        ForwardMethod::Masquerade => "-m",
-        ForwardMethod::Tunnel(_) => "-i",
-        ForwardMethod::Local | ForwardMethod::DirectRoute => "-g",
-        _ => "?",
+        ForwardMethod::Masquerade => " -m -w ",
+        ForwardMethod::Tunnel(_) => " -i -w ",
+        ForwardMethod::Local | ForwardMethod::DirectRoute => " -g -w ",
+        _ => " ? -w ",
     };
-    w.write_char(' ')?;
-    w.write_str(switch)?;
-    w.write_str(" -w ")?;
-    write_number(w, dest.weight)?;
+    match dest.address {
+        // The usual line, built on the stack and written at once.
+        IpAddr::V4(a) => {
+            let mut text = Ascii::<{ Ascii::DEST_TAIL }>::new();
+            text.v4_port(a, dest.port);
+            text.push(switch);
+            text.number(dest.weight);
+            w.write_str(text.as_str())?;
+        }
+        IpAddr::V6(_) => {
+            write_addr(w, dest.address, dest.port)?;
+            w.write_str(switch)?;
+            write_number(w, dest.weight)?;
+        }
+    }
     if opts.thresholds {
         if dest.upper_threshold != 0 {
             write!(w, " -x {}", dest.upper_threshold)?;
@@ -284,7 +383,27 @@ pub(crate) fn write_dest_tail(
 
 #[cfg(test)]
 mod tests {
-    use super::write_number;
+    use super::*;
+
+    #[test]
+    fn addresses_and_tails_at_their_longest_and_shortest() {
+        for (a, port) in [
+            ([255, 255, 255, 255], 65535),
+            ([0, 0, 0, 0], 0),
+            ([10, 0, 99, 1], 1000),
+        ] {
+            let a = std::net::Ipv4Addr::from(a);
+            let mut s = String::new();
+            write_addr(&mut s, a.into(), port).unwrap();
+            assert_eq!(s, format!("{a}:{port}"));
+            for weight in [0, 7, u32::MAX] {
+                let dest = Destination::new((a, port).into()).with_weight(weight);
+                let mut s = String::new();
+                write_dest_tail(&mut s, &dest, &WriteOptions::IPVSADM).unwrap();
+                assert_eq!(s, format!("{a}:{port} -m -w {weight}"));
+            }
+        }
+    }
 
     #[test]
     fn numbers_as_format_writes_them() {
