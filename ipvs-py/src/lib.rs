@@ -333,64 +333,10 @@ impl PyClient {
     }
 
     /// Every service with its destinations (`ServiceEntry`s).
-    ///
-    /// The kernel lists the services on a second thread while this one
-    /// builds the values of those already listed: the Python values cost
-    /// about half of what the kernel's dumps do, and are built meanwhile.
     fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        /// Services handed over at a time, and batches listed ahead of the
-        /// building (what is held beyond the values built so far).
-        const BATCH: usize = 64;
-        const AHEAD: usize = 4;
         let m = Model::get(py)?;
-        let c = self.get()?;
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<ServiceEntry>>(AHEAD);
-        std::thread::scope(|scope| {
-            let lister = scope.spawn(move || {
-                let mut batch = Vec::with_capacity(BATCH);
-                c.snapshot_each(|entry| {
-                    batch.push(entry);
-                    batch.len() < BATCH || tx.send(std::mem::take(&mut batch)).is_ok()
-                })?;
-                // Ignored: the builder is gone only after an error of its own.
-                let _ = tx.send(batch);
-                Ok(())
-            });
-            // Dropped on the way out of this closure, before the scope waits
-            // for the lister: a lister blocked on a full channel then stops.
-            let mut rx = rx;
-            let _gc = convert::GcPaused::new(py);
-            let mut values = Vec::new();
-            loop {
-                let batch = match rx.try_recv() {
-                    Ok(batch) => batch,
-                    Err(std::sync::mpsc::TryRecvError::Empty) => {
-                        // Waited for without the GIL (the receiver goes along:
-                        // it is not `Sync`).
-                        let (back, got) = py.detach(move || {
-                            let got = rx.recv();
-                            (rx, got)
-                        });
-                        rx = back;
-                        match got {
-                            Ok(batch) => batch,
-                            Err(_) => break,
-                        }
-                    }
-                    Err(std::sync::mpsc::TryRecvError::Disconnected) => break,
-                };
-                for entry in &batch {
-                    values.push(convert::entry_to_py(py, m, entry)?);
-                }
-            }
-            let listed: client::Result<()> = py.detach(|| {
-                lister
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            });
-            listed.map_err(|e| error_to_py(py, &e))?;
-            PyList::new(py, values)
-        })
+        let list = self.call(py, |c| c.snapshot())?;
+        convert::list_to_py(py, m, &list, convert::entry_to_py)
     }
 
     /// The Rust snapshot alone, no Python value built: how many services

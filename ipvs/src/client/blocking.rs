@@ -371,24 +371,6 @@ impl Client {
         now(core::snapshot(self))
     }
 
-    /// [`snapshot`](Client::snapshot), each service handed to `each` as
-    /// soon as its destinations are read, until `each` returns false: a
-    /// caller can use each entry (or pass it to another thread) while the
-    /// kernel lists the next.
-    ///
-    /// ```no_run
-    /// let client = ipvs::client::Client::new()?;
-    /// let mut destinations = 0;
-    /// client.snapshot_each(|entry| {
-    ///     destinations += entry.destinations.len();
-    ///     true
-    /// })?;
-    /// # Ok::<(), ipvs::client::Error>(())
-    /// ```
-    pub fn snapshot_each(&self, each: impl FnMut(ServiceEntry) -> bool) -> Result<()> {
-        now(core::snapshot_each(self, each))
-    }
-
     /// Apply many changes with as few system calls as fit: operations are
     /// written back to back, many per `sendmsg`, and only failures are
     /// answered, plus one acknowledgement per write.

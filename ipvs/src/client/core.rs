@@ -411,30 +411,14 @@ impl<K: Eq + Hash> Listed<K> {
 
 /// Every service with its destinations.
 pub(crate) async fn snapshot(d: &impl Driver) -> Result<Vec<ServiceEntry>> {
-    let mut entries = Vec::new();
-    snapshot_each(d, |entry| {
-        entries.push(entry);
-        true
-    })
-    .await?;
-    Ok(entries)
-}
-
-/// Every service with its destinations, each handed to `each` as soon as
-/// its destinations are read, until `each` returns false.
-pub(crate) async fn snapshot_each(
-    d: &impl Driver,
-    mut each: impl FnMut(ServiceEntry) -> bool,
-) -> Result<()> {
-    for service in services(d).await? {
+    let services = services(d).await?;
+    let mut entries = Vec::with_capacity(services.len());
+    for service in services {
         let destinations = destinations(d, &service.key).await?;
-        let entry = ServiceEntry {
+        entries.push(ServiceEntry {
             service,
             destinations,
-        };
-        if !each(entry) {
-            break;
-        }
+        });
     }
-    Ok(())
+    Ok(entries)
 }
