@@ -104,7 +104,7 @@ fn write_key(w: &mut impl fmt::Write, key: &ServiceKey) -> fmt::Result {
 fn write_addr(w: &mut impl fmt::Write, address: IpAddr, port: u16) -> fmt::Result {
     match address {
         IpAddr::V4(a) => {
-            let mut text = Ascii::<{ Ascii::V4_PORT }>::new();
+            let mut text = Ascii::<V4_PORT_ROOM>::new();
             text.v4_port(a, port);
             w.write_str(text.as_str())
         }
@@ -119,7 +119,7 @@ fn write_addr(w: &mut impl fmt::Write, address: IpAddr, port: u16) -> fmt::Resul
 /// `n` in decimal, without the formatting machinery: a saved table is
 /// mostly numbers, and this was most of the time writing it took.
 fn write_number(w: &mut impl fmt::Write, n: u32) -> fmt::Result {
-    let mut text = Ascii::<{ Ascii::NUMBER }>::new();
+    let mut text = Ascii::<NUMBER_ROOM>::new();
     text.number(n);
     w.write_str(text.as_str())
 }
@@ -136,15 +136,13 @@ struct Ascii<const N: usize> {
     len: usize,
 }
 
-impl Ascii<0> {
-    /// Room for a `u32`.
-    const NUMBER: usize = 10 + 2;
-    /// Room for `255.255.255.255:65535`.
-    const V4_PORT: usize = 21 + 2;
-    /// Room for a destination line's usual tail:
-    /// `255.255.255.255:65535 -m -w 4294967295`.
-    const DEST_TAIL: usize = 21 + 7 + 10 + 2;
-}
+/// Room for a `u32`.
+const NUMBER_ROOM: usize = 10 + 2;
+/// Room for `255.255.255.255:65535`.
+const V4_PORT_ROOM: usize = 21 + 2;
+/// Room for a destination line's usual tail:
+/// `255.255.255.255:65535 -m -w 4294967295`.
+const DEST_TAIL_ROOM: usize = 21 + 7 + 10 + 2;
 
 impl<const N: usize> Ascii<N> {
     fn new() -> Self {
@@ -180,7 +178,7 @@ impl<const N: usize> Ascii<N> {
             10.. => 1,
             _ => 2,
         };
-        // In bounds: at most 2997 + 2 + 3 - 2 for n = 999 (skip 0) or 99 (skip 1).
+        // In bounds: `at + 3` is at most 3000 (n = 999, skip 0).
         let at = n as usize * 3 + skip;
         self.buf[self.len..self.len + 3].copy_from_slice(&TRIPLES.as_bytes()[at..at + 3]);
         self.len += 3 - skip;
@@ -344,7 +342,7 @@ pub(crate) fn write_dest_tail(
     match dest.address {
         // The usual line, built on the stack and written at once.
         IpAddr::V4(a) => {
-            let mut text = Ascii::<{ Ascii::DEST_TAIL }>::new();
+            let mut text = Ascii::<DEST_TAIL_ROOM>::new();
             text.v4_port(a, dest.port);
             text.push(switch);
             text.number(dest.weight);
