@@ -179,8 +179,7 @@ impl<const N: usize> Ascii<N> {
             _ => 2,
         };
         // In bounds: `at + 3` is at most 3000 (n = 999, skip 0).
-        let at = n as usize * 3 + skip;
-        self.buf[self.len..self.len + 3].copy_from_slice(&TRIPLES.as_bytes()[at..at + 3]);
+        self.triple_at(n as usize * 3 + skip);
         self.len += 3 - skip;
     }
 
@@ -193,10 +192,16 @@ impl<const N: usize> Ascii<N> {
         }
         self.leading(rest);
         for &g in groups[..count].iter().rev() {
-            let at = g as usize * 3;
-            self.buf[self.len..self.len + 3].copy_from_slice(&TRIPLES.as_bytes()[at..at + 3]);
+            self.triple_at(g as usize * 3);
             self.len += 3;
         }
+    }
+
+    /// The three bytes of [`TRIPLES`] from `at`, copied at the end (the
+    /// caller advances `len` by the digits it keeps).
+    #[inline(always)]
+    fn triple_at(&mut self, at: usize) {
+        self.buf[self.len..self.len + 3].copy_from_slice(&TRIPLES[at..at + 3]);
     }
 
     /// `a.b.c.d:port`.
@@ -225,22 +230,16 @@ impl<const N: usize> Ascii<N> {
 }
 
 /// "000" to "999", back to back.
-static TRIPLES: &str = {
-    const DIGITS: [u8; 3000] = {
-        let mut b = [0u8; 3000];
-        let mut i = 0;
-        while i < 1000 {
-            b[3 * i] = b'0' + (i / 100) as u8;
-            b[3 * i + 1] = b'0' + (i / 10 % 10) as u8;
-            b[3 * i + 2] = b'0' + (i % 10) as u8;
-            i += 1;
-        }
-        b
-    };
-    match std::str::from_utf8(&DIGITS) {
-        Ok(s) => s,
-        Err(_) => panic!("ASCII digits"),
+static TRIPLES: [u8; 3000] = {
+    let mut b = [0u8; 3000];
+    let mut i = 0;
+    while i < 1000 {
+        b[3 * i] = b'0' + (i / 100) as u8;
+        b[3 * i + 1] = b'0' + (i / 10 % 10) as u8;
+        b[3 * i + 2] = b'0' + (i % 10) as u8;
+        i += 1;
     }
+    b
 };
 
 /// An IPv6 address as glibc's `inet_ntop` writes it. Rust's own formatting
