@@ -19,7 +19,7 @@ use std::hash::Hash;
 use netlink_packet_core::DecodeError;
 
 use crate::codec::constants::{IPVS_CMD_ATTR_DEST, IPVS_CMD_ATTR_SERVICE};
-use crate::codec::{IpvsMessage, KernelError, convert};
+use crate::codec::{Command, IpvsMessage, KernelError, convert, encode};
 use crate::engine::{self, Answer, Job, Payloads, Streamed};
 use crate::model::{Destination, Info, Service, ServiceKey, SyncDaemon, Timeouts};
 
@@ -291,9 +291,9 @@ pub(crate) async fn services_into(
     stats: bool,
 ) -> Result<()> {
     let read = |nest: &[u8]| convert::service_from_nest(nest, stats);
-    let msg = IpvsMessage::get_services();
-    let what = Dumped::new(None, IPVS_CMD_ATTR_SERVICE, false);
-    dump_into(d, msg, what, read, |s| s.key, out).await
+    let job = Job::Stream(IpvsMessage::get_services());
+    let what = Dumped::new(Command::GET_SERVICE, None, IPVS_CMD_ATTR_SERVICE, false);
+    dump_into(d, job, what, read, |s| s.key, out).await
 }
 
 /// The destinations of a service, into `out` (cleared first), as
@@ -307,40 +307,50 @@ pub(crate) async fn destinations_into(
     key.validate()?;
     let family = key.family();
     let read = |nest: &[u8]| convert::dest_from_nest(nest, family, stats);
-    let msg = IpvsMessage::get_dests(key);
+    // Encoded straight away: one of these per service when a whole table
+    // is read.
+    let mut request = Vec::with_capacity(48);
+    encode::get_dests(&mut request, key);
+    let job = Job::StreamEncoded(request);
     let id = |d: &Destination| (d.address, d.port);
-    let what = Dumped::new(Some(key), IPVS_CMD_ATTR_DEST, true);
-    dump_into(d, msg, what, read, id, out).await
+    let what = Dumped::new(Command::GET_DEST, Some(key), IPVS_CMD_ATTR_DEST, true);
+    dump_into(d, job, what, read, id, out).await
 }
 
-/// What a dump lists: the service it is of, the top-level nest its
-/// entries are read from, and whether it is small (see
+/// What a dump lists: its command, the service it is of, the top-level
+/// nest its entries are read from, and whether it is small (see
 /// [`Driver::stream_small`]).
 struct Dumped<'k> {
+    command: Command,
     key: Option<&'k ServiceKey>,
     nest: u16,
     small: bool,
 }
 
 impl<'k> Dumped<'k> {
-    fn new(key: Option<&'k ServiceKey>, nest: u16, small: bool) -> Self {
-        Dumped { key, nest, small }
+    fn new(command: Command, key: Option<&'k ServiceKey>, nest: u16, small: bool) -> Self {
+        Dumped {
+            command,
+            key,
+            nest,
+            small,
+        }
     }
 }
 
-/// The dump `msg` into `out` (cleared first): each entry's nest read by
-/// `read` as its datagram arrives, an entry whose `id` was listed already
-/// dropped and counted; a refusal of the dump is the error of reading it.
+/// The dump `job` (a streamed one) into `out` (cleared first): each
+/// entry's nest read by `read` as its datagram arrives, an entry whose `id`
+/// was listed already dropped and counted; a refusal of the dump is the
+/// error of reading it.
 async fn dump_into<T: Send, K: Eq + Hash + Send>(
     d: &impl Driver,
-    msg: IpvsMessage,
+    job: Job<IpvsMessage>,
     what: Dumped<'_>,
     read: impl Fn(&[u8]) -> std::result::Result<T, DecodeError> + Send + Sync,
     id: impl Fn(&T) -> K + Send + Sync,
     out: &mut Vec<T>,
 ) -> Result<()> {
     out.clear();
-    let command = msg.command;
     let mut seen = Listed::default();
     let mut sink = |entry: Streamed<'_>| {
         match entry {
@@ -359,7 +369,6 @@ async fn dump_into<T: Send, K: Eq + Hash + Send>(
         }
         Ok(())
     };
-    let job = Job::Stream(msg);
     let answer = if what.small {
         d.stream_small(job, &mut sink).await
     } else {
@@ -368,7 +377,7 @@ async fn dump_into<T: Send, K: Eq + Hash + Send>(
     let answer = answer.map_err(|s| s.error)?;
     d.counters().dropped(seen.dropped);
     match answer.results.into_iter().next() {
-        Some(Err(e)) => Err(operation::read_error(command, what.key, e)),
+        Some(Err(e)) => Err(operation::read_error(what.command, what.key, e)),
         _ => Ok(()),
     }
 }

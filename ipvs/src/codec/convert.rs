@@ -236,11 +236,70 @@ pub fn dest_from_nest(
     stats: bool,
 ) -> Result<Destination, DecodeError> {
     let mut r = DestReader::default();
-    for a in attrs(payload) {
-        let (kind, value) = a?;
-        r.read(kind, value, stats)?;
+    if laid_out(payload, &KERNEL_DEST_LAYOUT) {
+        r.read_kernel_layout(payload, stats)?;
+    } else {
+        r.walk(payload, stats)?;
     }
     r.finish(service_family)
+}
+
+/// The `DEST` nest as Linux (5.3 and later, where 64-bit counters need no
+/// padding) writes it (`ip_vs_genl_fill_dest`): each attribute's kind and
+/// length, in order. Most nests a dump brings are laid out exactly so.
+const KERNEL_DEST_LAYOUT: [(u16, u16); 15] = [
+    (IPVS_DEST_ATTR_ADDR, 20),
+    (IPVS_DEST_ATTR_PORT, 6),
+    (IPVS_DEST_ATTR_FWD_METHOD, 8),
+    (IPVS_DEST_ATTR_WEIGHT, 8),
+    (IPVS_DEST_ATTR_TUN_TYPE, 5),
+    (IPVS_DEST_ATTR_TUN_PORT, 6),
+    (IPVS_DEST_ATTR_TUN_FLAGS, 6),
+    (IPVS_DEST_ATTR_U_THRESH, 8),
+    (IPVS_DEST_ATTR_L_THRESH, 8),
+    (IPVS_DEST_ATTR_ACTIVE_CONNS, 8),
+    (IPVS_DEST_ATTR_INACT_CONNS, 8),
+    (IPVS_DEST_ATTR_PERSIST_CONNS, 8),
+    (IPVS_DEST_ATTR_ADDR_FAMILY, 6),
+    (IPVS_DEST_ATTR_STATS, 92),
+    (IPVS_DEST_ATTR_STATS64, 124),
+];
+
+/// Where each attribute of `layout` starts.
+const fn offsets<const N: usize>(layout: &[(u16, u16); N]) -> [usize; N] {
+    let mut at = [0; N];
+    let mut i = 1;
+    while i < N {
+        at[i] = at[i - 1] + ((layout[i - 1].1 as usize + 3) & !3);
+        i += 1;
+    }
+    at
+}
+
+/// Where each attribute of [`KERNEL_DEST_LAYOUT`] starts.
+const KERNEL_DEST_OFFSETS: [usize; 15] = offsets(&KERNEL_DEST_LAYOUT);
+
+/// Whether `payload`'s attributes are exactly those of `layout` (kind and
+/// length, in order, nothing after). Read at their places, their values
+/// are what walking the attributes one by one finds.
+#[inline(always)]
+fn laid_out<const N: usize>(payload: &[u8], layout: &[(u16, u16); N]) -> bool {
+    let mut at = 0;
+    for &(kind, len) in layout {
+        let expected = u32::from(len) | u32::from(kind) << 16;
+        match payload.get(at..at + 4) {
+            Some(&[l0, l1, k0, k1]) => {
+                let header = u32::from(u16::from_ne_bytes([l0, l1]))
+                    | u32::from(u16::from_ne_bytes([k0, k1])) << 16;
+                if header != expected {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+        at += (usize::from(len) + 3) & !3;
+    }
+    at == payload.len()
 }
 
 /// What a `DEST` nest said, attribute by attribute.
@@ -263,6 +322,32 @@ struct DestReader {
 }
 
 impl DestReader {
+    /// Take every attribute of `payload`, one after the other.
+    fn walk(&mut self, payload: &[u8], stats: bool) -> Result<(), DecodeError> {
+        for a in attrs(payload) {
+            let (kind, value) = a?;
+            self.read(kind, value, stats)?;
+        }
+        Ok(())
+    }
+
+    /// Take every attribute of a `payload` laid out as
+    /// [`KERNEL_DEST_LAYOUT`] says ([`laid_out`]), each value at its place:
+    /// no header is read and the kind of each is known here, so each
+    /// [`read`](Self::read) is a store into one field. Half what
+    /// [`walk`](Self::walk) costs; what `save` spends most on.
+    fn read_kernel_layout(&mut self, payload: &[u8], stats: bool) -> Result<(), DecodeError> {
+        macro_rules! take {
+            ($($i:literal)*) => {$(
+                let (kind, len) = KERNEL_DEST_LAYOUT[$i];
+                let at = KERNEL_DEST_OFFSETS[$i] + 4;
+                self.read(kind, &payload[at..at + (len as usize - 4)], stats)?;
+            )*};
+        }
+        take!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14);
+        Ok(())
+    }
+
     /// Take one attribute; the counters only with `stats`. Unknown kinds
     /// are passed over. Inlined into the loop over a nest's attributes: as
     /// a call it cost twice what the reading does (a dump's destinations
@@ -445,4 +530,83 @@ pub fn nest_of(payload: &[u8], kind: u16) -> Result<Option<&[u8]>, DecodeError> 
         }
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `DEST` nest of every destination a kernel capture lists.
+    fn captured_dest_nests() -> Vec<Vec<u8>> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+        let mut nests = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let text = std::fs::read_to_string(path).unwrap();
+            let f: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let family = f["family_id"].as_u64().unwrap() as u16;
+            for m in f["messages"].as_array().unwrap() {
+                let hex = m["hex"].as_str().unwrap();
+                let b: Vec<u8> = (0..hex.len() / 2)
+                    .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+                    .collect();
+                // A reply of the IPVS family with command NEW_DEST (5).
+                let ipvs = b.len() > 20 && u16::from_ne_bytes([b[4], b[5]]) == family;
+                if m["dir"] == "reply" && ipvs && b[16] == 5 {
+                    if let Some(nest) = nest_of(&b[16..], IPVS_CMD_ATTR_DEST).unwrap() {
+                        nests.push(nest.to_vec());
+                    }
+                }
+            }
+        }
+        nests
+    }
+
+    fn both_ways(nest: &[u8], stats: bool) -> (Destination, Destination) {
+        let mut placed = DestReader::default();
+        placed.read_kernel_layout(nest, stats).unwrap();
+        let mut walked = DestReader::default();
+        walked.walk(nest, stats).unwrap();
+        let af = AddressFamily::Ipv4;
+        (placed.finish(af).unwrap(), walked.finish(af).unwrap())
+    }
+
+    #[test]
+    fn the_kernels_dest_nests_are_read_at_their_places_as_walked() {
+        let nests = captured_dest_nests();
+        assert!(nests.len() >= 10, "{} nests", nests.len());
+        for nest in &nests {
+            assert!(laid_out(nest, &KERNEL_DEST_LAYOUT), "{nest:?}");
+            for stats in [false, true] {
+                let (placed, walked) = both_ways(nest, stats);
+                assert_eq!(placed, walked);
+                assert_eq!(placed.stats.is_some(), stats);
+            }
+        }
+    }
+
+    #[test]
+    fn a_nest_laid_out_otherwise_is_walked() {
+        let nest = &captured_dest_nests()[0];
+        // One attribute fewer, one more, a flag in a kind, two swapped.
+        let last = nest.len() - 124;
+        let mut flagged = nest.clone();
+        flagged[3] |= 0x80; // NLA_F_NESTED on ADDR
+        let mut swapped = nest[20..28].to_vec(); // PORT then the rest
+        swapped.extend_from_slice(&nest[..20]);
+        swapped.extend_from_slice(&nest[28..]);
+        let mut longer = nest.clone();
+        longer.extend_from_slice(&[4, 0, 99, 0]);
+        for other in [&nest[..last], &longer[..], &flagged[..], &swapped[..]] {
+            assert!(!laid_out(other, &KERNEL_DEST_LAYOUT));
+        }
+        // Swapped, it still reads as the kernel's.
+        assert_eq!(
+            dest_from_nest(&swapped, AddressFamily::Ipv4, true).unwrap(),
+            dest_from_nest(nest, AddressFamily::Ipv4, true).unwrap()
+        );
+    }
 }

@@ -186,6 +186,12 @@ pub(crate) fn del_dest(buf: &mut Vec<u8>, key: &ServiceKey, address: IpAddr, por
     });
 }
 
+/// `GET_DEST` (a dump): the destinations of the service `key`.
+pub(crate) fn get_dests(buf: &mut Vec<u8>, key: &ServiceKey) {
+    header(buf, Command::GET_DEST);
+    nest(buf, IPVS_CMD_ATTR_SERVICE, |buf| service_key(buf, key));
+}
+
 /// `SET_CONFIG`: the timeouts that are not 0.
 pub(crate) fn set_config(buf: &mut Vec<u8>, t: &Timeouts) {
     header(buf, Command::SET_CONFIG);
@@ -317,6 +323,11 @@ mod tests {
     #[test]
     fn destinations_encode_as_their_messages() {
         for key in keys() {
+            assert_eq!(
+                encoded(|b| get_dests(b, &key)),
+                bytes_of(&IpvsMessage::get_dests(&key)),
+                "{key}"
+            );
             for d in dests() {
                 assert_eq!(
                     encoded(|b| dest(b, Command::NEW_DEST, &key, &d)),

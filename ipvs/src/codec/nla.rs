@@ -3,24 +3,38 @@
 use netlink_packet_core::{DecodeError, DefaultNla, Emitable, NlaBuffer, NlasIterator, Parseable};
 
 /// The payload as exactly `N` bytes.
+#[inline(always)]
 pub(crate) fn exact<const N: usize>(what: &str, value: &[u8]) -> Result<[u8; N], DecodeError> {
-    value
-        .try_into()
-        .map_err(|_| DecodeError::from(format!("{what}: expected {N} bytes, got {}", value.len())))
+    match value.try_into() {
+        Ok(bytes) => Ok(bytes),
+        Err(_) => Err(wrong_length(what, N, value.len())),
+    }
 }
 
+/// The error of a value of the wrong length, made out of line: the
+/// readers' fast path stays small.
+#[cold]
+#[inline(never)]
+fn wrong_length(what: &str, expected: usize, got: usize) -> DecodeError {
+    DecodeError::from(format!("{what}: expected {expected} bytes, got {got}"))
+}
+
+#[inline(always)]
 pub(crate) fn u8_of(what: &str, v: &[u8]) -> Result<u8, DecodeError> {
     Ok(exact::<1>(what, v)?[0])
 }
 
+#[inline(always)]
 pub(crate) fn u16_of(what: &str, v: &[u8]) -> Result<u16, DecodeError> {
     Ok(u16::from_ne_bytes(exact(what, v)?))
 }
 
+#[inline(always)]
 pub(crate) fn be16_of(what: &str, v: &[u8]) -> Result<u16, DecodeError> {
     Ok(u16::from_be_bytes(exact(what, v)?))
 }
 
+#[inline(always)]
 pub(crate) fn u32_of(what: &str, v: &[u8]) -> Result<u32, DecodeError> {
     Ok(u32::from_ne_bytes(exact(what, v)?))
 }
@@ -117,30 +131,36 @@ pub(crate) struct Attrs<'a> {
 impl<'a> Iterator for Attrs<'a> {
     type Item = Result<(u16, &'a [u8]), DecodeError>;
 
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         let rest = self.rest;
         if rest.is_empty() {
             return None;
         }
-        let (len, kind) = match rest {
-            [l0, l1, k0, k1, ..] => (
-                usize::from(u16::from_ne_bytes([*l0, *l1])),
-                u16::from_ne_bytes([*k0, *k1]) & netlink_packet_core::NLA_TYPE_MASK,
-            ),
-            _ => {
-                self.rest = &[];
-                return Some(Err(DecodeError::from("attribute header cut short")));
+        if let [l0, l1, k0, k1, ..] = *rest {
+            let len = usize::from(u16::from_ne_bytes([l0, l1]));
+            if len >= 4 && len <= rest.len() {
+                let kind = u16::from_ne_bytes([k0, k1]) & netlink_packet_core::NLA_TYPE_MASK;
+                self.rest = rest.get((len + 3) & !3..).unwrap_or_default();
+                return Some(Ok((kind, &rest[4..len])));
             }
-        };
-        if len < 4 || len > rest.len() {
-            self.rest = &[];
-            return Some(Err(DecodeError::from(format!(
-                "attribute length {len} with {} bytes left",
-                rest.len()
-            ))));
         }
-        self.rest = &rest[((len + 3) & !3).min(rest.len())..];
-        Some(Ok((kind, &rest[4..len])))
+        self.rest = &[];
+        Some(Err(malformed(rest)))
+    }
+}
+
+/// Why the attribute at the start of `rest` cannot be read.
+#[cold]
+#[inline(never)]
+fn malformed(rest: &[u8]) -> DecodeError {
+    match rest {
+        [l0, l1, _, _, ..] => DecodeError::from(format!(
+            "attribute length {} with {} bytes left",
+            u16::from_ne_bytes([*l0, *l1]),
+            rest.len()
+        )),
+        _ => DecodeError::from("attribute header cut short"),
     }
 }
 

@@ -91,6 +91,11 @@ pub enum Job<R> {
     /// dump sent again after `NLM_F_DUMP_INTR` first hands out
     /// [`Streamed::Restart`]. The answer's one result is empty.
     Stream(R),
+    /// [`Job::Stream`] of a request encoded already: its payload, sent as
+    /// [`Job::Encoded`] sends each (the family id as type), asking for a
+    /// dump. For many small dumps (each service's destinations), without
+    /// a request value built and dropped for each.
+    StreamEncoded(Vec<u8>),
     /// Resolve the protocol's generic-netlink family (again).
     Resolve,
 }
@@ -321,8 +326,14 @@ impl<P: Protocol> Requests<P> {
     }
 }
 
+/// The request of a dump: a value of the protocol, or its payload.
+enum DumpRequest<R> {
+    Value(R),
+    Encoded(Vec<u8>),
+}
+
 struct Dump<P: Protocol> {
-    request: P::Request,
+    request: DumpRequest<P::Request>,
     seq: u32,
     entries: Vec<P::Reply>,
     seen: HashSet<P::Key>,
@@ -332,6 +343,22 @@ struct Dump<P: Protocol> {
     re_resolved: bool,
     /// [`Job::Stream`]: entries go to the sink.
     stream: bool,
+}
+
+impl<P: Protocol> Dump<P> {
+    fn new(request: DumpRequest<P::Request>, stream: bool) -> Self {
+        Dump {
+            request,
+            seq: 0,
+            entries: Vec::new(),
+            seen: HashSet::new(),
+            duplicates: 0,
+            interrupted: false,
+            attempts: 0,
+            re_resolved: false,
+            stream,
+        }
+    }
 }
 
 impl<P: Protocol> std::fmt::Debug for Engine<P> {
@@ -397,7 +424,7 @@ impl<P: Protocol> Engine<P> {
         self.tx.clear();
         self.tx_pending = false;
         let resolve = matches!(job, Job::Resolve);
-        let stream = matches!(job, Job::Stream(_));
+        let stream = matches!(job, Job::Stream(_) | Job::StreamEncoded(_));
         let state = match job {
             Job::Resolve => State::Done(Ok(Answer {
                 results: Vec::new(),
@@ -414,17 +441,12 @@ impl<P: Protocol> Engine<P> {
             }
             Job::Requests(requests) => State::Requests(Requests::new(Batch::Values(requests))),
             Job::Encoded(payloads) => State::Requests(Requests::new(Batch::Encoded(payloads))),
-            Job::Dump(request) | Job::Stream(request) => State::Dump(Dump {
-                request,
-                seq: 0,
-                entries: Vec::new(),
-                seen: HashSet::new(),
-                duplicates: 0,
-                interrupted: false,
-                attempts: 0,
-                re_resolved: false,
-                stream,
-            }),
+            Job::Dump(request) | Job::Stream(request) => {
+                State::Dump(Dump::new(DumpRequest::Value(request), stream))
+            }
+            Job::StreamEncoded(payload) => {
+                State::Dump(Dump::new(DumpRequest::Encoded(payload), stream))
+            }
         };
         if (resolve || self.family == 0) && self.proto.family_name().is_some() {
             self.resolve(state, false);
@@ -497,9 +519,10 @@ impl<P: Protocol> Engine<P> {
     }
 
     /// Append an encoded request to the datagram being built.
-    fn push_payload(&mut self, payload: &[u8]) -> u32 {
+    fn push_payload(&mut self, payload: &[u8], flags: u16) -> u32 {
         let seq = self.next_seq();
-        wire::push_message_bytes(&mut self.tx, self.family, NLM_F_REQUEST, seq, payload);
+        let flags = NLM_F_REQUEST | flags;
+        wire::push_message_bytes(&mut self.tx, self.family, flags, seq, payload);
         seq
     }
 
@@ -585,7 +608,7 @@ impl<P: Protocol> Engine<P> {
             }
             Batch::Encoded(p) => {
                 for i in start..end {
-                    self.push_payload(p.get(i));
+                    self.push_payload(p.get(i), 0);
                 }
             }
         }
@@ -602,7 +625,10 @@ impl<P: Protocol> Engine<P> {
         d.seen.clear();
         d.duplicates = 0;
         d.interrupted = false;
-        let seq = self.push_request(&d.request, NLM_F_DUMP);
+        let seq = match &d.request {
+            DumpRequest::Value(request) => self.push_request(request, NLM_F_DUMP),
+            DumpRequest::Encoded(payload) => self.push_payload(payload, NLM_F_DUMP),
+        };
         d.seq = seq;
         self.tx_pending = true;
     }

@@ -617,3 +617,43 @@ fn a_sink_that_cannot_read_an_entry_fails_the_streamed_dump() {
     let err = e.poll_answer().unwrap().unwrap_err();
     assert_eq!(err, Error::Decode("unreadable".into()));
 }
+
+#[test]
+fn an_encoded_stream_sends_its_payload_as_a_dump_and_sends_it_again_when_interrupted() {
+    let mut e = resolved(Limits::default());
+    let msg = IpvsMessage::get_services();
+    let mut payload = vec![0; Ipvs.payload_len(&msg)];
+    Ipvs.emit_payload(&msg, &mut payload);
+    e.start(Job::StreamEncoded(payload.clone()));
+    let req = sent(&mut e);
+    assert_eq!(req.len(), 1);
+    assert_eq!(req[0].0.message_type, IPVS_ID);
+    assert_eq!(req[0].0.flags, NLM_F_REQUEST | NLM_F_DUMP);
+    assert_eq!(req[0].1, payload);
+    let first = req[0].0.sequence_number;
+    let mut entries = 0;
+    let mut restarts = 0;
+    let mut sink = |s: Streamed<'_>| {
+        match s {
+            Streamed::Entry(_) => entries += 1,
+            Streamed::Restart => restarts += 1,
+        }
+        Ok(())
+    };
+    let mut d = Vec::new();
+    entry(&mut d, IPVS_ID, first, 1, NLM_F_DUMP_INTR);
+    done(&mut d, first, NLM_F_DUMP_INTR);
+    e.handle_datagram_with(&d, &mut sink);
+    let again = sent(&mut e);
+    assert_eq!(
+        (&again[0].1, again[0].0.flags),
+        (&payload, NLM_F_REQUEST | NLM_F_DUMP)
+    );
+    let mut d = Vec::new();
+    entry(&mut d, IPVS_ID, again[0].0.sequence_number, 1, 0);
+    done(&mut d, again[0].0.sequence_number, 0);
+    e.handle_datagram_with(&d, &mut sink);
+    let answer = e.poll_answer().unwrap().unwrap();
+    assert_eq!((answer.results, answer.attempts), (vec![Ok(vec![])], 2));
+    assert_eq!((entries, restarts), (2, 1));
+}
