@@ -349,10 +349,16 @@ impl Client {
         now(core::destinations(self, key))
     }
 
-    /// Every service into `out`, without their counters: see
-    /// [`core::services_into`].
-    pub(crate) fn services_into(&self, out: &mut Vec<Service>) -> Result<()> {
-        now(core::services_into(self, out, false))
+    /// Every service into `out`, without their counters, any the dump
+    /// listed twice kept: the caller drops them, and counts them with
+    /// [`Client::dropped`]. See [`core::services_into`].
+    pub(crate) fn services_into_with_repeats(&self, out: &mut Vec<Service>) -> Result<()> {
+        now(core::services_into(self, out, false, core::Repeats::Keep))
+    }
+
+    /// Count `n` entries a dump listed twice, dropped by the caller.
+    pub(crate) fn dropped(&self, n: usize) {
+        self.counters.dropped(n);
     }
 
     /// The destinations of a service into `out`, without their counters.

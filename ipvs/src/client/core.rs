@@ -270,7 +270,7 @@ pub(crate) async fn service(d: &impl Driver, key: &ServiceKey) -> Result<Service
 /// Every service (entries the dump listed twice dropped).
 pub(crate) async fn services(d: &impl Driver) -> Result<Vec<Service>> {
     let mut out = Vec::new();
-    services_into(d, &mut out, true).await?;
+    services_into(d, &mut out, true, Repeats::Drop).await?;
     Ok(out)
 }
 
@@ -284,15 +284,17 @@ pub(crate) async fn destinations(d: &impl Driver, key: &ServiceKey) -> Result<Ve
 /// Every service, into `out` (cleared first), each decoded in place as
 /// its datagram arrives (nothing of the dump held); with `stats` false,
 /// without their counters. Entries listed twice (the table changed during
-/// the dump) are dropped and counted.
+/// the dump) are dropped and counted, or kept for the caller to drop.
 pub(crate) async fn services_into(
     d: &impl Driver,
     out: &mut Vec<Service>,
     stats: bool,
+    repeats: Repeats,
 ) -> Result<()> {
     let read = |nest: &[u8]| convert::service_from_nest(nest, stats);
     let job = Job::Stream(IpvsMessage::get_services());
-    let what = Dumped::new(Command::GET_SERVICE, None, IPVS_CMD_ATTR_SERVICE, false);
+    let mut what = Dumped::new(Command::GET_SERVICE, None, IPVS_CMD_ATTR_SERVICE, false);
+    what.repeats = repeats;
     dump_into(d, job, what, read, |s| s.key, out).await
 }
 
@@ -309,7 +311,7 @@ pub(crate) async fn destinations_into(
     let read = |nest: &[u8]| convert::dest_from_nest(nest, family, stats);
     // Encoded straight away: one of these per service when a whole table
     // is read.
-    let mut request = Vec::with_capacity(48);
+    let mut request = Vec::with_capacity(64); // 52 bytes for an IPv4 service
     encode::get_dests(&mut request, key);
     let job = Job::StreamEncoded(request);
     let id = |d: &Destination| (d.address, d.port);
@@ -318,13 +320,25 @@ pub(crate) async fn destinations_into(
 }
 
 /// What a dump lists: its command, the service it is of, the top-level
-/// nest its entries are read from, and whether it is small (see
-/// [`Driver::stream_small`]).
+/// nest its entries are read from, whether it is small (see
+/// [`Driver::stream_small`]), and what becomes of entries listed twice.
 struct Dumped<'k> {
     command: Command,
     key: Option<&'k ServiceKey>,
     nest: u16,
     small: bool,
+    repeats: Repeats,
+}
+
+/// What becomes of the entries a dump lists twice (the kernel resumes a
+/// dump by index: a change between two datagrams shifts entries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Repeats {
+    /// Dropped and counted.
+    Drop,
+    /// Kept, for a caller that sorts the entries and drops repeats then,
+    /// at no cost (the check costs a hash per entry).
+    Keep,
 }
 
 impl<'k> Dumped<'k> {
@@ -334,6 +348,7 @@ impl<'k> Dumped<'k> {
             key,
             nest,
             small,
+            repeats: Repeats::Drop,
         }
     }
 }
@@ -361,7 +376,7 @@ async fn dump_into<T: Send, K: Eq + Hash + Send>(
             Streamed::Entry(payload) => {
                 if let Some(value) = convert::nest_of(payload, what.nest)? {
                     let entry = read(value)?;
-                    if !seen.check(out, &id, id(&entry)) {
+                    if what.repeats == Repeats::Keep || !seen.check(out, &id, id(&entry)) {
                         out.push(entry);
                     }
                 }

@@ -52,12 +52,17 @@ pub fn save_rules(
         out.write_all(line.as_bytes())?;
     }
     let mut list = Vec::new();
-    client.services_into(&mut list)?;
+    client.services_into_with_repeats(&mut list)?;
     // Sorted by index: a service is large to move, its rank small.
     let mut services: Vec<_> = (list.iter().enumerate())
         .map(|(i, s)| (ipvsadm_service_rank(&s.key), i))
         .collect();
     services.sort_unstable();
+    // A service the dump listed twice is next to itself now (a rank is
+    // the service's identity): the first kept, as a listing keeps it.
+    let listed = services.len();
+    services.dedup_by_key(|&mut (rank, _)| rank);
+    client.dropped(listed - services.len());
     let mut dests = Vec::new();
     let mut order = Vec::new();
     let mut text = String::with_capacity(4096);
