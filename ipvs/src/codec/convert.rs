@@ -15,6 +15,18 @@ use crate::model::{
     Protocol, Scheduler, Service, ServiceFlags, ServiceKey, Stats, SyncDaemon, Tunnel,
 };
 
+/// Hand each attribute of a payload laid out as `$layout` ([`laid_out`])
+/// to `$reader.read`, from its place (`$offsets`): no header is read, and
+/// as each kind is a constant here, each `read` inlines to a store into
+/// one field.
+macro_rules! read_at_places {
+    ($reader:expr, $payload:expr, $stats:expr, $layout:ident, $offsets:ident; $($i:literal)*) => {$(
+        let (kind, len) = $layout[$i];
+        let at = $offsets[$i] + 4;
+        $reader.read(kind, &$payload[at..at + (len as usize - 4)], $stats)?;
+    )*};
+}
+
 /// An address as the kernel's 16-byte `union nf_inet_addr`.
 pub fn addr_bytes(addr: &IpAddr) -> [u8; 16] {
     match addr {
@@ -106,12 +118,34 @@ fn emitted<'b>(a: &impl Nla, buf: &'b mut Vec<u8>) -> &'b [u8] {
 /// attributes first; without `stats`, the counters are not read (`None`).
 pub fn service_from_nest(payload: &[u8], stats: bool) -> Result<Service, DecodeError> {
     let mut r = ServiceReader::default();
-    for a in attrs(payload) {
-        let (kind, value) = a?;
-        r.read(kind, value, stats)?;
+    if !r.read_kernel_layout(payload, stats)? {
+        r.walk(payload, stats)?;
     }
     r.finish()
 }
+
+/// The start of a `SERVICE` nest as Linux writes it
+/// (`ip_vs_genl_fill_service`) for a service with an address...
+const KERNEL_SERVICE_ADDRESS: [(u16, u16); 4] = [
+    (IPVS_SVC_ATTR_AF, 6),
+    (IPVS_SVC_ATTR_PROTOCOL, 6),
+    (IPVS_SVC_ATTR_ADDR, 20),
+    (IPVS_SVC_ATTR_PORT, 6),
+];
+const KERNEL_SERVICE_ADDRESS_OFFSETS: [usize; 4] = offsets(&KERNEL_SERVICE_ADDRESS);
+/// ... or with a firewall mark; then the names (scheduler, persistence
+/// engine: of any length), then ...
+const KERNEL_SERVICE_FWMARK: [(u16, u16); 2] = [(IPVS_SVC_ATTR_AF, 6), (IPVS_SVC_ATTR_FWMARK, 8)];
+const KERNEL_SERVICE_FWMARK_OFFSETS: [usize; 2] = offsets(&KERNEL_SERVICE_FWMARK);
+/// ... its end (5.3 and later, where 64-bit counters need no padding).
+const KERNEL_SERVICE_END: [(u16, u16); 5] = [
+    (IPVS_SVC_ATTR_FLAGS, 12),
+    (IPVS_SVC_ATTR_TIMEOUT, 8),
+    (IPVS_SVC_ATTR_NETMASK, 8),
+    (IPVS_SVC_ATTR_STATS, 92),
+    (IPVS_SVC_ATTR_STATS64, 124),
+];
+const KERNEL_SERVICE_END_OFFSETS: [usize; 5] = offsets(&KERNEL_SERVICE_END);
 
 /// What a `SERVICE` nest said, attribute by attribute.
 #[derive(Default)]
@@ -131,6 +165,51 @@ struct ServiceReader {
 }
 
 impl ServiceReader {
+    /// Take every attribute of `payload`, one after the other.
+    fn walk(&mut self, payload: &[u8], stats: bool) -> Result<(), DecodeError> {
+        for a in attrs(payload) {
+            let (kind, value) = a?;
+            self.read(kind, value, stats)?;
+        }
+        Ok(())
+    }
+
+    /// Take every attribute of a `payload` laid out as the kernel writes
+    /// it (`KERNEL_SERVICE_*`): the fixed start and end at their places, the
+    /// names between walked. `false`, nothing taken, for any other layout.
+    fn read_kernel_layout(&mut self, payload: &[u8], stats: bool) -> Result<bool, DecodeError> {
+        const END: usize = layout_len(&KERNEL_SERVICE_END);
+        let Some(names_end) = payload.len().checked_sub(END) else {
+            return Ok(false);
+        };
+        let end = &payload[names_end..];
+        let address = laid_out_prefix(payload, &KERNEL_SERVICE_ADDRESS);
+        let fwmark = !address && laid_out_prefix(payload, &KERNEL_SERVICE_FWMARK);
+        let start = if address {
+            layout_len(&KERNEL_SERVICE_ADDRESS)
+        } else {
+            layout_len(&KERNEL_SERVICE_FWMARK)
+        };
+        let laid_out = (address || fwmark)
+            && start <= names_end
+            && laid_out(end, &KERNEL_SERVICE_END)
+            && walks_to_its_end(&payload[start..names_end]);
+        if !laid_out {
+            return Ok(false);
+        }
+        if address {
+            read_at_places!(self, payload, stats, KERNEL_SERVICE_ADDRESS, KERNEL_SERVICE_ADDRESS_OFFSETS; 0 1 2 3);
+        } else {
+            read_at_places!(self, payload, stats, KERNEL_SERVICE_FWMARK, KERNEL_SERVICE_FWMARK_OFFSETS; 0 1);
+        }
+        for a in attrs(&payload[start..names_end]) {
+            let (kind, value) = a?;
+            self.read(kind, value, stats)?;
+        }
+        read_at_places!(self, end, stats, KERNEL_SERVICE_END, KERNEL_SERVICE_END_OFFSETS; 0 1 2 3 4);
+        Ok(true)
+    }
+
     /// Take one attribute; the counters only with `stats`. Unknown kinds
     /// are passed over. Inlined, as [`DestReader::read`].
     #[inline(always)]
@@ -277,7 +356,12 @@ const fn offsets<const N: usize>(layout: &[(u16, u16); N]) -> [usize; N] {
 }
 
 /// Where each attribute of [`KERNEL_DEST_LAYOUT`] starts.
-const KERNEL_DEST_OFFSETS: [usize; 15] = offsets(&KERNEL_DEST_LAYOUT);
+const KERNEL_DEST_LAYOUT_OFFSETS: [usize; 15] = offsets(&KERNEL_DEST_LAYOUT);
+
+/// How many bytes the attributes of `layout` take, padding included.
+const fn layout_len<const N: usize>(layout: &[(u16, u16); N]) -> usize {
+    offsets(layout)[N - 1] + ((layout[N - 1].1 as usize + 3) & !3)
+}
 
 /// Whether `payload`'s attributes are exactly those of `layout` (kind and
 /// length, in order, nothing after). Read at their places, their values
@@ -300,6 +384,31 @@ fn laid_out<const N: usize>(payload: &[u8], layout: &[(u16, u16); N]) -> bool {
         at += (usize::from(len) + 3) & !3;
     }
     at == payload.len()
+}
+
+/// Whether `payload` starts with the attributes of `layout`.
+fn laid_out_prefix<const N: usize>(payload: &[u8], layout: &[(u16, u16); N]) -> bool {
+    payload
+        .get(..layout_len(layout))
+        .is_some_and(|start| laid_out(start, layout))
+}
+
+/// Whether `buf` is whole attributes, the last one (padded) ending where
+/// it ends: then walking them from here finds what walking the whole
+/// payload finds at this place.
+fn walks_to_its_end(buf: &[u8]) -> bool {
+    let mut at = 0;
+    while at < buf.len() {
+        let Some(&[l0, l1, _, _]) = buf.get(at..at + 4) else {
+            return false;
+        };
+        let len = usize::from(u16::from_ne_bytes([l0, l1]));
+        if len < 4 || at + len > buf.len() {
+            return false;
+        }
+        at += (len + 3) & !3;
+    }
+    at == buf.len()
 }
 
 /// What a `DEST` nest said, attribute by attribute.
@@ -337,14 +446,10 @@ impl DestReader {
     /// [`read`](Self::read) is a store into one field. Half what
     /// [`walk`](Self::walk) costs; what `save` spends most on.
     fn read_kernel_layout(&mut self, payload: &[u8], stats: bool) -> Result<(), DecodeError> {
-        macro_rules! take {
-            ($($i:literal)*) => {$(
-                let (kind, len) = KERNEL_DEST_LAYOUT[$i];
-                let at = KERNEL_DEST_OFFSETS[$i] + 4;
-                self.read(kind, &payload[at..at + (len as usize - 4)], stats)?;
-            )*};
-        }
-        take!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14);
+        read_at_places!(
+            self, payload, stats, KERNEL_DEST_LAYOUT, KERNEL_DEST_LAYOUT_OFFSETS;
+            0 1 2 3 4 5 6 7 8 9 10 11 12 13 14
+        );
         Ok(())
     }
 
@@ -538,6 +643,11 @@ mod tests {
 
     /// The `DEST` nest of every destination a kernel capture lists.
     fn captured_dest_nests() -> Vec<Vec<u8>> {
+        captured_nests(5, IPVS_CMD_ATTR_DEST)
+    }
+
+    /// The nest `kind` of every reply with `command` in the kernel captures.
+    fn captured_nests(command: u8, kind: u16) -> Vec<Vec<u8>> {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
         let mut nests = Vec::new();
         for entry in std::fs::read_dir(dir).unwrap() {
@@ -553,10 +663,9 @@ mod tests {
                 let b: Vec<u8> = (0..hex.len() / 2)
                     .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
                     .collect();
-                // A reply of the IPVS family with command NEW_DEST (5).
                 let ipvs = b.len() > 20 && u16::from_ne_bytes([b[4], b[5]]) == family;
-                if m["dir"] == "reply" && ipvs && b[16] == 5 {
-                    if let Some(nest) = nest_of(&b[16..], IPVS_CMD_ATTR_DEST).unwrap() {
+                if m["dir"] == "reply" && ipvs && b[16] == command {
+                    if let Some(nest) = nest_of(&b[16..], kind).unwrap() {
                         nests.push(nest.to_vec());
                     }
                 }
@@ -608,5 +717,66 @@ mod tests {
             dest_from_nest(&swapped, AddressFamily::Ipv4, true).unwrap(),
             dest_from_nest(nest, AddressFamily::Ipv4, true).unwrap()
         );
+    }
+
+    fn service_both_ways(nest: &[u8], stats: bool) -> (Result<Service, String>, Service) {
+        let mut placed = ServiceReader::default();
+        assert!(placed.read_kernel_layout(nest, stats).unwrap(), "{nest:?}");
+        let mut walked = ServiceReader::default();
+        walked.walk(nest, stats).unwrap();
+        let placed = placed.finish().map_err(|e| e.to_string());
+        (placed, walked.finish().unwrap())
+    }
+
+    /// `nest` with `attr` (kind, value) put in before its flags.
+    fn with_name(nest: &[u8], kind: u16, value: &[u8]) -> Vec<u8> {
+        let end = nest.len() - layout_len(&KERNEL_SERVICE_END);
+        let mut out = nest[..end].to_vec();
+        out.extend_from_slice(&(4 + value.len() as u16).to_ne_bytes());
+        out.extend_from_slice(&kind.to_ne_bytes());
+        out.extend_from_slice(value);
+        out.resize(out.len().next_multiple_of(4), 0);
+        out.extend_from_slice(&nest[end..]);
+        out
+    }
+
+    #[test]
+    fn the_kernels_service_nests_are_read_at_their_places_as_walked() {
+        let nests = captured_nests(1, IPVS_CMD_ATTR_SERVICE);
+        assert!(nests.len() >= 10, "{} nests", nests.len());
+        let address = layout_len(&KERNEL_SERVICE_ADDRESS);
+        for nest in &nests {
+            // As captured; with a persistence engine; with a firewall mark
+            // in place of the address (the fast path's other start).
+            let pe = with_name(nest, IPVS_SVC_ATTR_PE_NAME, b"sip\0");
+            let mut fwmark = vec![6, 0, 1, 0, 2, 0, 0, 0, 8, 0, 5, 0, 7, 0, 0, 0];
+            fwmark.extend_from_slice(&nest[address..]);
+            for nest in [&nest[..], &pe, &fwmark] {
+                for stats in [false, true] {
+                    let (placed, walked) = service_both_ways(nest, stats);
+                    assert_eq!(placed, Ok(walked));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_service_nest_laid_out_otherwise_is_walked() {
+        let nest = &captured_nests(1, IPVS_CMD_ATTR_SERVICE)[0];
+        // A name whose length runs into the end, one cut short, an end
+        // that is not the kernel's (a flag in the timeout's kind).
+        let mut overrun = with_name(nest, IPVS_SVC_ATTR_PE_NAME, b"sip\0");
+        let name = nest.len() - layout_len(&KERNEL_SERVICE_END);
+        overrun[name] = 40;
+        let mut flagged = nest.clone();
+        flagged[name + 12 + 3] |= 0x40;
+        for other in [&overrun[..], &nest[..nest.len() - 4], &flagged] {
+            let mut r = ServiceReader::default();
+            assert!(!r.read_kernel_layout(other, true).unwrap());
+            let mut walked = ServiceReader::default();
+            let walked = walked.walk(other, true).map(|()| walked.finish());
+            let read = service_from_nest(other, true);
+            assert_eq!(read.is_ok(), matches!(walked, Ok(Ok(_))));
+        }
     }
 }
