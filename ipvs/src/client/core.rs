@@ -293,8 +293,13 @@ pub(crate) async fn services_into(
 ) -> Result<()> {
     let read = |nest: &[u8]| convert::service_from_nest(nest, stats);
     let job = Job::Stream(IpvsMessage::get_services());
-    let mut what = Dumped::new(Command::GET_SERVICE, None, IPVS_CMD_ATTR_SERVICE, false);
-    what.repeats = repeats;
+    let what = Dumped {
+        command: Command::GET_SERVICE,
+        key: None,
+        nest: IPVS_CMD_ATTR_SERVICE,
+        small: false,
+        repeats,
+    };
     dump_into(d, job, what, read, |s| s.key, out).await
 }
 
@@ -315,7 +320,13 @@ pub(crate) async fn destinations_into(
     encode::get_dests(&mut request, key);
     let job = Job::StreamEncoded(request);
     let id = |d: &Destination| (d.address, d.port);
-    let what = Dumped::new(Command::GET_DEST, Some(key), IPVS_CMD_ATTR_DEST, true);
+    let what = Dumped {
+        command: Command::GET_DEST,
+        key: Some(key),
+        nest: IPVS_CMD_ATTR_DEST,
+        small: true,
+        repeats: Repeats::Drop,
+    };
     dump_into(d, job, what, read, id, out).await
 }
 
@@ -339,18 +350,6 @@ pub(crate) enum Repeats {
     /// Kept, for a caller that sorts the entries and drops repeats then,
     /// at no cost (the check costs a hash per entry).
     Keep,
-}
-
-impl<'k> Dumped<'k> {
-    fn new(command: Command, key: Option<&'k ServiceKey>, nest: u16, small: bool) -> Self {
-        Dumped {
-            command,
-            key,
-            nest,
-            small,
-            repeats: Repeats::Drop,
-        }
-    }
 }
 
 /// The dump `job` (a streamed one) into `out` (cleared first): each

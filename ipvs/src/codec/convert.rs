@@ -7,7 +7,7 @@ use netlink_packet_core::DecodeError;
 use netlink_packet_core::Nla;
 
 use super::constants::*;
-use super::nla::{attrs, be16_of, exact, str_of, u8_of, u16_of, u32_of};
+use super::nla::{attrs, be16_of, exact, str_of, u8_of, u16_of, u32_of, walk};
 
 use super::attr::{DaemonAttr, DestAttr, FlagsMask, ServiceAttr, StatsAttr, StatsNest};
 use crate::model::{
@@ -119,7 +119,7 @@ fn emitted<'b>(a: &impl Nla, buf: &'b mut Vec<u8>) -> &'b [u8] {
 pub fn service_from_nest(payload: &[u8], stats: bool) -> Result<Service, DecodeError> {
     let mut r = ServiceReader::default();
     if !r.read_kernel_layout(payload, stats)? {
-        r.walk(payload, stats)?;
+        walk(payload, |kind, value| r.read(kind, value, stats))?;
     }
     r.finish()
 }
@@ -165,15 +165,6 @@ struct ServiceReader {
 }
 
 impl ServiceReader {
-    /// Take every attribute of `payload`, one after the other.
-    fn walk(&mut self, payload: &[u8], stats: bool) -> Result<(), DecodeError> {
-        for a in attrs(payload) {
-            let (kind, value) = a?;
-            self.read(kind, value, stats)?;
-        }
-        Ok(())
-    }
-
     /// Take every attribute of a `payload` laid out as the kernel writes
     /// it (`KERNEL_SERVICE_*`): the fixed start and end at their places, the
     /// names between walked. `false`, nothing taken, for any other layout.
@@ -202,10 +193,9 @@ impl ServiceReader {
         } else {
             read_at_places!(self, payload, stats, KERNEL_SERVICE_FWMARK, KERNEL_SERVICE_FWMARK_OFFSETS; 0 1);
         }
-        for a in attrs(&payload[start..names_end]) {
-            let (kind, value) = a?;
-            self.read(kind, value, stats)?;
-        }
+        walk(&payload[start..names_end], |kind, value| {
+            self.read(kind, value, stats)
+        })?;
         read_at_places!(self, end, stats, KERNEL_SERVICE_END, KERNEL_SERVICE_END_OFFSETS; 0 1 2 3 4);
         Ok(true)
     }
@@ -315,10 +305,8 @@ pub fn dest_from_nest(
     stats: bool,
 ) -> Result<Destination, DecodeError> {
     let mut r = DestReader::default();
-    if laid_out(payload, &KERNEL_DEST_LAYOUT) {
-        r.read_kernel_layout(payload, stats)?;
-    } else {
-        r.walk(payload, stats)?;
+    if !r.read_kernel_layout(payload, stats)? {
+        walk(payload, |kind, value| r.read(kind, value, stats))?;
     }
     r.finish(service_family)
 }
@@ -395,20 +383,10 @@ fn laid_out_prefix<const N: usize>(payload: &[u8], layout: &[(u16, u16); N]) -> 
 
 /// Whether `buf` is whole attributes, the last one (padded) ending where
 /// it ends: then walking them from here finds what walking the whole
-/// payload finds at this place.
+/// payload finds at this place. (With `buf`'s length aligned, no
+/// attribute's padding can run past it.)
 fn walks_to_its_end(buf: &[u8]) -> bool {
-    let mut at = 0;
-    while at < buf.len() {
-        let Some(&[l0, l1, _, _]) = buf.get(at..at + 4) else {
-            return false;
-        };
-        let len = usize::from(u16::from_ne_bytes([l0, l1]));
-        if len < 4 || at + len > buf.len() {
-            return false;
-        }
-        at += (len + 3) & !3;
-    }
-    at == buf.len()
+    buf.len() % 4 == 0 && attrs(buf).all(|a| a.is_ok())
 }
 
 /// What a `DEST` nest said, attribute by attribute.
@@ -431,26 +409,21 @@ struct DestReader {
 }
 
 impl DestReader {
-    /// Take every attribute of `payload`, one after the other.
-    fn walk(&mut self, payload: &[u8], stats: bool) -> Result<(), DecodeError> {
-        for a in attrs(payload) {
-            let (kind, value) = a?;
-            self.read(kind, value, stats)?;
-        }
-        Ok(())
-    }
-
     /// Take every attribute of a `payload` laid out as
     /// [`KERNEL_DEST_LAYOUT`] says ([`laid_out`]), each value at its place:
     /// no header is read and the kind of each is known here, so each
-    /// [`read`](Self::read) is a store into one field. Half what
-    /// [`walk`](Self::walk) costs; what `save` spends most on.
-    fn read_kernel_layout(&mut self, payload: &[u8], stats: bool) -> Result<(), DecodeError> {
+    /// [`read`](Self::read) is a store into one field. Half what walking
+    /// costs; what `save` spends most on. `false`, nothing taken, for any
+    /// other layout.
+    fn read_kernel_layout(&mut self, payload: &[u8], stats: bool) -> Result<bool, DecodeError> {
+        if !laid_out(payload, &KERNEL_DEST_LAYOUT) {
+            return Ok(false);
+        }
         read_at_places!(
             self, payload, stats, KERNEL_DEST_LAYOUT, KERNEL_DEST_LAYOUT_OFFSETS;
             0 1 2 3 4 5 6 7 8 9 10 11 12 13 14
         );
-        Ok(())
+        Ok(true)
     }
 
     /// Take one attribute; the counters only with `stats`. Unknown kinds
@@ -676,9 +649,9 @@ mod tests {
 
     fn both_ways(nest: &[u8], stats: bool) -> (Destination, Destination) {
         let mut placed = DestReader::default();
-        placed.read_kernel_layout(nest, stats).unwrap();
+        assert!(placed.read_kernel_layout(nest, stats).unwrap(), "{nest:?}");
         let mut walked = DestReader::default();
-        walked.walk(nest, stats).unwrap();
+        walk(nest, |k, v| walked.read(k, v, stats)).unwrap();
         let af = AddressFamily::Ipv4;
         (placed.finish(af).unwrap(), walked.finish(af).unwrap())
     }
@@ -723,7 +696,7 @@ mod tests {
         let mut placed = ServiceReader::default();
         assert!(placed.read_kernel_layout(nest, stats).unwrap(), "{nest:?}");
         let mut walked = ServiceReader::default();
-        walked.walk(nest, stats).unwrap();
+        walk(nest, |k, v| walked.read(k, v, stats)).unwrap();
         let placed = placed.finish().map_err(|e| e.to_string());
         (placed, walked.finish().unwrap())
     }
@@ -775,7 +748,7 @@ mod tests {
             let mut r = ServiceReader::default();
             assert!(!r.read_kernel_layout(other, true).unwrap());
             let mut walked = ServiceReader::default();
-            let walked = match walked.walk(other, true) {
+            let walked = match walk(other, |k, v| walked.read(k, v, true)) {
                 Ok(()) => walked.finish().ok(),
                 Err(_) => None,
             };

@@ -111,6 +111,20 @@ pub(crate) fn emit_one<T: netlink_packet_core::Nla>(a: &T, buf: &mut [u8]) {
     buf[4 + value_len..].fill(0);
 }
 
+/// Hand every attribute of `payload` to `take`, kind and value, one
+/// after the other ([`attrs`]); the first malformed one is the error.
+#[inline(always)]
+pub(crate) fn walk(
+    payload: &[u8],
+    mut take: impl FnMut(u16, &[u8]) -> Result<(), DecodeError>,
+) -> Result<(), DecodeError> {
+    for a in attrs(payload) {
+        let (kind, value) = a?;
+        take(kind, value)?;
+    }
+    Ok(())
+}
+
 /// The attributes of a payload read in place, each as its type (flags
 /// cleared) and value: what `NlasIterator` finds, without building buffers.
 /// Stops after the first malformed one.
