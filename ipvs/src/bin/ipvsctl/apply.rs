@@ -17,7 +17,7 @@ use crate::exit::{Exit, Failure, Result, exit_of};
 use crate::files::{FormatOption, Source, read_state};
 use crate::kernel::{Global, read_table};
 
-/// How the changes are applied (`restore`, `apply`).
+// How the changes are applied (`restore`, `apply`).
 #[derive(Debug, Clone, Default, Args)]
 pub struct ApplyFlags {
     /// Print the plan (as ipvsadm rules) and change nothing.
@@ -34,7 +34,7 @@ pub struct ApplyFlags {
     pub keep_going: bool,
 }
 
-/// Draining instead of deleting (`apply`, `diff`).
+// Draining instead of deleting (`apply`, `diff`).
 #[derive(Debug, Clone, Default, Args)]
 pub struct DrainFlags {
     /// Destinations going away that still have connections drain first:
@@ -48,7 +48,7 @@ pub struct DrainFlags {
     pub drain_state: Option<PathBuf>,
 }
 
-/// `restore [FILE|-]`.
+// `restore [FILE|-]`.
 #[derive(Debug, Clone, Args)]
 pub struct RestoreArgs {
     /// The rules, as `ipvsadm -R` reads them (`-`, the default: stdin); a
@@ -61,7 +61,7 @@ pub struct RestoreArgs {
     pub apply: ApplyFlags,
 }
 
-/// `apply FILE`.
+// `apply FILE`.
 #[derive(Debug, Clone, Args)]
 pub struct ApplyArgs {
     #[command(flatten)]
@@ -80,7 +80,7 @@ pub struct ApplyArgs {
     pub from: Option<PathBuf>,
 }
 
-/// `diff FILE`.
+// `diff FILE`.
 #[derive(Debug, Clone, Args)]
 pub struct DiffArgs {
     #[command(flatten)]

@@ -3,7 +3,10 @@
 //!
 //! A new command is a variant of [`Command`] holding its own `Args` struct
 //! (in the module of its group: [`show`], [`apply`], [`convert`], [`docs`],
-//! or a new one), and one arm in [`Command::run`].
+//! or a new one), and one arm in [`Command::run`]. A command's options are
+//! built only when it is the one given (`defer`), so the `Args` structs
+//! carry plain comments, not doc comments: clap would take a doc comment
+//! for the command's description when it builds them (a test checks).
 
 use clap::{CommandFactory, Parser, Subcommand};
 
@@ -42,8 +45,10 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The commands.
+/// The commands. Each one's options are defined only when it is the one
+/// given (`defer`): `ipvsctl save` does not build `run`'s forty options.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// The table, as `ipvsadm -Ln` lists it, with ipvsadm's views (--stats,
     /// --rate, --thresholds, --persistent-conn, --tun-info, --exact) and
@@ -122,17 +127,14 @@ impl Command {
 /// The whole definition, as parsing, completions and the man page use it:
 /// every command's help ends with the exit statuses.
 pub fn command() -> clap::Command {
+    let cli = Cli::command();
+    let names: Vec<_> = cli.get_subcommands().map(|c| c.get_name()).collect();
     let subcommand_help = format!(
         "{}\n\nCommands: {}; see `{NAME} --help`.",
         exit::HELP,
-        Cli::command()
-            .get_subcommands()
-            .map(|c| c.get_name().to_owned())
-            .collect::<Vec<_>>()
-            .join(", ")
+        names.join(", ")
     );
-    Cli::command()
-        .max_term_width(100)
+    cli.max_term_width(100)
         .after_help(format!("{FILES_HELP}\n\n{}", exit::HELP))
         .mut_subcommands(|c| c.after_help(subcommand_help.clone()))
 }
@@ -165,6 +167,30 @@ mod tests {
     #[test]
     fn the_definition_is_consistent() {
         command().debug_assert();
+    }
+
+    /// A command's options are built when it is used (`defer`), after its
+    /// description: an `Args` struct with a doc comment would replace the
+    /// description with that comment then, in its help and man page.
+    #[test]
+    fn building_a_command_keeps_its_description() {
+        let about = |c: &clap::Command| {
+            let text = |s: Option<&clap::builder::StyledStr>| s.map(|s| s.to_string());
+            (
+                c.get_name().to_owned(),
+                text(c.get_about()),
+                text(c.get_long_about()),
+            )
+        };
+        let mut cli = command();
+        let before: Vec<_> = cli.get_subcommands().map(about).collect();
+        cli.build();
+        let after: Vec<_> = cli.get_subcommands().map(about).collect();
+        assert_eq!(before, after);
+        assert!(
+            before.iter().all(|(_, short, _)| short.is_some()),
+            "{before:?}"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::exit::{Exit, Result};
 use crate::files::write_state;
 use crate::files::{Format, Source};
 
-/// `check FILE`.
+// `check FILE`.
 #[derive(Debug, Clone, Args)]
 pub struct CheckArgs {
     #[command(flatten)]
@@ -32,7 +32,7 @@ pub fn check(args: &CheckArgs) -> Result<Exit> {
     Ok(Exit::Done)
 }
 
-/// `convert FILE --to FMT`.
+// `convert FILE --to FMT`.
 #[derive(Debug, Clone, Args)]
 pub struct ConvertArgs {
     #[command(flatten)]

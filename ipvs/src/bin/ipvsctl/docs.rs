@@ -17,7 +17,7 @@ use roff::{Roff, bold, roman};
 use crate::cli;
 use crate::exit::{Exit, Failure, Result};
 
-/// `completions SHELL`.
+// `completions SHELL`.
 #[derive(Debug, Clone, Args)]
 pub struct CompletionsArgs {
     /// The shell to complete in.
@@ -32,7 +32,7 @@ pub fn completions(args: &CompletionsArgs) -> Result<Exit> {
     write_stdout(&script)
 }
 
-/// `man [--dir DIR]`.
+// `man [--dir DIR]`.
 #[derive(Debug, Clone, Args)]
 pub struct ManArgs {
     /// Write ipvsctl.1 and a page per command (ipvsctl-apply.1, ...) into

@@ -58,7 +58,7 @@ impl Format {
     }
 }
 
-/// A table read from a file: `FILE` and `--format`.
+// A table read from a file: `FILE` and `--format`.
 #[derive(Debug, Clone, Args)]
 pub struct Source {
     /// The table: a state file read by its extension (.json, .yaml or .yml,
@@ -77,7 +77,7 @@ impl Source {
     }
 }
 
-/// `--format FMT`: the format of FILE, whatever its extension.
+// `--format FMT`: the format of FILE, whatever its extension.
 #[derive(Debug, Clone, Copy, Args)]
 pub struct FormatOption {
     /// Read FILE as FMT, whatever its extension.

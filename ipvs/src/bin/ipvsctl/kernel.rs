@@ -7,7 +7,7 @@ use ipvs::state::State;
 
 use crate::exit::{Failure, Result};
 
-/// Options of every command.
+// Options of every command.
 #[derive(Debug, Clone, Default, Args)]
 pub struct Global {
     /// Work in the network namespace NAME (`ip netns add NAME`).

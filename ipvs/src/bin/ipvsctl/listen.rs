@@ -19,7 +19,7 @@ use ipvs::metrics::{Metrics, MetricsOptions};
 use ipvs::status::{HealthStatus, ServerOptions, StatusBoard, StatusServer, not_loopback_warning};
 use tokio::sync::broadcast::error::RecvError;
 
-/// `--listen ADDR [--node-exporter]`.
+// `--listen ADDR [--node-exporter]`.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ListenArgs {
     /// Serve Prometheus metrics at /metrics and a status page at / on ADDR:

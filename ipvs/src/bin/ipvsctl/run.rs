@@ -36,7 +36,7 @@ pub enum StopAction {
     Remove,
 }
 
-/// `run FILE`.
+// `run FILE`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
     /// The configuration: a state file (.json, .yaml or .yml, .toml) with

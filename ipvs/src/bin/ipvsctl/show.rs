@@ -13,7 +13,7 @@ use crate::exit::{Exit, Failure, Result};
 use crate::files::{Format, write_state};
 use crate::kernel::{Global, read_table};
 
-/// `show [--json] [VIEW] [--exact] [--watch [INTERVAL]]`.
+// `show [--json] [VIEW] [--exact] [--watch [INTERVAL]]`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ShowArgs {
     /// The whole state as JSON, stats and connection counts included.
@@ -136,7 +136,7 @@ impl From<io::Error> for Watch {
     }
 }
 
-/// `save [--format FMT] [--complete]`.
+// `save [--format FMT] [--complete]`.
 #[derive(Debug, Clone, Args)]
 pub struct SaveArgs {
     /// Write the table as FMT.
