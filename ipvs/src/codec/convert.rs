@@ -356,22 +356,26 @@ const fn layout_len<const N: usize>(layout: &[(u16, u16); N]) -> usize {
 /// are what walking the attributes one by one finds.
 #[inline(always)]
 fn laid_out<const N: usize>(payload: &[u8], layout: &[(u16, u16); N]) -> bool {
+    if payload.len() != layout_len(layout) {
+        return false;
+    }
+    // Every header compared, the differences gathered, one branch: the
+    // length is known here, and the headers' places are constants.
+    let mut differ = 0;
     let mut at = 0;
     for &(kind, len) in layout {
-        let expected = u32::from(len) | u32::from(kind) << 16;
-        match payload.get(at..at + 4) {
-            Some(&[l0, l1, k0, k1]) => {
-                let header = u32::from(u16::from_ne_bytes([l0, l1]))
-                    | u32::from(u16::from_ne_bytes([k0, k1])) << 16;
-                if header != expected {
-                    return false;
-                }
-            }
-            _ => return false,
-        }
+        let header = [
+            payload[at],
+            payload[at + 1],
+            payload[at + 2],
+            payload[at + 3],
+        ];
+        let [l0, l1] = len.to_ne_bytes();
+        let [k0, k1] = kind.to_ne_bytes();
+        differ |= u32::from_ne_bytes(header) ^ u32::from_ne_bytes([l0, l1, k0, k1]);
         at += (usize::from(len) + 3) & !3;
     }
-    at == payload.len()
+    differ == 0
 }
 
 /// Whether `payload` starts with the attributes of `layout`.
@@ -459,7 +463,9 @@ impl DestReader {
         Ok(())
     }
 
-    fn finish(self, service_family: AddressFamily) -> Result<Destination, DecodeError> {
+    /// The destination read. By reference: the reader (both counter sets
+    /// in it) is not moved for each destination.
+    fn finish(&mut self, service_family: AddressFamily) -> Result<Destination, DecodeError> {
         let family = match self.af {
             Some(raw) => family_of(raw)?,
             None => service_family,
@@ -476,7 +482,7 @@ impl DestReader {
             upper_threshold: self.upper,
             lower_threshold: self.lower,
             connections: self.has_conns.then_some(self.conns),
-            stats: self.stats64.or(self.stats),
+            stats: self.stats64.take().or(self.stats.take()),
         })
     }
 }

@@ -472,6 +472,11 @@ impl<P: Protocol> Engine<P> {
 
     /// The answer, once the job is finished (then the engine is idle).
     pub fn poll_answer(&mut self) -> Option<Result<Answer<P::Reply>, Error>> {
+        // Asked after every datagram: a job under way is not moved out and
+        // back to learn that it is.
+        if !matches!(self.state, State::Done(_)) {
+            return None;
+        }
         match mem::replace(&mut self.state, State::Idle) {
             State::Done(answer) => Some(answer),
             other => {
