@@ -397,16 +397,17 @@ async fn dump_into<T: Send, K: Eq + Hash + Send>(
 }
 
 /// The identities of the entries a dump listed so far: a short list is
-/// scanned, a longer one hashed.
+/// scanned, a longer one hashed (the set, and its seed, made only then:
+/// most dumps are a service's few destinations).
 struct Listed<K> {
-    set: HashSet<K, foldhash::fast::RandomState>,
+    set: Option<HashSet<K, foldhash::fast::RandomState>>,
     dropped: usize,
 }
 
 impl<K> Default for Listed<K> {
     fn default() -> Self {
         Listed {
-            set: HashSet::default(),
+            set: None,
             dropped: 0,
         }
     }
@@ -422,10 +423,10 @@ impl<K: Eq + Hash> Listed<K> {
         let listed = if out.len() < Self::SCAN {
             out.iter().any(|e| id(e) == key)
         } else {
-            if self.set.is_empty() {
-                self.set.extend(out.iter().map(&id));
-            }
-            !self.set.insert(key)
+            let set = self
+                .set
+                .get_or_insert_with(|| out.iter().map(&id).collect());
+            !set.insert(key)
         };
         self.dropped += usize::from(listed);
         listed
@@ -444,4 +445,31 @@ pub(crate) async fn snapshot(d: &impl Driver) -> Result<Vec<ServiceEntry>> {
         });
     }
     Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Listed;
+
+    /// Repeats are found by scanning a short list and by the set a longer
+    /// one builds, and each is counted once.
+    #[test]
+    fn listed_finds_repeats_scanned_and_hashed() {
+        let mut seen = Listed::default();
+        let mut out: Vec<u32> = Vec::new();
+        let id = |v: &u32| *v;
+        for v in (0..5)
+            .chain([2])
+            .chain(5..40)
+            .chain([3, 20, 39, 40])
+            .chain(0..2)
+        {
+            if !seen.check(&out, id, v) {
+                out.push(v);
+            }
+        }
+        assert_eq!(out, (0..41).collect::<Vec<_>>());
+        assert_eq!(seen.dropped, 6);
+        assert!(seen.set.is_some(), "a list past the scan length is hashed");
+    }
 }
