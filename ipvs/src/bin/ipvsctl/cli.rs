@@ -46,7 +46,7 @@ pub struct Cli {
 }
 
 /// The commands. Each one's options are defined only when it is the one
-/// given (`defer`): `ipvsctl save` does not build `run`'s forty options.
+/// given (`defer`): `ipvsctl save` does not build every other command's.
 #[derive(Debug, Subcommand)]
 #[command(defer = true)]
 pub enum Command {
