@@ -365,11 +365,47 @@ fn timed(ns: &Ns, cmd: &[&str], stdin: &[u8]) -> (Vec<u8>, Proc) {
 /// `ipvsctl restore` and `ipvsctl save` (and those of `before`) as whole
 /// processes next to `ipvsadm -R` and `ipvsadm -Sn`.
 /// The run of `runs` with the median wall time, and every run's wall time.
+/// The median run by wall time, and every run's wall time and user share
+/// with the user share of all runs together (one run's share moves with
+/// the guest's noise).
 fn median(runs: &[Proc]) -> (Proc, String) {
     let mut sorted = runs.to_vec();
     sorted.sort_by(|a, b| a.wall.total_cmp(&b.wall));
-    let walls: Vec<String> = runs.iter().map(|r| format!("{:.2}", r.wall)).collect();
-    (sorted[sorted.len() / 2], walls.join(" / "))
+    let share = |user: f64, sys: f64| 100.0 * user / (user + sys).max(1e-9);
+    let walls: Vec<String> = runs
+        .iter()
+        .map(|r| format!("{:.2} ({:.0}%)", r.wall, share(r.user, r.sys)))
+        .collect();
+    let (user, sys) = runs
+        .iter()
+        .fold((0.0, 0.0), |(u, s), r| (u + r.user, s + r.sys));
+    let all = format!("{}; all: user {:.1}%", walls.join(" / "), share(user, sys));
+    (sorted[sorted.len() / 2], all)
+}
+
+/// How the guest's kernel accounts this process's CPU time: per kernel
+/// entry and exit on a `nohz_full` CPU (precise), else by timer ticks.
+fn accounting() -> String {
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    let full = cmdline
+        .split_whitespace()
+        .find_map(|o| o.strip_prefix("nohz_full="))
+        .unwrap_or("");
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let allowed = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap_or("")
+        .trim()
+        .to_owned();
+    if !full.is_empty() && allowed == full {
+        format!(
+            "CPU time accounted at every kernel entry and exit (the tools pinned to CPU {allowed}, \
+             booted `nohz_full={full}`)"
+        )
+    } else {
+        format!("CPU time accounted by timer ticks (CPUs {allowed}; no `nohz_full` CPU pinned)")
+    }
 }
 
 /// Where `PATH` finds `tool`.
@@ -436,7 +472,9 @@ fn cli_bench(n: u32, ipvsctl: &str, before: &[String], rounds: usize, report: &m
     .unwrap();
     writeln!(
         report,
-        "Median of {rounds} round(s) by wall time (each round's wall times in the last column)."
+        "Median of {rounds} round(s) by wall time; in the last column each round's wall time \
+         (user share of CPU) and the user share of all rounds together. {}.",
+        accounting()
     )
     .unwrap();
     writeln!(
