@@ -16,9 +16,71 @@ use crate::model::{
     AddressFamily, Destination, ForwardMethod, Netmask, Service, ServiceKey, Timeouts,
 };
 
+/// Where a request is written: the buffer of a batch, or a [`Frame`].
+trait Out {
+    fn put(&mut self, bytes: &[u8]);
+    fn len(&self) -> usize;
+    /// Overwrite the two bytes at `at` (a nest's length, once known).
+    fn set_two(&mut self, at: usize, value: [u8; 2]);
+}
+
+impl Out for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+    fn set_two(&mut self, at: usize, value: [u8; 2]) {
+        self[at..at + 2].copy_from_slice(&value);
+    }
+}
+
+/// The longest destination request: the header, the service's identity
+/// (4 + 48) and a tunnel destination's ten attributes (4 + 92).
+const FRAME_MOST: usize = 148;
+
+/// A request of bounded size written on the stack and appended to its
+/// batch in one copy: the destination requests, a batch's most, without a
+/// capacity check per attribute (the largest, a tunnel's `NEW_DEST`, is
+/// [`FRAME_MOST`] bytes).
+struct Frame {
+    bytes: [u8; FRAME_MOST],
+    len: usize,
+}
+
+impl Frame {
+    fn new() -> Self {
+        Frame {
+            bytes: [0; FRAME_MOST],
+            len: 0,
+        }
+    }
+
+    /// Append what `write` wrote to `buf`.
+    fn append(buf: &mut Vec<u8>, write: impl FnOnce(&mut Frame)) {
+        let mut frame = Frame::new();
+        write(&mut frame);
+        buf.extend_from_slice(&frame.bytes[..frame.len]);
+    }
+}
+
+impl Out for Frame {
+    fn put(&mut self, bytes: &[u8]) {
+        self.bytes[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+    fn len(&self) -> usize {
+        self.len
+    }
+    fn set_two(&mut self, at: usize, value: [u8; 2]) {
+        self.bytes[at..at + 2].copy_from_slice(&value);
+    }
+}
+
 /// Append the generic-netlink header of `command`.
-fn header(buf: &mut Vec<u8>, command: Command) {
-    buf.extend_from_slice(&[command.0, FAMILY_VERSION, 0, 0]);
+fn header(buf: &mut impl Out, command: Command) {
+    buf.put(&[command.0, FAMILY_VERSION, 0, 0]);
 }
 
 /// The length field of an attribute of `len` bytes (header included);
@@ -28,66 +90,66 @@ fn nla_len(len: usize) -> [u8; 2] {
 }
 
 /// Append one attribute: header, value, padding to 4 bytes.
-fn attr(buf: &mut Vec<u8>, kind: u16, value: &[u8]) {
-    buf.extend_from_slice(&nla_len(4 + value.len()));
-    buf.extend_from_slice(&kind.to_ne_bytes());
-    buf.extend_from_slice(value);
+fn attr(buf: &mut impl Out, kind: u16, value: &[u8]) {
+    buf.put(&nla_len(4 + value.len()));
+    buf.put(&kind.to_ne_bytes());
+    buf.put(value);
     pad(buf, value.len());
 }
 
 /// An attribute of `N` bytes of value (a multiple of 4 with its 4-byte
 /// header, so without padding) in one write: [`attr`] for the fixed-size
 /// values every request has.
-fn fixed<const N: usize, const M: usize>(buf: &mut Vec<u8>, kind: u16, value: [u8; N]) {
+fn fixed<const N: usize, const M: usize>(buf: &mut impl Out, kind: u16, value: [u8; N]) {
     const { assert!(M == 4 + N && M % 4 == 0) };
     let mut a = [0u8; M];
     a[..2].copy_from_slice(&(M as u16).to_ne_bytes());
     a[2..4].copy_from_slice(&kind.to_ne_bytes());
     a[4..].copy_from_slice(&value);
-    buf.extend_from_slice(&a);
+    buf.put(&a);
 }
 
 /// A 2-byte attribute and its padding, in one write.
-fn two(buf: &mut Vec<u8>, kind: u16, value: [u8; 2]) {
+fn two(buf: &mut impl Out, kind: u16, value: [u8; 2]) {
     let [k0, k1] = kind.to_ne_bytes();
     let [l0, l1] = 6u16.to_ne_bytes();
-    buf.extend_from_slice(&[l0, l1, k0, k1, value[0], value[1], 0, 0]);
+    buf.put(&[l0, l1, k0, k1, value[0], value[1], 0, 0]);
 }
 
-fn u32_attr(buf: &mut Vec<u8>, kind: u16, v: u32) {
+fn u32_attr(buf: &mut impl Out, kind: u16, v: u32) {
     fixed::<4, 8>(buf, kind, v.to_ne_bytes());
 }
 
-fn addr_attr(buf: &mut Vec<u8>, kind: u16, a: &IpAddr) {
+fn addr_attr(buf: &mut impl Out, kind: u16, a: &IpAddr) {
     fixed::<16, 20>(buf, kind, addr_bytes(a));
 }
 
 /// Append a string attribute: the bytes and a NUL.
-fn string(buf: &mut Vec<u8>, kind: u16, s: &str) {
-    buf.extend_from_slice(&nla_len(4 + s.len() + 1));
-    buf.extend_from_slice(&kind.to_ne_bytes());
-    buf.extend_from_slice(s.as_bytes());
-    buf.push(0);
+fn string(buf: &mut impl Out, kind: u16, s: &str) {
+    buf.put(&nla_len(4 + s.len() + 1));
+    buf.put(&kind.to_ne_bytes());
+    buf.put(s.as_bytes());
+    buf.put(&[0]);
     pad(buf, s.len() + 1);
 }
 
 /// Zeros after a value of `len` bytes, up to netlink's 4-byte alignment.
-fn pad(buf: &mut Vec<u8>, len: usize) {
-    buf.extend_from_slice(&[0; 3][..len.next_multiple_of(4) - len]);
+fn pad(buf: &mut impl Out, len: usize) {
+    buf.put(&[0; 3][..len.next_multiple_of(4) - len]);
 }
 
 /// Append a nest of `kind` holding what `inner` appends.
-fn nest(buf: &mut Vec<u8>, kind: u16, inner: impl FnOnce(&mut Vec<u8>)) {
+fn nest<B: Out>(buf: &mut B, kind: u16, inner: impl FnOnce(&mut B)) {
     let start = buf.len();
     let [k0, k1] = kind.to_ne_bytes();
-    buf.extend_from_slice(&[0, 0, k0, k1]);
+    buf.put(&[0, 0, k0, k1]);
     inner(buf);
     let len = nla_len(buf.len() - start);
-    buf[start..start + 2].copy_from_slice(&len);
+    buf.set_two(start, len);
 }
 
 /// The attributes of a service's identity (`service_key_attrs`).
-fn service_key(buf: &mut Vec<u8>, key: &ServiceKey) {
+fn service_key(buf: &mut impl Out, key: &ServiceKey) {
     match key {
         ServiceKey::Address {
             protocol,
@@ -145,6 +207,10 @@ pub(crate) fn del_service(buf: &mut Vec<u8>, key: &ServiceKey) {
 
 /// `NEW_DEST` or `SET_DEST`: `dest` of the service `key` (`dest_attrs`).
 pub(crate) fn dest(buf: &mut Vec<u8>, command: Command, key: &ServiceKey, d: &Destination) {
+    Frame::append(buf, |buf| dest_frame(buf, command, key, d));
+}
+
+fn dest_frame(buf: &mut Frame, command: Command, key: &ServiceKey, d: &Destination) {
     header(buf, command);
     nest(buf, IPVS_CMD_ATTR_SERVICE, |buf| service_key(buf, key));
     nest(buf, IPVS_CMD_ATTR_DEST, |buf| {
@@ -173,6 +239,10 @@ pub(crate) fn dest(buf: &mut Vec<u8>, command: Command, key: &ServiceKey, d: &De
 
 /// `DEL_DEST`: the destination `address`:`port` of the service `key`.
 pub(crate) fn del_dest(buf: &mut Vec<u8>, key: &ServiceKey, address: IpAddr, port: u16) {
+    Frame::append(buf, |buf| del_dest_frame(buf, key, address, port));
+}
+
+fn del_dest_frame(buf: &mut Frame, key: &ServiceKey, address: IpAddr, port: u16) {
     header(buf, Command::DEL_DEST);
     nest(buf, IPVS_CMD_ATTR_SERVICE, |buf| service_key(buf, key));
     nest(buf, IPVS_CMD_ATTR_DEST, |buf| {
@@ -322,6 +392,7 @@ mod tests {
 
     #[test]
     fn destinations_encode_as_their_messages() {
+        let mut longest = 0;
         for key in keys() {
             assert_eq!(
                 encoded(|b| get_dests(b, &key)),
@@ -344,8 +415,10 @@ mod tests {
                     bytes_of(&IpvsMessage::del_dest(&key, d.address, d.port)),
                     "{key} {d:?}"
                 );
+                longest = longest.max(bytes_of(&IpvsMessage::new_dest(&key, &d)).len());
             }
         }
+        assert_eq!(longest, FRAME_MOST, "a frame holds the longest, exactly");
     }
 
     #[test]
