@@ -364,7 +364,6 @@ fn timed(ns: &Ns, cmd: &[&str], stdin: &[u8]) -> (Vec<u8>, Proc) {
 
 /// `ipvsctl restore` and `ipvsctl save` (and those of `before`) as whole
 /// processes next to `ipvsadm -R` and `ipvsadm -Sn`.
-/// The run of `runs` with the median wall time, and every run's wall time.
 /// The median run by wall time, and every run's wall time and user share
 /// with the user share of all runs together (one run's share moves with
 /// the guest's noise).

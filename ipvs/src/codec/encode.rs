@@ -40,10 +40,9 @@ impl Out for Vec<u8> {
 /// (4 + 48) and a tunnel destination's ten attributes (4 + 92).
 const FRAME_MOST: usize = 148;
 
-/// A request of bounded size written on the stack and appended to its
-/// batch in one copy: the destination requests, a batch's most, without a
-/// capacity check per attribute (the largest, a tunnel's `NEW_DEST`, is
-/// [`FRAME_MOST`] bytes).
+/// A request of at most [`FRAME_MOST`] bytes written on the stack and
+/// appended to its batch in one copy, without a capacity check per
+/// attribute: the destination requests, most of a large batch.
 struct Frame {
     bytes: [u8; FRAME_MOST],
     len: usize,
