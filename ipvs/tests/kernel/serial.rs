@@ -197,9 +197,42 @@ fn loaded_ipvs_modules() -> Vec<String> {
 fn unload(modules: &[String]) {
     // Schedulers and engines first, ip_vs last.
     for m in modules.iter().filter(|m| *m != "ip_vs") {
-        run_ok("modprobe", &["-r", m]);
+        remove_module(m);
     }
-    run_ok("modprobe", &["-r", "ip_vs"]);
+    remove_module("ip_vs");
+}
+
+/// `modprobe -r module`, retried while the module is in use, for at most
+/// a minute: the namespaces of the tests before (and their services, which
+/// hold their schedulers) are torn down by the kernel after `ip netns del`
+/// returns, later when the machine is busy.
+fn remove_module(module: &str) {
+    let t0 = Instant::now();
+    let deadline = t0 + Duration::from_secs(60);
+    loop {
+        let out = std::process::Command::new("modprobe")
+            .args(["-r", module])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("modprobe");
+        let in_use = String::from_utf8_lossy(&out.stderr).contains("in use");
+        if out.status.success() || !in_use || Instant::now() > deadline {
+            assert!(
+                out.status.success(),
+                "modprobe -r {module}: {}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            if t0.elapsed() > Duration::from_millis(50) {
+                println!(
+                    "{module} was in use for {:?} before it unloaded",
+                    t0.elapsed()
+                );
+            }
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
