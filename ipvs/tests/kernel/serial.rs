@@ -209,6 +209,7 @@ fn unload(modules: &[String]) {
 fn remove_module(module: &str) {
     let t0 = Instant::now();
     let deadline = t0 + Duration::from_secs(60);
+    let mut refused = 0;
     loop {
         let out = std::process::Command::new("modprobe")
             .args(["-r", module])
@@ -223,14 +224,15 @@ fn remove_module(module: &str) {
                 out.status,
                 String::from_utf8_lossy(&out.stderr)
             );
-            if t0.elapsed() > Duration::from_millis(50) {
+            if refused > 0 {
                 println!(
-                    "{module} was in use for {:?} before it unloaded",
+                    "{module} was in use ({refused} refusals, {:?}) before it unloaded",
                     t0.elapsed()
                 );
             }
             return;
         }
+        refused += 1;
         std::thread::sleep(Duration::from_millis(100));
     }
 }
