@@ -265,6 +265,13 @@ fn piranha_errors_name_file_line_column() {
             ErrorKind::Value,
         ),
         (
+            // pulse sets the timeouts with `ipvsadm --set`, which refuses more than 31 days
+            // (found by fuzzing: the state's rules did not read back).
+            "udp_timeout = 2678401\n",
+            "/cfg/lvs.cf:1:15: udp_timeout: \"2678401\" is longer than ipvsadm --set takes (2678400 seconds, 31 days)",
+            ErrorKind::Value,
+        ),
+        (
             "network = nat\nvirtual v {\n active = yes\n}\n",
             "/cfg/lvs.cf:3:11: active: \"yes\" is neither 0 nor 1",
             ErrorKind::Value,

@@ -27,6 +27,9 @@ impl Timeouts {
         tcp_fin: 0,
         udp: 0,
     };
+    /// The longest timeout ipvsadm sets (`--set`), and so the longest a
+    /// rules file or an imported configuration may hold: 31 days.
+    pub const MAX_SECONDS: u32 = 86400 * 31;
     /// The kernel's defaults.
     pub const KERNEL_DEFAULTS: Timeouts = Timeouts {
         tcp: 900,

@@ -9,7 +9,7 @@ use crate::model::{
 };
 
 /// ipvsadm's longest timeout: 31 days.
-const MAX_TIMEOUT: u32 = 86400 * 31;
+const MAX_TIMEOUT: u32 = Timeouts::MAX_SECONDS;
 /// ipvsadm's persistence timeout when `-p` has no value.
 const DEFAULT_PERSISTENCE: u32 = Persistence::DEFAULT_TIMEOUT;
 const MAX_I32: u32 = i32::MAX as u32;

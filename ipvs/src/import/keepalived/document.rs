@@ -382,7 +382,7 @@ fn global_defs(s: &Statement, g: &mut GlobalDefs, w: &mut Warnings) -> Result<()
                     let v = args.get(i + 1).ok_or_else(|| {
                         value_error(&args[i].at, "lvs_timeouts", "a value is missing")
                     })?;
-                    *slot = number(v, "lvs_timeouts", 0, 86400 * 31)?;
+                    *slot = number(v, "lvs_timeouts", 0, crate::model::Timeouts::MAX_SECONDS)?;
                     i += 2;
                 }
                 set(&mut g.lvs_timeouts, t, c, w);

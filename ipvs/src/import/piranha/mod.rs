@@ -58,7 +58,7 @@ pub use map::to_import;
 pub use parse::{Block, Entry, Tree};
 
 use crate::import::{ErrorKind, ImportError, Located, Location, Warning, WarningKind, Warnings};
-use crate::model::Protocol;
+use crate::model::{Protocol, Timeouts};
 
 /// `network`: how the directors reach the real servers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -297,9 +297,9 @@ fn global_entry(g: &mut Global, e: &Entry, w: &mut Warnings) -> Result<(), Impor
         "syncdaemon" => set(&mut g.syncdaemon, boolean(e)?, e, w),
         "syncd_iface" => set(&mut g.syncd_iface, text(e)?, e, w),
         "syncd_id" => set(&mut g.syncd_id, number(e)?, e, w),
-        "tcp_timeout" => set(&mut g.tcp_timeout, optional_number(e)?, e, w),
-        "tcpfin_timeout" => set(&mut g.tcpfin_timeout, optional_number(e)?, e, w),
-        "udp_timeout" => set(&mut g.udp_timeout, optional_number(e)?, e, w),
+        "tcp_timeout" => set(&mut g.tcp_timeout, timeout(e)?, e, w),
+        "tcpfin_timeout" => set(&mut g.tcpfin_timeout, timeout(e)?, e, w),
+        "udp_timeout" => set(&mut g.udp_timeout, timeout(e)?, e, w),
         "hard_shutdown" => set(&mut g.hard_shutdown, boolean(e)?, e, w),
         other => unknown(e, other, "a global key", w),
     }
@@ -479,6 +479,19 @@ fn optional_number(e: &Entry) -> Result<u32, ImportError> {
     } else {
         number(e)
     }
+}
+
+/// A table timeout ([`optional_number`]): pulse sets it with `ipvsadm
+/// --set`, which refuses more than 31 days.
+fn timeout(e: &Entry) -> Result<u32, ImportError> {
+    let n = optional_number(e)?;
+    if n > Timeouts::MAX_SECONDS {
+        return Err(value(
+            e,
+            "is longer than ipvsadm --set takes (2678400 seconds, 31 days)",
+        ));
+    }
+    Ok(n)
 }
 
 fn port(e: &Entry) -> Result<u16, ImportError> {
