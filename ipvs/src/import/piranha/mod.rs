@@ -486,9 +486,10 @@ fn optional_number(e: &Entry) -> Result<u32, ImportError> {
 fn timeout(e: &Entry) -> Result<u32, ImportError> {
     let n = optional_number(e)?;
     if n > Timeouts::MAX_SECONDS {
+        let most = Timeouts::MAX_SECONDS;
         return Err(value(
             e,
-            "is longer than ipvsadm --set takes (2678400 seconds, 31 days)",
+            &format!("is longer than ipvsadm --set takes ({most} seconds, 31 days)"),
         ));
     }
     Ok(n)
