@@ -218,46 +218,114 @@ pub(crate) fn ipvsadm_service_order(a: &ServiceKey, b: &ServiceKey) -> Ordering 
     ipvsadm_service_rank(a).cmp(&ipvsadm_service_rank(b))
 }
 
-/// A service's place in [`ipvsadm_service_order`], as a value to sort by:
-/// the fwmark (0 for address services), family, protocol and whether there
-/// is an address packed in the first number, the address (as the number
-/// its octets spell, which orders as `IpAddr` does within a family) and the
-/// port after it.
-pub(crate) fn ipvsadm_service_rank(k: &ServiceKey) -> (u64, u128, u16) {
-    let head = |fwmark: u32, family: AddressFamily, protocol: u16, addressed: bool| {
-        let family = u64::from(family == AddressFamily::Ipv6);
-        u64::from(fwmark) << 32 | family << 17 | u64::from(protocol) << 1 | u64::from(addressed)
-    };
+/// A place in ipvsadm's order as two numbers compared in turn. Every IPv4
+/// or fwmark rank has its second number 0 and the last 32 bits of its first
+/// 0: [`RankOrder`] sorts such ranks as single numbers.
+pub(crate) type Rank = (u128, u64);
+
+/// A service's place in [`ipvsadm_service_order`]. Address services: the
+/// first bit 0, the family, the protocol (16 bits), then the address (as
+/// the number its octets spell, which orders as `IpAddr` does within a
+/// family) and the port: an IPv4 one's in the next 48 bits, an IPv6 one's
+/// in the remaining 110 and the second number. Fwmark services: the first
+/// bit 1, the fwmark, the family.
+pub(crate) fn ipvsadm_service_rank(k: &ServiceKey) -> Rank {
     match k {
         ServiceKey::Address {
             protocol,
             address,
             port,
-        } => (
-            head(0, k.family(), protocol.to_raw(), true),
-            addr_rank(address),
-            *port,
-        ),
-        ServiceKey::Fwmark { fwmark, family } => (head(*fwmark, *family, 0, false), 0, 0),
+        } => {
+            let head = u128::from(address.is_ipv6()) << 126 | u128::from(protocol.to_raw()) << 110;
+            let (high, low) = address_port(address, *port, 110);
+            (head | high, low)
+        }
+        ServiceKey::Fwmark { fwmark, family } => {
+            let family = u128::from(*family == AddressFamily::Ipv6);
+            (1 << 127 | u128::from(*fwmark) << 95 | family << 94, 0)
+        }
     }
 }
 
-/// ipvsadm's listing order for destinations: by address, then port.
+/// ipvsadm's listing order for destinations: by family, address, port.
 pub(crate) fn ipvsadm_dest_order(a: &Destination, b: &Destination) -> Ordering {
     ipvsadm_dest_rank(a).cmp(&ipvsadm_dest_rank(b))
 }
 
-/// A destination's place in [`ipvsadm_dest_order`], as a value to sort by.
-pub(crate) fn ipvsadm_dest_rank(d: &Destination) -> (bool, u128, u16) {
-    (d.address.is_ipv6(), addr_rank(&d.address), d.port)
+/// A destination's place in [`ipvsadm_dest_order`]: the first bit the
+/// family, then the address and the port (see [`ipvsadm_service_rank`]).
+pub(crate) fn ipvsadm_dest_rank(d: &Destination) -> Rank {
+    let (high, low) = address_port(&d.address, d.port, 127);
+    (u128::from(d.address.is_ipv6()) << 127 | high, low)
 }
 
-/// An address as the number its octets spell, which orders as `IpAddr`
-/// does within one family.
-fn addr_rank(a: &std::net::IpAddr) -> u128 {
+/// An address followed by a port, in the last `bits` bits of the first
+/// number (at least 80) and, for IPv6, the second: an IPv4 one's 48 bits
+/// first, an IPv6 one's 144 bits with their last `144 - bits` second.
+///
+/// ```text
+/// address_port(198.51.100.1, 80, 127) = (0xc633_6401_0050 << 79, 0)
+/// address_port(2001:db8::1, 80, 127) = (0x2001_0db8 << 79, 0x1_0050)
+/// ```
+fn address_port(a: &std::net::IpAddr, port: u16, bits: u32) -> Rank {
     match a {
-        std::net::IpAddr::V4(a) => u32::from(*a).into(),
-        std::net::IpAddr::V6(a) => u128::from(*a),
+        std::net::IpAddr::V4(a) => {
+            let n = u128::from(u32::from(*a)) << 16 | u128::from(port);
+            (n << (bits - 48), 0)
+        }
+        std::net::IpAddr::V6(a) => {
+            let a = u128::from(*a);
+            let spill = 128 - (bits - 16);
+            let low = (a & ((1 << spill) - 1)) as u64;
+            (a >> spill, low << 16 | u64::from(port))
+        }
+    }
+}
+
+/// Indices sorted by rank: each rank's first number, its last 32 bits
+/// replaced by the index, sorted as one number; entries that agree in the
+/// rest (IPv6 ones, or one listed twice) sorted again by their whole rank.
+/// Cheaper to sort than `(rank, index)` pairs.
+///
+/// ```ignore
+/// let mut order = RankOrder::default();
+/// order.sort(dests.len(), |i| ipvsadm_dest_rank(&dests[i]));
+/// let sorted: Vec<_> = order.indices().map(|i| &dests[i]).collect();
+/// ```
+#[derive(Debug, Default)]
+pub(crate) struct RankOrder {
+    keys: Vec<u128>,
+}
+
+impl RankOrder {
+    const INDEX: u128 = u32::MAX as u128;
+
+    /// Sort `0..len` by `rank`, ties by index.
+    pub(crate) fn sort(&mut self, len: usize, rank: impl Fn(usize) -> Rank) {
+        assert!(len <= u32::MAX as usize, "at most 2^32 entries are sorted");
+        self.keys.clear();
+        self.keys
+            .extend((0..len).map(|i| rank(i).0 & !Self::INDEX | i as u128));
+        self.keys.sort_unstable();
+        if self.keys.windows(2).any(|w| w[0] >> 32 == w[1] >> 32) {
+            self.sort_ties(rank);
+        }
+    }
+
+    /// Sort again, by their whole rank, the runs of keys that agree but
+    /// for the index.
+    fn sort_ties(&mut self, rank: impl Fn(usize) -> Rank) {
+        let index = |k: &u128| (*k & Self::INDEX) as usize;
+        for run in self.keys.chunk_by_mut(|a, b| a >> 32 == b >> 32) {
+            if run.len() > 1 {
+                run.sort_unstable_by_key(|k| (rank(index(k)), index(k)));
+            }
+        }
+    }
+
+    /// The sorted indices.
+    pub(crate) fn indices(&self) -> impl Iterator<Item = usize> + '_ {
+        self.keys.iter().map(|k| (k & Self::INDEX) as usize)
     }
 }
 
@@ -536,13 +604,24 @@ mod order_tests {
 
     #[test]
     fn the_packed_rank_orders_services_as_ipvsadm() {
-        let addrs: [IpAddr; 5] = [
-            "192.0.2.1".parse().unwrap(),
-            "192.0.2.10".parse().unwrap(),
-            "198.51.100.1".parse().unwrap(),
-            "2001:db8::1".parse().unwrap(),
-            "2001:db8::1:0".parse().unwrap(),
-        ];
+        // Addresses that differ in the bits either number holds.
+        let addrs: Vec<IpAddr> = [
+            "0.0.0.0",
+            "192.0.2.1",
+            "192.0.2.10",
+            "198.51.100.1",
+            "255.255.255.255",
+            "::1",
+            "2001:db8::1",
+            "2001:db8::2",
+            "2001:db8::1:0",
+            "2001:db8::3:ffff",
+            "2001:db8::4:0",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        ]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
         let mut keys = vec![];
         for a in addrs {
             for port in [0, 80, 443, 65535] {
@@ -564,12 +643,68 @@ mod order_tests {
     }
 
     #[test]
+    fn rank_order_sorts_as_the_whole_ranks_do() {
+        // IPv4 and IPv6 destinations, many that agree in all but the last
+        // bits of the address or in the port, some listed twice.
+        let mut x: u64 = 1;
+        let mut next = move || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            x >> 33
+        };
+        let dests: Vec<Destination> = (0..600)
+            .map(|_| {
+                let r = next();
+                let address: IpAddr = match r % 3 {
+                    0 => std::net::Ipv4Addr::from(0xc633_6400 | (r >> 2) as u32 % 8).into(),
+                    1 => std::net::Ipv6Addr::from(
+                        0x2001_0db8_u128 << 96 | u128::from(r >> 2) % 300_000,
+                    )
+                    .into(),
+                    _ => std::net::Ipv6Addr::from(u128::from(r >> 4) % 4).into(),
+                };
+                Destination::new((address, (next() % 3) as u16).into())
+            })
+            .collect();
+        for len in [0, 1, 2, 5, 17, 600] {
+            let dests = &dests[..len];
+            let mut order = RankOrder::default();
+            order.sort(len, |i| ipvsadm_dest_rank(&dests[i]));
+            let mut want: Vec<usize> = (0..len).collect();
+            want.sort_by_key(|&i| (ipvsadm_dest_rank(&dests[i]), i));
+            assert_eq!(order.indices().collect::<Vec<_>>(), want, "{len}");
+        }
+        let keys: Vec<ServiceKey> = dests
+            .iter()
+            .map(|d| ServiceKey::tcp((d.address, d.port).into()))
+            .chain((0..50).map(|i| ServiceKey::Fwmark {
+                fwmark: 1 + (i % 7),
+                family: AddressFamily::Ipv6,
+            }))
+            .collect();
+        let mut order = RankOrder::default();
+        order.sort(keys.len(), |i| ipvsadm_service_rank(&keys[i]));
+        let mut want: Vec<usize> = (0..keys.len()).collect();
+        want.sort_by_key(|&i| (ipvsadm_service_rank(&keys[i]), i));
+        assert_eq!(order.indices().collect::<Vec<_>>(), want);
+    }
+
+    #[test]
     fn the_dest_rank_orders_as_the_address_and_port() {
         let dests: Vec<Destination> = [
+            "0.0.0.0:0",
             "192.0.2.1:80",
             "192.0.2.1:8080",
             "192.0.2.2:1",
+            "192.0.2.3:0",
+            "255.255.255.255:65535",
+            "[::1]:80",
             "[2001:db8::1]:80",
+            "[2001:db8::1]:65535",
+            "[2001:db8::2]:0",
+            "[2001:db8::3]:1",
+            "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535",
         ]
         .iter()
         .map(|a| Destination::new(a.parse().unwrap()))

@@ -5,7 +5,7 @@
 
 use std::io::{self, Write};
 
-use super::{ipvsadm_dest_rank, ipvsadm_service_rank};
+use super::{RankOrder, ipvsadm_dest_rank, ipvsadm_service_rank};
 use crate::client::{Client, Error};
 use crate::rules::{Rule, WriteOptions, write, write_dest_head, write_dest_tail, write_service};
 
@@ -53,38 +53,31 @@ pub fn save_rules(
     }
     let mut list = Vec::new();
     client.services_into_with_repeats(&mut list)?;
-    // Sorted by index: a service is large to move, its rank small.
-    let mut services: Vec<_> = (list.iter().enumerate())
-        .map(|(i, s)| (ipvsadm_service_rank(&s.key), i))
-        .collect();
-    services.sort_unstable();
-    // A service the dump listed twice is next to itself now (a rank is
-    // the service's identity): the first kept, as a listing keeps it.
-    let listed = services.len();
-    services.dedup_by_key(|&mut (rank, _)| rank);
-    client.dropped(listed - services.len());
+    // Sorted as ranks: a service is large to move.
+    let mut services = RankOrder::default();
+    services.sort(list.len(), |i| ipvsadm_service_rank(&list[i].key));
     let mut dests = Vec::new();
-    let mut order = Vec::new();
+    let mut order = RankOrder::default();
     let mut text = String::with_capacity(4096);
     let mut head = String::with_capacity(64);
-    for &(_, i) in &services {
+    let mut last = None;
+    for i in services.indices() {
         let service = &list[i];
+        // A service the dump listed twice is next to itself now (a rank is
+        // the service's identity): the first kept, as a listing keeps it.
+        if last.replace(&service.key) == Some(&service.key) {
+            client.dropped(1);
+            continue;
+        }
         client.destinations_into(&service.key, &mut dests)?;
-        order.clear();
-        order.extend(
-            dests
-                .iter()
-                .enumerate()
-                .map(|(i, d)| (ipvsadm_dest_rank(d), i)),
-        );
-        order.sort_unstable();
+        order.sort(dests.len(), |d| ipvsadm_dest_rank(&dests[d]));
         text.clear();
         let _ = write_service(&mut text, "-A", service);
         text.push('\n');
         // `-a -t a:p -r `, written once for the service's destinations.
         head.clear();
         let _ = write_dest_head(&mut head, "-a", &service.key);
-        for &(_, d) in &order {
+        for d in order.indices() {
             text.push_str(&head);
             let _ = write_dest_tail(&mut text, &dests[d], opts);
             text.push('\n');
