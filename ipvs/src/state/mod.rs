@@ -657,9 +657,9 @@ mod order_tests {
             .map(|_| {
                 let r = next();
                 let address: IpAddr = match r % 3 {
-                    0 => std::net::Ipv4Addr::from(0xc633_6400 | (r >> 2) as u32 % 8).into(),
+                    0 => std::net::Ipv4Addr::from(0xc633_6400 | ((r >> 2) as u32 % 8)).into(),
                     1 => std::net::Ipv6Addr::from(
-                        0x2001_0db8_u128 << 96 | u128::from(r >> 2) % 300_000,
+                        (0x2001_0db8_u128 << 96) | (u128::from(r >> 2) % 300_000),
                     )
                     .into(),
                     _ => std::net::Ipv6Addr::from(u128::from(r >> 4) % 4).into(),
