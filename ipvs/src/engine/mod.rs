@@ -89,7 +89,8 @@ pub enum Job<R> {
     /// and kept: memory stays that of one datagram however long the dump.
     /// Entries listed twice are not dropped (the caller's to drop), and a
     /// dump sent again after `NLM_F_DUMP_INTR` first hands out
-    /// [`Streamed::Restart`]. The answer's one result is empty.
+    /// [`Streamed::Restart`]. The answer has no result, or the refusal as
+    /// its one.
     Stream(R),
     /// [`Job::Stream`] of a request encoded already: its payload, sent as
     /// [`Job::Encoded`] sends each (the family id as type), asking for a
@@ -183,7 +184,8 @@ pub type Results<T> = Vec<Result<Vec<T>, KernelError>>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer<T> {
     /// One per request ([`Job::Requests`]), or one for a dump: the replies,
-    /// or the kernel's refusal. Empty for [`Job::Resolve`].
+    /// or the kernel's refusal. Empty for [`Job::Resolve`], and for a
+    /// stream the kernel did not refuse.
     pub results: Results<T>,
     /// Dumped entries dropped because one with the same
     /// [`Protocol::dump_key`] was listed earlier in the same dump.
@@ -892,7 +894,13 @@ impl<P: Protocol> Engine<P> {
                 Ok(State::Dump(d))
             }
             Some(Control::Done) => Ok(State::Done(Ok(Answer {
-                results: vec![Ok(mem::take(&mut d.entries))],
+                // A stream's entries went to the sink: nothing to answer
+                // (and nothing allocated, once per service in a save).
+                results: if d.stream {
+                    Vec::new()
+                } else {
+                    vec![Ok(mem::take(&mut d.entries))]
+                },
                 duplicates: d.duplicates,
                 attempts: d.attempts,
             }))),
