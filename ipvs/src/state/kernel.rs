@@ -606,6 +606,11 @@ async fn apply_plan(
         .iter()
         .filter(|s| matches!(s, Status::Applied))
         .count();
+    if applied == ops.len() {
+        // The usual end, in one copy (not each operation moved in turn).
+        report.applied = ops.clone();
+        return report;
+    }
     report.applied.reserve_exact(applied);
     for (index, (op, s)) in ops.iter().cloned().zip(status).enumerate() {
         match s {
