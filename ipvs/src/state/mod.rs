@@ -260,8 +260,9 @@ pub(crate) fn ipvsadm_dest_rank(d: &Destination) -> Rank {
 }
 
 /// An address followed by a port, in the last `bits` bits of the first
-/// number (at least 80) and, for IPv6, the second: an IPv4 one's 48 bits
-/// first, an IPv6 one's 144 bits with their last `144 - bits` second.
+/// number (96 to 128) and, for IPv6, the second: an IPv4 one's 48 bits at
+/// the top of those, an IPv6 one's 144 bits with their last `144 - bits`
+/// in the second number.
 ///
 /// ```text
 /// address_port(198.51.100.1, 80, 127) = (0xc633_6401_0050 << 79, 0)
