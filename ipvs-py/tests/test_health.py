@@ -440,11 +440,14 @@ def test_a_run_takes_a_dead_server_out_and_back(listener: Listener) -> None:
         d = down.to_dict()
         assert d["event"] == "dest_down" and d["action"] == "quiesce"
         assert d["service"] == {"protocol": "tcp", "address": "192.0.2.10", "port": 80}
-        assert d["reason"].startswith("refused: ")
+        # Refused; or reset, for a check whose connection was in the
+        # listener's backlog as it closed (seen in CI).
+        reason = d["reason"]
+        assert reason.startswith(("refused: ", "reset: ")), reason
         assert json.loads(down.to_json()) == d
         # The Rust Display: the words of ipvsctl run's log line.
         assert str(down).startswith(
-            f'dest-down service="TCP 192.0.2.10:80" dest=127.0.0.1:{listener.port} action=quiesce reason="refused: '
+            f'dest-down service="TCP 192.0.2.10:80" dest=127.0.0.1:{listener.port} action=quiesce reason="{reason}"'
         )
         assert ("action", "quiesce") in down.fields
         assert down.timestamp.endswith("Z") and abs(down.time - time.time()) < 60
