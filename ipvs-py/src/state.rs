@@ -538,7 +538,28 @@ fn failed_to_py<'py>(py: Python<'py>, failed: &[FailedChange]) -> PyResult<Bound
 }
 
 /// A report as a dict of `ipvs.state.ApplyReport`'s constructor arguments.
-fn report_to_py<'py>(py: Python<'py>, r: &ApplyReport) -> PyResult<Bound<'py, PyDict>> {
+/// An apply report with its words (text and JSON), made while the GIL is
+/// released: only the conversion to Python values needs it.
+struct Reported {
+    report: ApplyReport,
+    text: String,
+    json: String,
+}
+
+impl From<ApplyReport> for Reported {
+    fn from(report: ApplyReport) -> Self {
+        let text = report.to_string();
+        let json = report.to_json();
+        Reported { report, text, json }
+    }
+}
+
+fn report_to_py<'py>(py: Python<'py>, reported: Reported) -> PyResult<Bound<'py, PyDict>> {
+    let Reported {
+        report: r,
+        text,
+        json,
+    } = reported;
     let d = PyDict::new(py);
     d.set_item("applied", ops_to_py(py, &r.applied)?)?;
     d.set_item("failed", failed_to_py(py, &r.failed)?)?;
@@ -556,8 +577,8 @@ fn report_to_py<'py>(py: Python<'py>, r: &ApplyReport) -> PyResult<Bound<'py, Py
         }
     };
     d.set_item("rollback", rollback)?;
-    d.set_item("text", r.to_string())?;
-    d.set_item("json", r.to_json())?;
+    d.set_item("text", text)?;
+    d.set_item("json", json)?;
     Ok(d)
 }
 
@@ -692,8 +713,8 @@ impl PyPlan {
         let opts = apply_options(rollback, on_error, chunk)?;
         let actual = state_from_py(py, actual)?;
         let c = client.get().get()?;
-        let report = py.detach(|| self.plan.apply(&c, &actual, &opts));
-        report_to_py(py, &report)
+        let reported = py.detach(|| Reported::from(self.plan.apply(&c, &actual, &opts)));
+        report_to_py(py, reported)
     }
 }
 
@@ -916,11 +937,14 @@ impl PyReconciler {
         let opts = apply_options(rollback, on_error, chunk)?;
         let desired = state_from_py(py, desired)?;
         let c = client.get().get()?;
-        let step = self
-            .with(py, |r| r.step(&c, &desired, &opts))
+        let (at, plan, reported) = self
+            .with(py, |r| {
+                let step = r.step(&c, &desired, &opts)?;
+                Ok((step.at, step.plan, Reported::from(step.report)))
+            })
             .map_err(|e: ClientError| error_to_py(py, &e))?;
-        let report = report_to_py(py, &step.report)?;
-        Ok((time_to_py(step.at), PyPlan { plan: step.plan }, report))
+        let report = report_to_py(py, reported)?;
+        Ok((time_to_py(at), PyPlan { plan }, report))
     }
 
     /// The drains under way, as tracker entries.
