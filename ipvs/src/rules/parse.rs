@@ -546,6 +546,13 @@ impl<'a> Cursor<'a> {
     /// dot after it is left for the caller to refuse (an address never
     /// goes on with either).
     fn ipv4(&mut self) -> Option<Ipv4Addr> {
+        // The longest address is 15 bytes: with 16 in view, it reads from
+        // a fixed-size window, without checking for the end of the text.
+        if let Some(window) = self.text.as_bytes()[self.at..].first_chunk::<16>() {
+            let (address, len) = ipv4_in(window)?;
+            self.at += len;
+            return Some(address);
+        }
         let a = self.octet()?;
         let mut octets = [a, 0, 0, 0];
         for octet in &mut octets[1..] {
@@ -578,6 +585,41 @@ impl<'a> Cursor<'a> {
             _ => None,
         }
     }
+}
+
+/// [`Cursor::ipv4`] on a window of at least an address's bytes: the
+/// address and its length.
+fn ipv4_in(window: &[u8; 16]) -> Option<(Ipv4Addr, usize)> {
+    let digit = |at: usize| {
+        let d = window[at].wrapping_sub(b'0');
+        (d <= 9).then_some(u32::from(d))
+    };
+    let mut octets = [0u8; 4];
+    let mut at = 0;
+    for (i, octet) in octets.iter_mut().enumerate() {
+        // At most three digits and a dot an octet: `at` stays below 15.
+        if i > 0 {
+            if window[at] != b'.' {
+                return None;
+            }
+            at += 1;
+        }
+        let mut n = digit(at)?;
+        at += 1;
+        // After a leading zero, a digit makes the address wrong.
+        if n != 0
+            && let Some(d) = digit(at)
+        {
+            n = n * 10 + d;
+            at += 1;
+            if let Some(d) = digit(at) {
+                n = n * 10 + d;
+                at += 1;
+            }
+        }
+        *octet = u8::try_from(n).ok()?;
+    }
+    Some((Ipv4Addr::from(octets), at))
 }
 
 /// The two lines `ipvsadm -S` writes, read from byte `at` of `text` (the
@@ -945,11 +987,19 @@ fn addr_port(s: &str) -> Option<(IpAddr, Option<u16>)> {
 
 /// A dotted IPv4 address, exactly as `Ipv4Addr::from_str` reads it (four
 /// decimal octets of one to three digits, no leading zero), in one pass.
+///
+/// Read both at the end of the text and with more after it (the two ways
+/// [`Cursor::ipv4`] reads), which must agree.
 #[cfg(test)]
 fn ipv4(s: &str) -> Option<Ipv4Addr> {
-    let mut c = Cursor::new(s, 0);
-    let address = c.ipv4()?;
-    c.at_end().then_some(address)
+    let read = |text: &str| {
+        let mut c = Cursor::new(text, 0);
+        let address = c.ipv4()?;
+        (c.at == s.len()).then_some(address)
+    };
+    let at_end = read(s);
+    assert_eq!(at_end, read(&format!("{s}{:16}", "")), "{s:?}");
+    at_end
 }
 
 fn take_value<'a>(
