@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
+import time
 import uuid
 from typing import Callable, Iterator
 
@@ -34,6 +36,46 @@ def run(*argv: str, check: bool = True, input: str | None = None) -> str:
     if check and r.returncode != 0:
         raise AssertionError(f"{' '.join(argv)} exited {r.returncode}: {r.stderr.strip()}")
     return r.stdout
+
+
+def ticks_beside(work: Callable[[], object]) -> tuple[float, float, int]:
+    """Run `work` in another thread while this one ticks every millisecond:
+    the longest gap between ticks (from the start to the tick that sees the
+    work done), the work's time, and the ticks."""
+    done = threading.Event()
+    took: list[float] = []
+
+    def run_work() -> None:
+        t0 = time.perf_counter()
+        try:
+            work()
+        finally:
+            took.append(time.perf_counter() - t0)
+            done.set()
+
+    t = threading.Thread(target=run_work)
+    ticks = [time.perf_counter()]
+    t.start()
+    while not done.is_set():
+        time.sleep(0.001)
+        ticks.append(time.perf_counter())
+    t.join()
+    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    return max(gaps, default=took[0]), took[0], len(ticks)
+
+
+def assert_releases_the_gil(name: str, work: Callable[[], object]) -> None:
+    """`work` lets this thread run: no gap between its ticks is half the
+    work's time. A guest whose virtual CPU stalls can make one gap that
+    long (seen once in CI: 0.28 s of 0.55 s), so it runs up to three times;
+    a GIL held through the work fails every time."""
+    tries = []
+    for _ in range(3):
+        gap, took, ticks = ticks_beside(work)
+        tries.append((round(gap, 4), round(took, 4), ticks))
+        if ticks > 10 and gap < took / 2:
+            return
+    pytest.fail(f"{name}: each try's longest gap, time and ticks: {tries}")
 
 
 @pytest.fixture
