@@ -537,7 +537,6 @@ fn failed_to_py<'py>(py: Python<'py>, failed: &[FailedChange]) -> PyResult<Bound
     PyList::new(py, items)
 }
 
-/// A report as a dict of `ipvs.state.ApplyReport`'s constructor arguments.
 /// An apply report with its words (text and JSON), made while the GIL is
 /// released: only the conversion to Python values needs it.
 struct Reported {
@@ -554,6 +553,7 @@ impl From<ApplyReport> for Reported {
     }
 }
 
+/// A report as a dict of `ipvs.state.ApplyReport`'s constructor arguments.
 fn report_to_py<'py>(py: Python<'py>, reported: Reported) -> PyResult<Bound<'py, PyDict>> {
     let Reported {
         report: r,
