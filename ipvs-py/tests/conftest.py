@@ -41,14 +41,18 @@ def run(*argv: str, check: bool = True, input: str | None = None) -> str:
 def ticks_beside(work: Callable[[], object]) -> tuple[float, float, int]:
     """Run `work` in another thread while this one ticks every millisecond:
     the longest gap between ticks (from the start to the tick that sees the
-    work done), the work's time, and the ticks."""
+    work done), the work's time, and the ticks. What `work` raises is
+    raised here."""
     done = threading.Event()
     took: list[float] = []
+    raised: list[BaseException] = []
 
     def run_work() -> None:
         t0 = time.perf_counter()
         try:
             work()
+        except BaseException as e:
+            raised.append(e)
         finally:
             took.append(time.perf_counter() - t0)
             done.set()
@@ -60,6 +64,8 @@ def ticks_beside(work: Callable[[], object]) -> tuple[float, float, int]:
         time.sleep(0.001)
         ticks.append(time.perf_counter())
     t.join()
+    if raised:
+        raise raised[0]
     gaps = [b - a for a, b in zip(ticks, ticks[1:])]
     return max(gaps, default=took[0]), took[0], len(ticks)
 
