@@ -303,28 +303,39 @@ impl<R> Batch<R> {
 
 struct Requests<P: Protocol> {
     requests: Batch<P::Request>,
+    /// A result per request sent: final for those before `start`, being
+    /// filled for the chunk in flight (`start..end`).
     results: Vec<Result<Vec<P::Reply>, KernelError>>,
     /// The chunk in flight: `start..end` of `requests`.
     start: usize,
     end: usize,
     first_seq: u32,
     sentinel: u32,
-    chunk: Vec<Result<Vec<P::Reply>, KernelError>>,
     re_resolved: bool,
 }
 
 impl<P: Protocol> Requests<P> {
     fn new(requests: Batch<P::Request>) -> Self {
         Requests {
+            results: Vec::with_capacity(requests.len()),
             requests,
-            results: Vec::new(),
             start: 0,
             end: 0,
             first_seq: 0,
             sentinel: 0,
-            chunk: Vec::new(),
             re_resolved: false,
         }
+    }
+
+    /// The chunk in flight was answered whole: its results are final.
+    fn settle_chunk(&mut self) {
+        self.start = self.end;
+    }
+
+    /// The final results (those of a chunk in flight dropped).
+    fn into_results(mut self) -> Vec<Result<Vec<P::Reply>, KernelError>> {
+        self.results.truncate(self.start);
+        self.results
     }
 }
 
@@ -495,9 +506,9 @@ impl<P: Protocol> Engine<P> {
     pub fn abort(&mut self) -> Results<P::Reply> {
         self.tx_pending = false;
         match mem::replace(&mut self.state, State::Idle) {
-            State::Requests(r) => r.results,
+            State::Requests(r) => r.into_results(),
             State::Resolving { then, .. } => match *then {
-                State::Requests(r) => r.results,
+                State::Requests(r) => r.into_results(),
                 _ => Vec::new(),
             },
             _ => Vec::new(),
@@ -585,7 +596,7 @@ impl<P: Protocol> Engine<P> {
     }
 
     fn send_chunk(&mut self, r: &mut Requests<P>) {
-        let start = r.results.len();
+        let start = r.start;
         let mut end = start;
         let mut bytes = 0;
         while end < r.requests.len() && end - start < self.limits.requests {
@@ -620,8 +631,9 @@ impl<P: Protocol> Engine<P> {
             }
         }
         r.sentinel = self.push_sentinel();
-        r.chunk.clear();
-        r.chunk.resize_with(end - start, || Ok(Vec::new()));
+        // A chunk sent again (the family looked up anew) starts afresh.
+        r.results.truncate(start);
+        r.results.resize_with(end, || Ok(Vec::new()));
         self.tx_pending = true;
     }
 
@@ -777,8 +789,7 @@ impl<P: Protocol> Engine<P> {
                     self.send_chunk(&mut r);
                     State::Requests(r)
                 } else {
-                    let chunk = mem::take(&mut r.chunk);
-                    r.results.extend(chunk);
+                    r.settle_chunk();
                     self.after_chunk(r)
                 }
             }
@@ -800,11 +811,11 @@ impl<P: Protocol> Engine<P> {
     }
 
     fn after_chunk(&mut self, mut r: Requests<P>) -> State<P> {
-        if r.results.len() < r.requests.len() {
+        if r.start < r.requests.len() {
             self.send_chunk(&mut r);
             State::Requests(r)
         } else {
-            State::Done(Ok(empty_answer(r.results)))
+            State::Done(Ok(empty_answer(r.into_results())))
         }
     }
 
@@ -819,7 +830,7 @@ impl<P: Protocol> Engine<P> {
             if matches!(wire::control(header, payload)?, Some(Control::Ack)) {
                 let stale = !r.re_resolved
                     && self.proto.family_name().is_some()
-                    && r.chunk
+                    && r.results[r.start..r.end]
                         .iter()
                         .any(|c| matches!(c, Err(e) if e.errno == libc::ENOENT));
                 if stale {
@@ -829,8 +840,7 @@ impl<P: Protocol> Engine<P> {
                     self.resolve(State::Requests(r), true);
                     return Ok(mem::replace(&mut self.state, State::Idle));
                 }
-                let chunk = mem::take(&mut r.chunk);
-                r.results.extend(chunk);
+                r.settle_chunk();
                 return Ok(self.after_chunk(r));
             }
             return Ok(State::Requests(r));
@@ -839,15 +849,16 @@ impl<P: Protocol> Engine<P> {
         if index >= r.end - r.start {
             return Ok(State::Requests(r)); // a late reply to an earlier job
         }
+        let index = r.start + index;
         match wire::control(header, payload)? {
-            Some(Control::Error(e)) => r.chunk[index] = Err(e),
+            Some(Control::Error(e)) => r.results[index] = Err(e),
             Some(_) => {}
             None => {
                 if let Some(reply) = self
                     .proto
                     .decode(header.message_type, self.family, payload)?
                 {
-                    if let Ok(replies) = &mut r.chunk[index] {
+                    if let Ok(replies) = &mut r.results[index] {
                         replies.push(reply);
                     }
                 }
