@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use super::{
     AddressFamily, DaemonState, Destination, ForwardMethod, MAX_NAME_LEN, Netmask, Protocol,
-    Service, ServiceFlags, ServiceKey, SyncDaemon, Tunnel, TunnelChecksum,
+    Scheduler, Service, ServiceFlags, ServiceKey, SyncDaemon, Tunnel, TunnelChecksum,
 };
 
 /// A value the kernel would refuse or misread, named by its field.
@@ -171,7 +171,10 @@ impl Service {
     /// Check everything the kernel would refuse or misread.
     pub fn validate(&self) -> Result<(), ValidationError> {
         self.key.validate()?;
-        check_name("scheduler", self.scheduler.name())?;
+        // A named scheduler's name is the kernel's own (a test checks each).
+        if let Scheduler::Other(name) = &self.scheduler {
+            check_name("scheduler", name)?;
+        }
         if let Some(pe) = &self.persistence_engine {
             check_name("persistence_engine", pe)?;
         }
@@ -264,6 +267,13 @@ impl SyncDaemon {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_named_scheduler_has_a_good_name() {
+        for s in Scheduler::kernel_schedulers().chain([Scheduler::None]) {
+            assert_eq!(check_name("scheduler", s.name()), Ok(()), "{s:?}");
+        }
+    }
 
     #[test]
     fn names_take_only_what_the_kernel_can_mean() {
