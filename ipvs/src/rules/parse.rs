@@ -519,49 +519,26 @@ impl<'a> Cursor<'a> {
         Some(n as u32)
     }
 
-    /// An octet of an IPv4 address: one to three digits, no leading zero,
-    /// at most 255. A digit after it is left for the caller to refuse.
-    fn octet(&mut self) -> Option<u8> {
-        let bytes = self.text.as_bytes();
-        let digit = |i: usize| match bytes.get(i) {
-            Some(&b @ b'0'..=b'9') => Some(u32::from(b - b'0')),
-            _ => None,
-        };
-        let mut n = digit(self.at)?;
-        let mut len = 1;
-        // After a leading zero, a digit makes the address wrong.
-        while n != 0 && len < 3 {
-            let Some(d) = digit(self.at + len) else {
-                break;
-            };
-            n = n * 10 + d;
-            len += 1;
-        }
-        self.at += len;
-        u8::try_from(n).ok()
-    }
-
     /// A dotted IPv4 address as `Ipv4Addr::from_str` reads it: four
     /// decimal octets of one to three digits, no leading zero. A digit or
     /// dot after it is left for the caller to refuse (an address never
     /// goes on with either).
     fn ipv4(&mut self) -> Option<Ipv4Addr> {
-        // The longest address is 15 bytes: with 16 in view, it reads from
-        // a fixed-size window, without checking for the end of the text.
-        if let Some(window) = self.text.as_bytes()[self.at..].first_chunk::<16>() {
-            let (address, len) = ipv4_in(window)?;
-            self.at += len;
-            return Some(address);
-        }
-        let a = self.octet()?;
-        let mut octets = [a, 0, 0, 0];
-        for octet in &mut octets[1..] {
-            if !self.eat(b".") {
-                return None;
+        // The longest address is 15 bytes: it is read from a window of 16,
+        // without checking for the end of the text. Near the end, the rest
+        // is copied into a window of zeros (a zero is neither digit nor dot:
+        // it reads as the end).
+        let rest = &self.text.as_bytes()[self.at..];
+        let (address, len) = match rest.first_chunk::<16>() {
+            Some(window) => ipv4_in(window)?,
+            None => {
+                let mut window = [0; 16];
+                window[..rest.len()].copy_from_slice(rest);
+                ipv4_in(&window)?
             }
-            *octet = self.octet()?;
-        }
-        Some(Ipv4Addr::from(octets))
+        };
+        self.at += len;
+        Some(address)
     }
 
     /// A word of ASCII letters and digits, up to the next byte that is
@@ -988,8 +965,8 @@ fn addr_port(s: &str) -> Option<(IpAddr, Option<u16>)> {
 /// A dotted IPv4 address, exactly as `Ipv4Addr::from_str` reads it (four
 /// decimal octets of one to three digits, no leading zero), in one pass.
 ///
-/// Read both at the end of the text and with more after it (the two ways
-/// [`Cursor::ipv4`] reads), which must agree.
+/// Read both at the end of the text and with more after it (the two
+/// windows [`Cursor::ipv4`] reads from), which must agree.
 #[cfg(test)]
 fn ipv4(s: &str) -> Option<Ipv4Addr> {
     let read = |text: &str| {
