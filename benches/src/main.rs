@@ -407,6 +407,49 @@ fn accounting() -> String {
     }
 }
 
+/// How an ELF executable is linked, from its header and program headers:
+/// static or with a dynamic loader (`PT_INTERP`), at a fixed address
+/// (`ET_EXEC`) or position-independent (`ET_DYN`). What a process pays
+/// before `main`: the loader, and relocations if position-independent.
+fn linkage(path: &str) -> String {
+    let Ok(elf) = std::fs::read(path) else {
+        return "unreadable".into();
+    };
+    let u16_at = |at: usize| {
+        elf.get(at..at + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let u64_at = |at: usize| {
+        elf.get(at..at + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
+    };
+    // 64-bit little-endian ELF only (the guest's x86-64).
+    if elf.get(..6) != Some(b"\x7fELF\x02\x01".as_slice()) {
+        return "not a 64-bit little-endian ELF file".into();
+    }
+    let (Some(kind), Some(phoff), Some(phentsize), Some(phnum)) =
+        (u16_at(16), u64_at(32), u16_at(54), u16_at(56))
+    else {
+        return "a truncated ELF header".into();
+    };
+    const PT_INTERP: u32 = 3;
+    let interp = (0..usize::from(phnum)).any(|i| {
+        let at = phoff as usize + i * usize::from(phentsize);
+        elf.get(at..at + 4)
+            .is_some_and(|b| u32::from_le_bytes(b.try_into().unwrap()) == PT_INTERP)
+    });
+    const ET_EXEC: u16 = 2;
+    format!(
+        "{}, {}",
+        if interp { "dynamic" } else { "static" },
+        if kind == ET_EXEC {
+            "position-dependent"
+        } else {
+            "position-independent"
+        }
+    )
+}
+
 /// Where `PATH` finds `tool`.
 fn which(tool: &str) -> String {
     std::env::var("PATH")
@@ -476,6 +519,14 @@ fn cli_bench(n: u32, ipvsctl: &str, before: &[String], rounds: usize, report: &m
         accounting()
     )
     .unwrap();
+    let builds: Vec<String> = tools
+        .iter()
+        .map(|(name, bin)| {
+            let path = bin.clone().unwrap_or_else(|| ipvsadm.clone());
+            format!("{}: {}", name.trim_matches('`'), linkage(&path))
+        })
+        .collect();
+    writeln!(report, "Executables: {}.", builds.join("; ")).unwrap();
     writeln!(
         report,
         "\n| step | tool | time (CPU), peak memory | ipvsadm / this | rounds (s) |"
