@@ -402,6 +402,56 @@ fn a_rollback_restores_the_table_as_it_was() {
 
 #[test]
 #[ignore = "needs a kernel with IPVS: run scripts/test-kernel"]
+fn a_plan_applied_owned_reports_as_one_applied_borrowed() {
+    let _g = shared();
+    let invalid = |actual: &State| {
+        let mut plan = diff(actual, &rules_state(TABLE_B), &DiffOptions::default());
+        plan.ops.push(Change::AddDestination {
+            service: ServiceKey::tcp(sa("192.0.2.10:80")),
+            dest: Destination::new(sa("198.51.100.99:80")).with_weight(u32::MAX),
+        });
+        plan
+    };
+    let whole = |actual: &State| diff(actual, &rules_state(TABLE_B), &DiffOptions::default());
+    let refused = |actual: &State| failing_plan(actual).0;
+    type MakePlan<'a> = &'a dyn Fn(&State) -> Plan;
+    let cases: [(&str, MakePlan<'_>, ApplyOptions); 4] = [
+        ("applied whole", &whole, ApplyOptions::default()),
+        (
+            "refused, stopped",
+            &refused,
+            ApplyOptions::default().with_chunk(1),
+        ),
+        (
+            "refused, rolled back",
+            &refused,
+            ApplyOptions::default().with_rollback(),
+        ),
+        ("invalid", &invalid, ApplyOptions::default()),
+    ];
+    for (what, plan, opts) in cases {
+        let (borrowed_ns, owned_ns) = (Ns::new(), Ns::new());
+        let actual = load(&borrowed_ns, &rules_state(TABLE_A));
+        load(&owned_ns, &rules_state(TABLE_A));
+        let plan = plan(&actual);
+        let borrowed = plan.apply(&borrowed_ns.client, &actual, &opts);
+        let ops = plan.ops.clone();
+        let owned = plan.apply_owned(&owned_ns.client, &actual, &opts);
+        assert_eq!(owned.to_json(), borrowed.to_json(), "{what}");
+        assert_eq!(
+            owned.applied.len()
+                + owned.failed.len()
+                + owned.not_attempted.len()
+                + owned.in_doubt.len(),
+            ops.len(),
+            "{what}"
+        );
+        assert!(owned_ns.table().config_eq(&borrowed_ns.table()), "{what}");
+    }
+}
+
+#[test]
+#[ignore = "needs a kernel with IPVS: run scripts/test-kernel"]
 fn an_invalid_operation_sends_nothing() {
     let _g = shared();
     let ns = Ns::new();

@@ -17,6 +17,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -543,14 +544,14 @@ async fn rollback(client: &impl Driver, actual: &State, applied: &[Change]) -> R
     r
 }
 
-/// What [`Plan::apply`] does, through either client.
+/// What [`Plan::apply`] does, through either client: the report takes the
+/// operations, copied from a borrowed plan, moved from an owned one.
 async fn apply_plan(
     client: &impl Driver,
-    plan: &Plan,
+    ops: Cow<'_, [Change]>,
     actual: &State,
     opts: &ApplyOptions,
 ) -> ApplyReport {
-    let ops = &plan.ops;
     let mut report = ApplyReport::default();
 
     // Everything is validated before anything is sent.
@@ -559,7 +560,7 @@ async fn apply_plan(
         .enumerate()
         .find_map(|(i, op)| validate(op).err().map(|e| (i, e)))
     {
-        report.not_attempted = ops.clone();
+        report.not_attempted = ops.into_owned();
         let op = report.not_attempted.remove(index);
         report.failed.push(FailedChange {
             index,
@@ -583,7 +584,7 @@ async fn apply_plan(
     }
     let actual = before.as_ref().unwrap_or(actual);
 
-    let mut status = send(client, ops, opts.on_error, opts.chunk, true).await;
+    let mut status = send(client, &ops, opts.on_error, opts.chunk, true).await;
 
     // Settle what is in doubt by reading the table back.
     if status.iter().any(|s| matches!(s, Status::InDoubt)) {
@@ -607,12 +608,12 @@ async fn apply_plan(
         .filter(|s| matches!(s, Status::Applied))
         .count();
     if applied == ops.len() {
-        // The usual end, in one copy (not each operation moved in turn).
-        report.applied = ops.clone();
+        // The usual end: the operations whole (not each moved in turn).
+        report.applied = ops.into_owned();
         return report;
     }
     report.applied.reserve_exact(applied);
-    for (index, (op, s)) in ops.iter().cloned().zip(status).enumerate() {
+    for (index, (op, s)) in ops.into_owned().into_iter().zip(status).enumerate() {
         match s {
             Status::Applied => report.applied.push(op),
             Status::Failed(error) => report.failed.push(FailedChange {
@@ -646,7 +647,27 @@ impl Plan {
     /// a whole new table this way never leaves a service without its
     /// destinations, nor the table empty, as `ipvsadm -C` then `-R` does.
     pub fn apply(&self, client: &Client, actual: &State, opts: &ApplyOptions) -> ApplyReport {
-        now(apply_plan(client, self, actual, opts))
+        now(apply_plan(client, Cow::Borrowed(&self.ops), actual, opts))
+    }
+
+    /// [`Plan::apply`], taking the plan: its operations move into the
+    /// report rather than being copied (a whole new table's plan is most of
+    /// what a `restore` holds).
+    ///
+    /// ```no_run
+    /// # use ipvs::client::Client;
+    /// # use ipvs::state::{ApplyOptions, DiffOptions, State, diff};
+    /// # let client = Client::new()?;
+    /// let desired = State::from_rules_text("-A -t 192.0.2.10:80 -s rr\n")?;
+    /// let actual = State::read(&client)?;
+    /// let plan = diff(&actual, &desired, &DiffOptions::default());
+    /// let summary = plan.summary();
+    /// let report = plan.apply_owned(&client, &actual, &ApplyOptions::default());
+    /// println!("{summary}: {report}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn apply_owned(self, client: &Client, actual: &State, opts: &ApplyOptions) -> ApplyReport {
+        now(apply_plan(client, Cow::Owned(self.ops), actual, opts))
     }
 
     /// [`Plan::apply`] with an async client.
@@ -657,7 +678,18 @@ impl Plan {
         actual: &State,
         opts: &ApplyOptions,
     ) -> ApplyReport {
-        apply_plan(client, self, actual, opts).await
+        apply_plan(client, Cow::Borrowed(&self.ops), actual, opts).await
+    }
+
+    /// [`Plan::apply_owned`] with an async client.
+    #[cfg(any(feature = "tokio", feature = "smol"))]
+    pub async fn apply_owned_async<S: Runtime>(
+        self,
+        client: &AsyncClient<S>,
+        actual: &State,
+        opts: &ApplyOptions,
+    ) -> ApplyReport {
+        apply_plan(client, Cow::Owned(self.ops), actual, opts).await
     }
 }
 
@@ -746,7 +778,7 @@ impl Reconciler {
         let report = if plan.is_empty() {
             ApplyReport::default()
         } else {
-            apply_plan(client, &plan, &actual, opts).await
+            apply_plan(client, Cow::Borrowed(&plan.ops), &actual, opts).await
         };
         Ok(Step { at, plan, report })
     }

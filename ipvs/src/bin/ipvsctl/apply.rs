@@ -5,12 +5,12 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use clap::Args;
 use ipvs::state::{
-    ApplyOptions, DiffOptions, DrainOptions, DrainTracker, OnError, Plan, Reconciler, RunOptions,
-    State, Step, diff,
+    ApplyOptions, ApplyReport, DiffOptions, DrainOptions, DrainTracker, OnError, Plan, Reconciler,
+    RunOptions, State, Step, diff,
 };
 
 use crate::exit::{Exit, Failure, Result, exit_of};
@@ -242,36 +242,52 @@ fn apply_state(
     if let Some(path) = &drain.drain_state {
         reconciler.set_tracker(load_tracker(path)?);
     }
-    let report_step = |step: &Step| {
-        if !step.plan.is_empty() {
-            eprintln!("ipvsctl: {}", describe(&step.plan));
+    let report_plan = |plan: &Plan| {
+        if !plan.is_empty() {
+            eprintln!("ipvsctl: {}", describe(plan));
         }
-        print_draining(&step.plan);
+        print_draining(plan);
     };
-    let step = if wait {
+    // Whether the (last) plan changed anything, left drains, and its report.
+    let (changed, draining, report) = if wait {
         let opts = RunOptions {
             poll: Duration::from_secs(1),
             timeout: None,
             apply: apply_options(flags),
         };
-        reconciler.run(&client, desired, &opts, report_step)
+        let step = reconciler
+            .run(&client, desired, &opts, |step: &Step| {
+                report_plan(&step.plan)
+            })
+            .map_err(|e| Failure::kernel("reading the table", e))?;
+        (
+            !step.plan.is_empty(),
+            !step.draining().is_empty(),
+            step.report,
+        )
     } else {
-        reconciler
-            .step(&client, desired, &apply_options(flags))
-            .inspect(report_step)
-    }
-    .map_err(|e| Failure::kernel("reading the table", e))?;
+        // One round as `Reconciler::step`, the plan moved into its report.
+        let actual = read_table(&client)?;
+        let plan = reconciler.plan(&actual, desired, SystemTime::now());
+        report_plan(&plan);
+        let (changed, draining) = (!plan.is_empty(), !plan.draining.is_empty());
+        let report = if changed {
+            plan.apply_owned(&client, &actual, &apply_options(flags))
+        } else {
+            ApplyReport::default()
+        };
+        (changed, draining, report)
+    };
     if let Some(path) = &drain.drain_state {
         save_tracker(path, reconciler.tracker())?;
     }
-    let report = &step.report;
     if flags.json {
         println!("{}", report.to_json());
     }
     if report.is_ok() {
-        if !step.plan.is_empty() {
+        if changed {
             eprintln!("ipvsctl: applied {} operations", report.applied.len());
-        } else if step.plan.draining.is_empty() {
+        } else if !draining {
             eprintln!("ipvsctl: the table is already as wanted");
         }
         Ok(Exit::Done)
