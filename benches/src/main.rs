@@ -407,42 +407,26 @@ fn accounting() -> String {
     }
 }
 
-/// How an ELF executable is linked, from its header and program headers:
-/// static or with a dynamic loader (`PT_INTERP`), at a fixed address
-/// (`ET_EXEC`) or position-independent (`ET_DYN`). What a process pays
-/// before `main`: the loader, and relocations if position-independent.
+/// How an executable is linked, as `readelf` reads its headers: static or
+/// with a dynamic loader (an `INTERP` program header), at a fixed address
+/// (type `EXEC`) or position-independent. What a process pays before
+/// `main`: the loader, and relocations if position-independent.
 fn linkage(path: &str) -> String {
-    let Ok(elf) = std::fs::read(path) else {
-        return "unreadable".into();
+    let out = match Command::new("readelf").args(["-hlW", path]).output() {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
+        _ => return "unknown (readelf failed)".into(),
     };
-    let u16_at = |at: usize| {
-        elf.get(at..at + 2)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]))
-    };
-    let u64_at = |at: usize| {
-        elf.get(at..at + 8)
-            .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
-    };
-    // 64-bit little-endian ELF only (the guest's x86-64).
-    if elf.get(..6) != Some(b"\x7fELF\x02\x01".as_slice()) {
-        return "not a 64-bit little-endian ELF file".into();
-    }
-    let (Some(kind), Some(phoff), Some(phentsize), Some(phnum)) =
-        (u16_at(16), u64_at(32), u16_at(54), u16_at(56))
-    else {
-        return "a truncated ELF header".into();
-    };
-    const PT_INTERP: u32 = 3;
-    let interp = (0..usize::from(phnum)).any(|i| {
-        let at = phoff as usize + i * usize::from(phentsize);
-        elf.get(at..at + 4)
-            .is_some_and(|b| u32::from_le_bytes(b.try_into().unwrap()) == PT_INTERP)
-    });
-    const ET_EXEC: u16 = 2;
+    let fixed = out
+        .lines()
+        .any(|l| l.trim_start().starts_with("Type:") && l.contains("EXEC"));
     format!(
         "{}, {}",
-        if interp { "dynamic" } else { "static" },
-        if kind == ET_EXEC {
+        if out.contains("INTERP") {
+            "dynamic"
+        } else {
+            "static"
+        },
+        if fixed {
             "position-dependent"
         } else {
             "position-independent"

@@ -262,7 +262,7 @@ fn apply_state(
             .map_err(|e| Failure::kernel("reading the table", e))?;
         (
             !step.plan.is_empty(),
-            !step.draining().is_empty(),
+            !step.plan.draining.is_empty(),
             step.report,
         )
     } else {
